@@ -1,0 +1,650 @@
+/* s3vol: object store backend on a local directory.
+ *
+ * URL: file:///absolute/dir.  The directory must exist.
+ *
+ * A key's '/'-separated segments become directories, and its last segment
+ * a file.  Since a store may hold both "a" and "a/b", which a filesystem
+ * cannot (a name is a file or a directory, not both), file names carry a
+ * trailing '@' and names are escaped so that '@' appears nowhere else:
+ *
+ *   key            path under the root
+ *   ---            -------------------
+ *   a              a@
+ *   a/b            a/b@
+ *   x@y%z/w        x%40y%25z/w@
+ *
+ * Temporary files start with '@' (no escaped name can), and names that
+ * are neither escaped directories nor objects are foreign and ignored, so
+ * a store may share a directory with other files.
+ *
+ * Puts are atomic and durable: write a temporary file, fsync it, rename
+ * it into place (create-only: renameat2 RENAME_NOREPLACE, else link(2),
+ * both atomic), fsync the directory.  Empty directories are removed after
+ * deletes; a put that races with that removal recreates them and retries.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "s3vol/objstore.h"
+
+struct dir_store {
+  struct objstore s;            /* must be first */
+  char *root;                   /* absolute path, no trailing slash */
+  atomic_uint tmp_seq;          /* makes temporary names unique */
+};
+
+/* Longest path we build: root + escaped key (x3) + '@' + temp suffix. */
+#define PATH_CAP (PATH_MAX + 3 * OBJSTORE_KEY_MAX + 64)
+
+static int
+dir_open (const char *rest, const struct objstore_config *cfg,
+          struct objstore **out)
+{
+  struct dir_store *d;
+  struct stat st;
+  size_t len;
+
+  if (rest[0] != '/') {
+    s3vol_error (cfg->log, "store URL \"file://%s\": the path must be "
+                 "absolute, as in file:///var/lib/s3vol", rest);
+    return -EINVAL;
+  }
+  if (stat (rest, &st) == -1) {
+    s3vol_error (cfg->log, "store directory %s: %s", rest, strerror (errno));
+    return -ENXIO;
+  }
+  if (!S_ISDIR (st.st_mode)) {
+    s3vol_error (cfg->log, "store directory %s: not a directory", rest);
+    return -ENXIO;
+  }
+  d = calloc (1, sizeof *d);
+  if (d == NULL || (d->root = strdup (rest)) == NULL) {
+    free (d);
+    return -ENOMEM;
+  }
+  len = strlen (d->root);
+  while (len > 1 && d->root[len - 1] == '/')
+    d->root[--len] = '\0';
+  *out = &d->s;
+  return 0;
+}
+
+static void
+dir_close (struct objstore *s)
+{
+  struct dir_store *d = (struct dir_store *) s;
+
+  free (d->root);
+  free (d);
+}
+
+/* Escape one segment of n bytes into out (room for 3n+1). */
+static char *
+escape_seg (char *out, const char *seg, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    if (seg[i] == '%' || seg[i] == '@')
+      out += sprintf (out, "%%%02X", (unsigned char) seg[i]);
+    else
+      *out++ = seg[i];
+  }
+  *out = '\0';
+  return out;
+}
+
+/* Reverse escape_seg.  Returns the decoded length or -1 if name is not
+ * something escape_seg produces.
+ */
+static int
+unescape_seg (char *out, const char *name)
+{
+  char *start = out;
+  unsigned v;
+
+  for (; *name; name++) {
+    if (*name == '@')
+      return -1;
+    if (*name == '%') {
+      if (sscanf (name + 1, "%2X", &v) != 1 || (v != '%' && v != '@'))
+        return -1;
+      *out++ = v;
+      name += 2;
+    }
+    else
+      *out++ = *name;
+  }
+  *out = '\0';
+  return out - start;
+}
+
+/* Build the path of key's file into path; *leaf points at the file name.
+ * Returns 0 or -ENAMETOOLONG (logged).
+ */
+static int
+key_path (struct dir_store *d, const char *key, char *path, char **leaf)
+{
+  char *p = path + sprintf (path, "%s", d->root);
+  const char *seg = key, *slash;
+
+  for (;;) {
+    slash = strchr (seg, '/');
+    *p++ = '/';
+    *leaf = p;
+    p = escape_seg (p, seg, slash ? (size_t) (slash - seg) : strlen (seg));
+    if (p - *leaf > NAME_MAX - 1) {
+      s3vol_error (d->s.log, "%s: key \"%s\": a segment is too long for a "
+                   "directory store", d->s.url, key);
+      return -ENAMETOOLONG;
+    }
+    if (slash == NULL)
+      break;
+    seg = slash + 1;
+  }
+  *p++ = '@';
+  *p = '\0';
+  return 0;
+}
+
+static int
+fsync_dir (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r = 0;
+
+  if (fd == -1)
+    return -errno;
+  if (fsync (fd) == -1)
+    r = -errno;
+  close (fd);
+  return r;
+}
+
+/* Create the directories above leaf (path is cut at leaf[-1] meanwhile),
+ * fsyncing each parent whose entries changed.
+ */
+static int
+make_parents (struct dir_store *d, char *path, char *leaf)
+{
+  size_t rootlen = strlen (d->root);
+  char *p;
+  int r = 0;
+
+  leaf[-1] = '\0';
+  for (p = path + rootlen + 1; p < leaf; p++) {
+    if (*p != '/' && *p != '\0')
+      continue;
+    *p = '\0';
+    if (mkdir (path, 0755) == 0) {
+      char *up = strrchr (path, '/');
+      *up = '\0';
+      fsync_dir (path);
+      *up = '/';
+    }
+    else if (errno != EEXIST)
+      r = -errno;
+    *p = '/';
+    if (r < 0)
+      break;
+  }
+  leaf[-1] = '/';
+  return r;
+}
+
+static int
+write_all (int fd, const void *data, size_t len)
+{
+  const char *p = data;
+  ssize_t n;
+
+  while (len > 0) {
+    n = write (fd, p, len > (1 << 30) ? (1 << 30) : len);
+    if (n == -1) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    p += n;
+    len -= n;
+  }
+  return 0;
+}
+
+/* Write a temporary file next to path's leaf, durable.  On success the
+ * temporary name is in tmp.
+ */
+static int
+write_temp (struct dir_store *d, char *path, char *leaf, char *tmp,
+            const void *data, size_t len)
+{
+  int fd, r, tries;
+
+  for (tries = 0; ; tries++) {
+    size_t dirlen = leaf - path;
+    memcpy (tmp, path, dirlen);
+    sprintf (tmp + dirlen, "@tmp.%d.%u", (int) getpid (),
+             atomic_fetch_add (&d->tmp_seq, 1));
+    fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0)
+      break;
+    /* The directory is missing, or was removed by a delete just now. */
+    if (errno != ENOENT || tries >= 8)
+      return -errno;
+    r = make_parents (d, path, leaf);
+    if (r < 0)
+      return r;
+  }
+  r = write_all (fd, data, len);
+  if (r == 0 && fsync (fd) == -1)
+    r = -errno;
+  if (close (fd) == -1 && r == 0)
+    r = -errno;
+  if (r < 0)
+    unlink (tmp);
+  return r;
+}
+
+/* Move tmp to path without replacing anything there. */
+static int
+publish_noreplace (const char *tmp, const char *path)
+{
+  if (renameat2 (AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS)
+    return -errno;
+  /* The filesystem lacks RENAME_NOREPLACE: link(2) is atomic too. */
+  if (link (tmp, path) == -1)
+    return -errno;
+  unlink (tmp);
+  return 0;
+}
+
+static int
+dir_put (struct objstore *s, const char *key, const void *data, size_t len,
+         unsigned flags)
+{
+  struct dir_store *d = (struct dir_store *) s;
+  char path[PATH_CAP], tmp[PATH_CAP], *leaf;
+  int r;
+
+  r = key_path (d, key, path, &leaf);
+  if (r < 0)
+    return r;
+  r = write_temp (d, path, leaf, tmp, data, len);
+  if (r < 0)
+    goto fail;
+  if (flags & OBJSTORE_CREATE_ONLY)
+    r = publish_noreplace (tmp, path);
+  else if (rename (tmp, path) == -1)
+    r = -errno;
+  if (r < 0) {
+    unlink (tmp);
+    if (r == -EEXIST)
+      return r;
+    goto fail;
+  }
+  leaf[-1] = '\0';
+  r = fsync_dir (path);
+  leaf[-1] = '/';
+  if (r == 0)
+    return 0;
+ fail:
+  s3vol_error (s->log, "%s: put %s: %s", s->url, key, strerror (-r));
+  return r;
+}
+
+static void
+fill_stat (const struct stat *st, struct objstore_stat *out)
+{
+  out->size = st->st_size;
+  out->mtime = st->st_mtim.tv_sec;
+  snprintf (out->etag, sizeof out->etag, "%" PRIx64 "-%" PRIx64 "-%lx.%lx",
+            (uint64_t) st->st_ino, (uint64_t) st->st_size,
+            (long) st->st_mtim.tv_sec, (long) st->st_mtim.tv_nsec);
+}
+
+static int
+dir_get (struct objstore *s, const char *key, uint64_t off, uint64_t len,
+         struct s3vol_buf *out)
+{
+  struct dir_store *d = (struct dir_store *) s;
+  char path[PATH_CAP], *leaf;
+  struct stat st;
+  size_t want, got = 0, start = out->len;
+  ssize_t n;
+  int fd, r;
+
+  r = key_path (d, key, path, &leaf);
+  if (r < 0)
+    return r;
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd == -1) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return -ENOENT;
+    r = -errno;
+    goto fail;
+  }
+  if (fstat (fd, &st) == -1) {
+    r = -errno;
+    goto fail;
+  }
+  if (off >= (uint64_t) st.st_size) {
+    close (fd);
+    return 0;
+  }
+  want = st.st_size - off < len ? st.st_size - off : len;
+  r = s3vol_buf_reserve (out, want);
+  if (r < 0)
+    goto fail;
+  while (got < want) {
+    n = pread (fd, out->data + start + got, want - got, off + got);
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      r = n == 0 ? -EIO : -errno;   /* 0: truncated under us */
+      goto fail;
+    }
+    got += n;
+  }
+  close (fd);
+  out->len = start + got;
+  return 0;
+ fail:
+  if (fd >= 0)
+    close (fd);
+  s3vol_error (s->log, "%s: get %s: %s", s->url, key, strerror (-r));
+  return r;
+}
+
+static int
+dir_head (struct objstore *s, const char *key, struct objstore_stat *out)
+{
+  struct dir_store *d = (struct dir_store *) s;
+  char path[PATH_CAP], *leaf;
+  struct stat st;
+  int r;
+
+  r = key_path (d, key, path, &leaf);
+  if (r < 0)
+    return r;
+  if (stat (path, &st) == -1) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return -ENOENT;
+    r = -errno;
+    s3vol_error (s->log, "%s: head %s: %s", s->url, key, strerror (-r));
+    return r;
+  }
+  fill_stat (&st, out);
+  return 0;
+}
+
+/* Remove now-empty directories from leaf's up to (not including) root. */
+static void
+prune_dirs (struct dir_store *d, char *path, char *leaf)
+{
+  size_t rootlen = strlen (d->root);
+  char *slash = leaf - 1;
+
+  while (slash > path + rootlen) {
+    *slash = '\0';
+    if (rmdir (path) == -1) {
+      *slash = '/';
+      break;
+    }
+    *slash = '/';
+    do
+      slash--;
+    while (*slash != '/');
+  }
+}
+
+static int
+dir_del (struct objstore *s, const char *key)
+{
+  struct dir_store *d = (struct dir_store *) s;
+  char path[PATH_CAP], *leaf;
+  int r;
+
+  r = key_path (d, key, path, &leaf);
+  if (r < 0)
+    return r;
+  if (unlink (path) == -1) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return 0;
+    r = -errno;
+    s3vol_error (s->log, "%s: delete %s: %s", s->url, key, strerror (-r));
+    return r;
+  }
+  leaf[-1] = '\0';
+  fsync_dir (path);
+  leaf[-1] = '/';
+  prune_dirs (d, path, leaf);
+  return 0;
+}
+
+static int
+dir_del_many (struct objstore *s, const char *const *keys, size_t n)
+{
+  size_t i;
+  int r;
+
+  for (i = 0; i < n; i++) {
+    r = dir_del (s, keys[i]);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+/* Listing: a depth-first walk, each directory's entries sorted so that
+ * the keys come out in bytewise order.  A directory "x" holds keys that
+ * start with "x/", so it sorts as "x/" among its siblings.
+ */
+struct dir_ent {
+  char *sortkey;                /* decoded name, plus '/' for a directory */
+  bool is_dir;
+};
+
+struct walk {
+  struct dir_store *d;
+  const char *prefix;
+  const char *start_after;
+  objstore_list_fn fn;
+  void *opaque;
+  bool stopped;                 /* fn asked to stop; r is its value */
+  char path[PATH_CAP];          /* the directory being read */
+  char key[OBJSTORE_KEY_MAX + 2]; /* the key of that directory, with '/' */
+};
+
+static int
+cmp_ent (const void *a, const void *b)
+{
+  return strcmp (((const struct dir_ent *) a)->sortkey,
+                 ((const struct dir_ent *) b)->sortkey);
+}
+
+/* Could any key starting with k (k itself included if !is_dir) pass the
+ * prefix and start_after filters?
+ */
+static bool
+worth_visiting (const struct walk *w, const char *k, bool is_dir)
+{
+  size_t kl = strlen (k), pl = strlen (w->prefix);
+
+  if (strncmp (k, w->prefix, kl < pl ? kl : pl) != 0)
+    return false;
+  if (!is_dir && kl < pl)
+    return false;
+  if (w->start_after == NULL)
+    return true;
+  if (!is_dir)
+    return strcmp (k, w->start_after) > 0;
+  /* Every key under k is <= start_after iff k < start_after and
+   * start_after does not extend k.
+   */
+  return strcmp (k, w->start_after) > 0 ||
+         strncmp (k, w->start_after, kl) == 0;
+}
+
+/* Read the directory w->path into a sorted array of entries. */
+static int
+read_dir (struct walk *w, struct dir_ent **out, size_t *nout)
+{
+  DIR *dir;
+  struct dirent *de;
+  struct dir_ent *ents = NULL, *ne;
+  size_t n = 0, cap = 0;
+  char name[NAME_MAX + 2];
+  int r = 0, len;
+  bool is_dir;
+
+  dir = opendir (w->path);
+  if (dir == NULL)
+    return errno == ENOENT ? 0 : -errno;
+  while ((errno = 0, de = readdir (dir)) != NULL) {
+    size_t nl = strlen (de->d_name);
+    if (de->d_name[0] == '@' || de->d_name[0] == '\0' ||
+        strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+      continue;
+    is_dir = de->d_name[nl - 1] != '@';
+    memcpy (name, de->d_name, nl + 1);
+    if (!is_dir)
+      name[nl - 1] = '\0';
+    len = unescape_seg (name, name);
+    if (len <= 0)
+      continue;                   /* foreign */
+    if (is_dir && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+      continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 64;
+      ne = realloc (ents, cap * sizeof *ents);
+      if (ne == NULL) {
+        r = -ENOMEM;
+        break;
+      }
+      ents = ne;
+    }
+    ents[n].is_dir = is_dir;
+    ents[n].sortkey = malloc (len + 2);
+    if (ents[n].sortkey == NULL) {
+      r = -ENOMEM;
+      break;
+    }
+    memcpy (ents[n].sortkey, name, len);
+    strcpy (ents[n].sortkey + len, is_dir ? "/" : "");
+    n++;
+  }
+  if (r == 0 && errno != 0)
+    r = -errno;
+  closedir (dir);
+  qsort (ents, n, sizeof *ents, cmp_ent);
+  *out = ents;
+  *nout = n;
+  return r;
+}
+
+static void
+free_ents (struct dir_ent *ents, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    free (ents[i].sortkey);
+  free (ents);
+}
+
+static int
+walk_dir (struct walk *w)
+{
+  struct dir_ent *ents = NULL;
+  size_t n = 0, i, plen = strlen (w->path), klen = strlen (w->key);
+  struct objstore_entry e;
+  struct stat st;
+  int r;
+
+  r = read_dir (w, &ents, &n);
+  for (i = 0; r == 0 && i < n; i++) {
+    size_t sl = strlen (ents[i].sortkey);
+    if (klen + sl > OBJSTORE_KEY_MAX + 1)
+      continue;
+    strcpy (w->key + klen, ents[i].sortkey);
+    if (!worth_visiting (w, w->key, ents[i].is_dir))
+      continue;
+    w->path[plen] = '/';
+    escape_seg (w->path + plen + 1, ents[i].sortkey,
+                sl - ents[i].is_dir);
+    if (ents[i].is_dir)
+      r = walk_dir (w);
+    else {
+      strcat (w->path, "@");
+      if (stat (w->path, &st) == -1) {
+        if (errno != ENOENT)    /* deleted since readdir: skip it */
+          r = -errno;
+      }
+      else {
+        fill_stat (&st, &e.st);
+        e.key = w->key;
+        r = w->fn (w->opaque, &e);
+        w->stopped = r != 0;
+      }
+    }
+    w->path[plen] = '\0';
+    w->key[klen] = '\0';
+  }
+  free_ents (ents, n);
+  return r;
+}
+
+static int
+dir_list (struct objstore *s, const char *prefix, const char *start_after,
+          objstore_list_fn fn, void *opaque)
+{
+  struct dir_store *d = (struct dir_store *) s;
+  struct walk *w;
+  int r;
+
+  w = calloc (1, sizeof *w);
+  if (w == NULL)
+    return -ENOMEM;
+  w->d = d;
+  w->prefix = prefix;
+  w->start_after = start_after;
+  w->fn = fn;
+  w->opaque = opaque;
+  snprintf (w->path, sizeof w->path, "%s", d->root);
+  r = walk_dir (w);
+  if (r < 0 && !w->stopped)
+    s3vol_error (s->log, "%s: list %s: %s", s->url, prefix, strerror (-r));
+  free (w);
+  return r;
+}
+
+static unsigned
+dir_caps (struct objstore *s)
+{
+  (void) s;
+  return OBJSTORE_CAP_CREATE_ONLY;
+}
+
+const struct objstore_ops objstore_dir_ops = {
+  .scheme = "file",
+  .open = dir_open,
+  .close = dir_close,
+  .get = dir_get,
+  .put = dir_put,
+  .head = dir_head,
+  .del = dir_del,
+  .del_many = dir_del_many,
+  .list = dir_list,
+  .caps = dir_caps,
+};

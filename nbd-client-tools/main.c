@@ -1,0 +1,78 @@
+/* s3vol: the command-line tool.
+ *
+ * main() picks the verb from a table and hands it argc/argv; each verb
+ * lives in its own file and returns an exit code (see cli.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_verb *const verbs[] = {
+  &verb_store_check,
+};
+
+static void
+usage (FILE *fp)
+{
+  size_t i;
+
+  fprintf (fp,
+           "usage: s3vol [--store URL] VERB [ARGS...]\n"
+           "       s3vol --version | --help\n"
+           "\n"
+           "Named, versioned volumes on object storage.\n"
+           "\n"
+           "Verbs:\n");
+  for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+    fprintf (fp, "  %-14s %s\n", verbs[i]->name, verbs[i]->summary);
+  fprintf (fp,
+           "\n"
+           "The store is --store URL, else $S3VOL_STORE, else a directory\n"
+           "under $XDG_DATA_HOME/s3vol (~/.local/share/s3vol).  URLs:\n"
+           "file:///DIR or s3://BUCKET[/PREFIX].\n"
+           "Run 's3vol VERB --help' for a verb's options.\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  struct cli_global g = { .store_url = NULL };
+  int i = 1;
+  size_t v;
+
+  while (i < argc && argv[i][0] == '-') {
+    if (strcmp (argv[i], "--version") == 0) {
+      printf ("s3vol %s\n", S3VOL_VERSION);
+      return EXIT_OK;
+    }
+    if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0) {
+      usage (stdout);
+      return EXIT_OK;
+    }
+    if (strcmp (argv[i], "--store") == 0 && i + 1 < argc) {
+      g.store_url = argv[i + 1];
+      i += 2;
+      continue;
+    }
+    if (strncmp (argv[i], "--store=", 8) == 0) {
+      g.store_url = argv[i] + 8;
+      i++;
+      continue;
+    }
+    fprintf (stderr, "s3vol: unknown option %s (see s3vol --help)\n",
+             argv[i]);
+    return EXIT_USAGE;
+  }
+  if (i == argc) {
+    usage (stderr);
+    return EXIT_USAGE;
+  }
+  for (v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
+    if (strcmp (argv[i], verbs[v]->name) == 0)
+      return verbs[v]->run (&g, argc - i, argv + i);
+  fprintf (stderr, "s3vol: unknown verb \"%s\" (see s3vol --help)\n",
+           argv[i]);
+  return EXIT_USAGE;
+}
