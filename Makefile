@@ -96,15 +96,12 @@ check-unit: all unit
 	@tests/run-unit $(BUILD)
 
 check-asan:
-	@scripts/install-deps build
+	@scripts/install-deps all
 	$(MAKE) BUILD=build-asan OPT=-O1 \
 	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  build-asan/libs3vol.a unit-asan
+	  unit
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-unit build-asan
-
-.PHONY: unit unit-asan
-unit-asan: $(UNIT_BINS)
 
 bench: deps-test all $(BENCH_BINS)
 	@tests/bench/run $(BUILD)

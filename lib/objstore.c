@@ -4,6 +4,7 @@
  * and log -EINVAL once here.  Everything else is the backend's to report.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,14 +45,36 @@ objstore_check_key (const char *key)
   }
 }
 
+/* Copy key into out (size n) for a message: control characters become
+ * \xHH and a long key is cut with "...", so the message stays one line.
+ */
+static const char *
+printable_key (const char *key, char *out, size_t n)
+{
+  size_t o = 0;
+
+  for (; key && *key && o + 8 < n; key++) {
+    unsigned char c = *key;
+    if (c < 0x20 || c == 0x7f)
+      o += snprintf (out + o, n - o, "\\x%02x", c);
+    else
+      out[o++] = c;
+  }
+  if (key && *key)
+    o += snprintf (out + o, n - o, "...");
+  out[o] = '\0';
+  return out;
+}
+
 static int
 bad_key (struct objstore *s, const char *key)
 {
+  char shown[96];
+
   if (objstore_check_key (key) == 0)
     return 0;
-  s3vol_error (s->log, "%s: invalid object key \"%.64s%s\"", s->url,
-               key ? key : "(null)",
-               key && strlen (key) > 64 ? "..." : "");
+  s3vol_error (s->log, "%s: invalid object key \"%s\"", s->url,
+               printable_key (key, shown, sizeof shown));
   return -EINVAL;
 }
 

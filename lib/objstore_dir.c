@@ -547,7 +547,8 @@ read_dir (struct walk *w, struct dir_ent **out, size_t *nout)
   if (r == 0 && errno != 0)
     r = -errno;
   closedir (dir);
-  qsort (ents, n, sizeof *ents, cmp_ent);
+  if (n > 1)
+    qsort (ents, n, sizeof *ents, cmp_ent);
   *out = ents;
   *nout = n;
   return r;

@@ -1,0 +1,220 @@
+/* s3vol unit tests: shared helpers. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char tmpdir[256];
+static char url[1100];
+
+static void
+rm_tree (void)
+{
+  char cmd[400];
+
+  if (tmpdir[0]) {
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system (cmd) != 0)
+      fprintf (stderr, "warning: could not remove %s\n", tmpdir);
+    tmpdir[0] = '\0';
+  }
+}
+
+const char *
+test_store_url (void)
+{
+  const char *env = getenv ("S3VOL_TEST_STORE");
+
+  if (url[0])
+    return url;
+  if (env && env[0]) {
+    snprintf (url, sizeof url, "%s", env);
+    return url;
+  }
+  snprintf (tmpdir, sizeof tmpdir, "%s/s3vol-test-XXXXXX",
+            getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp");
+  if (mkdtemp (tmpdir) == NULL) {
+    perror ("mkdtemp");
+    exit (1);
+  }
+  atexit (rm_tree);
+  snprintf (url, sizeof url, "file://%s", tmpdir);
+  return url;
+}
+
+static const struct s3vol_log stderr_log = {
+  .fn = s3vol_log_stderr,
+  .opaque = (void *) (intptr_t) S3VOL_LOG_WARNING,
+};
+
+struct objstore *
+test_store_open (void)
+{
+  struct objstore_config cfg = { .log = &stderr_log };
+  struct objstore *s = NULL;
+  int r;
+
+  r = objstore_open (test_store_url (), &cfg, &s);
+  if (r < 0) {
+    fprintf (stderr, "cannot open test store %s: %s\n", test_store_url (),
+             strerror (-r));
+    exit (1);
+  }
+  return s;
+}
+
+void
+test_store_close (struct objstore *s)
+{
+  objstore_close (s);
+}
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+test_log_fn (void *opaque, enum s3vol_log_level level, const char *msg)
+{
+  struct test_log *tl = opaque;
+
+  pthread_mutex_lock (&log_lock);
+  if (level == S3VOL_LOG_ERROR) {
+    tl->errors++;
+    snprintf (tl->last_error, sizeof tl->last_error, "%s", msg);
+  }
+  else if (level == S3VOL_LOG_WARNING)
+    tl->warnings++;
+  pthread_mutex_unlock (&log_lock);
+  if (level <= S3VOL_LOG_WARNING && getenv ("TEST_VERBOSE"))
+    fprintf (stderr, "log: %s\n", msg);
+}
+
+void
+test_log_init (struct test_log *tl)
+{
+  memset (tl, 0, sizeof *tl);
+  tl->log.fn = test_log_fn;
+  tl->log.opaque = tl;
+}
+
+uint64_t
+test_rand (uint64_t *state)
+{
+  /* splitmix64 */
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void
+test_fill (void *buf, size_t len, uint64_t seed)
+{
+  unsigned char *p = buf;
+  uint64_t st = seed, v = 0;
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    if (i % 8 == 0)
+      v = test_rand (&st);
+    p[i] = v >> (8 * (i % 8));
+  }
+}
+
+struct par {
+  atomic_size_t next;
+  size_t n;
+  void (*fn) (size_t, void *);
+  void *opaque;
+};
+
+static void *
+par_worker (void *arg)
+{
+  struct par *p = arg;
+  size_t i;
+
+  while ((i = atomic_fetch_add (&p->next, 1)) < p->n)
+    p->fn (i, p->opaque);
+  return NULL;
+}
+
+void
+test_parallel (unsigned nthreads, size_t n,
+               void (*fn) (size_t i, void *opaque), void *opaque)
+{
+  struct par p = { .n = n, .fn = fn, .opaque = opaque };
+  pthread_t t[64];
+  unsigned i;
+
+  if (nthreads > 64)
+    nthreads = 64;
+  atomic_init (&p.next, 0);
+  for (i = 0; i < nthreads; i++)
+    if (pthread_create (&t[i], NULL, par_worker, &p) != 0)
+      abort ();
+  for (i = 0; i < nthreads; i++)
+    pthread_join (t[i], NULL);
+}
+
+void
+test_put (struct objstore *s, const char *key, size_t len, uint64_t seed)
+{
+  void *data = malloc (len ? len : 1);
+
+  assert_non_null (data);
+  test_fill (data, len, seed);
+  assert_int_equal (objstore_put (s, key, data, len, 0), 0);
+  free (data);
+}
+
+struct keylist {
+  char **keys;
+  size_t n, cap;
+  size_t plen;
+};
+
+static int
+collect (void *opaque, const struct objstore_entry *e)
+{
+  struct keylist *kl = opaque;
+
+  if (kl->n == kl->cap) {
+    kl->cap = kl->cap ? kl->cap * 2 : 256;
+    kl->keys = realloc (kl->keys, kl->cap * sizeof *kl->keys);
+    assert_non_null (kl->keys);
+  }
+  kl->keys[kl->n] = strdup (e->key);
+  assert_non_null (kl->keys[kl->n]);
+  kl->n++;
+  return 0;
+}
+
+void
+test_clear_prefix (struct objstore *s, const char *prefix)
+{
+  struct keylist kl = { 0 };
+  size_t i;
+
+  assert_int_equal (objstore_list (s, prefix, NULL, collect, &kl), 0);
+  if (kl.n)
+    assert_int_equal (objstore_del_many (s, (const char *const *) kl.keys,
+                                         kl.n), 0);
+  for (i = 0; i < kl.n; i++)
+    free (kl.keys[i]);
+  free (kl.keys);
+}
+
+void
+test_require_s3 (void)
+{
+  if (!getenv ("AWS_ENDPOINT_URL") || !getenv ("S3VOL_TEST_BUCKET")) {
+    fprintf (stderr, "SKIP: no S3 server (AWS_ENDPOINT_URL / "
+             "S3VOL_TEST_BUCKET unset; run under scripts/s3-server)\n");
+    exit (TEST_SKIP);
+  }
+}
