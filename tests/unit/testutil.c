@@ -1,12 +1,12 @@
 /* s3vol unit tests: shared helpers. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "s3vol/parallel.h"
 #include "testutil.h"
 
 static char tmpdir[256];
@@ -125,40 +125,27 @@ test_fill (void *buf, size_t len, uint64_t seed)
   }
 }
 
-struct par {
-  atomic_size_t next;
-  size_t n;
+struct par_void {
   void (*fn) (size_t, void *);
   void *opaque;
 };
 
-static void *
-par_worker (void *arg)
+static int
+call_void (size_t i, void *opaque)
 {
-  struct par *p = arg;
-  size_t i;
+  struct par_void *pv = opaque;
 
-  while ((i = atomic_fetch_add (&p->next, 1)) < p->n)
-    p->fn (i, p->opaque);
-  return NULL;
+  pv->fn (i, pv->opaque);
+  return 0;
 }
 
 void
 test_parallel (unsigned nthreads, size_t n,
                void (*fn) (size_t i, void *opaque), void *opaque)
 {
-  struct par p = { .n = n, .fn = fn, .opaque = opaque };
-  pthread_t t[64];
-  unsigned i;
+  struct par_void pv = { fn, opaque };
 
-  if (nthreads > 64)
-    nthreads = 64;
-  atomic_init (&p.next, 0);
-  for (i = 0; i < nthreads; i++)
-    if (pthread_create (&t[i], NULL, par_worker, &p) != 0)
-      abort ();
-  for (i = 0; i < nthreads; i++)
-    pthread_join (t[i], NULL);
+  s3vol_parallel (nthreads, n, call_void, &pv);
 }
 
 void

@@ -1,0 +1,222 @@
+/* s3vol: chunk objects: ids, hashing, and the object encoding.
+ *
+ * Object layout (little-endian, docs/FORMAT.md):
+ *
+ *   offset  size  field
+ *   0       4     magic "S3VC"
+ *   4       1     format version (1)
+ *   5       1     codec: 0 raw, 1 zstd
+ *   6       2     reserved, 0
+ *   8       4     plaintext length
+ *   12      4     payload length (bytes that follow)
+ *   16      ...   payload
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+#include <zstd.h>
+
+#include "s3vol/chunk.h"
+#include "endian_util.h"
+
+#define OBJ_MAGIC "S3VC"
+#define OBJ_VERSION 1
+#define OBJ_HDR 16
+
+const struct s3vol_id S3VOL_HOLE;
+
+void
+s3vol_hash (const void *data, size_t len, struct s3vol_id *out)
+{
+  SHA256 (data, len, out->b);
+}
+
+char *
+s3vol_hex_encode (const uint8_t *in, size_t n, char *out)
+{
+  static const char digits[] = "0123456789abcdef";
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+  out[2 * n] = '\0';
+  return out;
+}
+
+char *
+s3vol_id_hex (const struct s3vol_id *id, char *out)
+{
+  return s3vol_hex_encode (id->b, S3VOL_ID_LEN, out);
+}
+
+int
+s3vol_hex_decode (const char *hex, uint8_t *out, size_t n)
+{
+  size_t i;
+  int hi, lo;
+
+  for (i = 0; i < n; i++) {
+    hi = hex_digit (hex[2 * i]);
+    lo = hi < 0 ? -1 : hex_digit (hex[2 * i + 1]);
+    if (lo < 0)
+      return -EINVAL;
+    out[i] = hi << 4 | lo;
+  }
+  return hex[2 * n] == '\0' ? 0 : -EINVAL;
+}
+
+int
+s3vol_id_parse (const char *hex, struct s3vol_id *out)
+{
+  return s3vol_hex_decode (hex, out->b, S3VOL_ID_LEN);
+}
+
+bool
+s3vol_is_zero (const void *data, size_t len)
+{
+  const unsigned char *p = data;
+
+  /* Check the first 16 bytes, then compare the buffer with itself
+   * shifted by 16: equal and starting with zeros means all zeros.
+   */
+  if (len <= 16) {
+    while (len--)
+      if (*p++)
+        return false;
+    return true;
+  }
+  return s3vol_is_zero (p, 16) && memcmp (p, p + 16, len - 16) == 0;
+}
+
+/* One compression context per thread, freed when the thread exits. */
+static pthread_key_t cctx_key;
+static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
+
+static void
+free_cctx (void *p)
+{
+  ZSTD_freeCCtx (p);
+}
+
+static void
+make_cctx_key (void)
+{
+  pthread_key_create (&cctx_key, free_cctx);
+}
+
+static ZSTD_CCtx *
+thread_cctx (void)
+{
+  ZSTD_CCtx *c;
+
+  pthread_once (&cctx_once, make_cctx_key);
+  c = pthread_getspecific (cctx_key);
+  if (c == NULL) {
+    c = ZSTD_createCCtx ();
+    if (c != NULL)
+      pthread_setspecific (cctx_key, c);
+  }
+  return c;
+}
+
+static void
+put_header (uint8_t *h, enum s3vol_codec codec, size_t plain, size_t payload)
+{
+  memcpy (h, OBJ_MAGIC, 4);
+  h[4] = OBJ_VERSION;
+  h[5] = codec;
+  put_le16 (h + 6, 0);
+  put_le32 (h + 8, plain);
+  put_le32 (h + 12, payload);
+}
+
+int
+s3vol_obj_encode (const void *plain, size_t len, int zstd_level,
+                  struct s3vol_buf *out)
+{
+  size_t bound = ZSTD_compressBound (len), n = 0;
+  size_t start = out->len;
+  ZSTD_CCtx *cctx;
+  int r;
+
+  if (len > S3VOL_OBJ_MAX_PLAIN)
+    return -EINVAL;
+  r = s3vol_buf_reserve (out, OBJ_HDR + (bound > len ? bound : len));
+  if (r < 0)
+    return r;
+  cctx = thread_cctx ();
+  if (cctx == NULL)
+    return -ENOMEM;
+  if (len > 0) {
+    n = ZSTD_compressCCtx (cctx, out->data + start + OBJ_HDR, bound,
+                           plain, len, zstd_level);
+    if (ZSTD_isError (n))
+      n = len;                  /* store raw */
+  }
+  /* Keep zstd only when it saves at least 1/64: decoding raw is free. */
+  if (len == 0 || n + len / 64 >= len) {
+    memcpy (out->data + start + OBJ_HDR, plain, len);
+    put_header (out->data + start, S3VOL_CODEC_RAW, len, len);
+    out->len = start + OBJ_HDR + len;
+  }
+  else {
+    put_header (out->data + start, S3VOL_CODEC_ZSTD, len, n);
+    out->len = start + OBJ_HDR + n;
+  }
+  return 0;
+}
+
+static int
+bad_object (const struct s3vol_log *log, const char *key, const char *why)
+{
+  s3vol_error (log, "corrupt object %s: %s", key, why);
+  return -EBADMSG;
+}
+
+int
+s3vol_obj_decode (const void *obj, size_t objlen,
+                  const struct s3vol_id *want, const char *key,
+                  const struct s3vol_log *log, struct s3vol_buf *out)
+{
+  const uint8_t *h = obj;
+  size_t plain, payload, n, start = out->len;
+  struct s3vol_id got;
+  int r;
+
+  if (objlen < OBJ_HDR || memcmp (h, OBJ_MAGIC, 4) != 0)
+    return bad_object (log, key, "not an s3vol object (bad magic)");
+  if (h[4] != OBJ_VERSION)
+    return bad_object (log, key, "unknown format version");
+  plain = get_le32 (h + 8);
+  payload = get_le32 (h + 12);
+  if (payload != objlen - OBJ_HDR || plain > S3VOL_OBJ_MAX_PLAIN)
+    return bad_object (log, key, "truncated or wrong lengths");
+  r = s3vol_buf_reserve (out, plain);
+  if (r < 0)
+    return r;
+  switch (h[5]) {
+  case S3VOL_CODEC_RAW:
+    if (payload != plain)
+      return bad_object (log, key, "raw payload length mismatch");
+    memcpy (out->data + start, h + OBJ_HDR, plain);
+    break;
+  case S3VOL_CODEC_ZSTD:
+    n = ZSTD_decompress (out->data + start, plain, h + OBJ_HDR, payload);
+    if (ZSTD_isError (n) || n != plain)
+      return bad_object (log, key, "zstd payload does not decode");
+    break;
+  default:
+    return bad_object (log, key, "unknown codec");
+  }
+  s3vol_hash (out->data + start, plain, &got);
+  if (memcmp (got.b, want->b, S3VOL_ID_LEN) != 0)
+    return bad_object (log, key, "SHA-256 of the content does not match");
+  out->len = start + plain;
+  return 0;
+}

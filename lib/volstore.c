@@ -1,0 +1,454 @@
+/* s3vol: the volume store: records, content-addressed objects, heads and
+ * publishing.  The named-volume verbs are in volumes.c, open versions in
+ * volume.c, gc and verify in gc.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "volstore_int.h"
+#include "endian_util.h"
+
+#define REC_HDR 16
+#define HEAD_MAGIC "S3VHEAD"
+
+int64_t
+s3vol_now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int
+volstore_open (struct objstore *os, const struct volstore_config *cfg,
+               struct volstore **out)
+{
+  struct volstore *vs = calloc (1, sizeof *vs);
+
+  if (vs == NULL)
+    return -ENOMEM;
+  vs->os = os;
+  vs->log = cfg->log;
+  vs->zstd_level = cfg->zstd_level ? cfg->zstd_level : 3;
+  vs->keep_last = cfg->keep_last ? cfg->keep_last : 10;
+  vs->keep_seconds = cfg->keep_seconds ? cfg->keep_seconds : 7 * 86400;
+  vs->grace_seconds = cfg->grace_seconds ? cfg->grace_seconds : 3600;
+  if (gethostname (vs->host, sizeof vs->host - 1) == -1)
+    strcpy (vs->host, "unknown");
+  pthread_mutex_init (&vs->lock, NULL);
+  vs->create_only = objstore_caps (os) & OBJSTORE_CAP_CREATE_ONLY;
+  if (!vs->create_only)
+    s3vol_warn (vs->log, "%s does not honour conditional creates: "
+                "concurrent commits fall back to last-write-wins", os->url);
+  *out = vs;
+  return 0;
+}
+
+void
+volstore_close (struct volstore *vs)
+{
+  if (vs == NULL)
+    return;
+  idmap_free (&vs->known);
+  pthread_mutex_destroy (&vs->lock);
+  free (vs);
+}
+
+struct objstore *
+volstore_objstore (struct volstore *vs)
+{
+  return vs->os;
+}
+
+const struct s3vol_log *
+volstore_log (struct volstore *vs)
+{
+  return vs->log;
+}
+
+/* ---- small records ---- */
+
+int
+vs_rec_put (struct volstore *vs, const char *key, const char *magic,
+            const void *payload, size_t len, unsigned flags)
+{
+  uint8_t rec[REC_HDR + 64];
+
+  if (len > sizeof rec - REC_HDR)
+    return -EINVAL;
+  memset (rec, 0, REC_HDR);
+  memcpy (rec, magic, strlen (magic));
+  put_le32 (rec + 8, 1);
+  memcpy (rec + REC_HDR, payload, len);
+  return objstore_put (vs->os, key, rec, REC_HDR + len, flags);
+}
+
+int
+vs_rec_get (struct volstore *vs, const char *key, const char *magic,
+            void *payload, size_t len)
+{
+  struct s3vol_buf b = S3VOL_BUF_INIT;
+  char m[8] = { 0 };
+  int r;
+
+  r = objstore_get (vs->os, key, 0, OBJSTORE_TO_END, &b);
+  if (r == 0) {
+    memcpy (m, magic, strlen (magic));
+    if (b.len != REC_HDR + len || memcmp (b.data, m, 8) != 0 ||
+        get_le32 (b.data + 8) != 1) {
+      s3vol_error (vs->log, "corrupt object %s: not a %s record", key,
+                   magic);
+      r = -EBADMSG;
+    }
+    else
+      memcpy (payload, b.data + REC_HDR, len);
+  }
+  s3vol_buf_free (&b);
+  return r;
+}
+
+int
+vs_lookup (struct volstore *vs, const char *name, bool quiet,
+           struct s3vol_volid *id)
+{
+  char key[KEY_BUF];
+  uint8_t rec[S3VOL_VOLID_LEN + 8];
+  int r;
+
+  if (s3vol_check_name (name) < 0) {
+    s3vol_error (vs->log, "invalid volume name \"%s\": names are "
+                 S3VOL_NAME_RULE, name);
+    return -EINVAL;
+  }
+  r = vs_rec_get (vs, key_name (key, name), "S3VNAME", rec, sizeof rec);
+  if (r == -ENOENT && !quiet)
+    s3vol_error (vs->log, "no volume named \"%s\" in %s", name,
+                 vs->os->url);
+  if (r == 0)
+    memcpy (id->b, rec, S3VOL_VOLID_LEN);
+  return r;
+}
+
+/* ---- heads and roots ---- */
+
+struct last_key {
+  uint64_t seq;
+};
+
+static int
+parse_seq (const char *leaf, uint64_t *seq)
+{
+  char *end;
+
+  if (strlen (leaf) != 16)
+    return -EINVAL;
+  *seq = strtoull (leaf, &end, 16);
+  return *end == '\0' ? 0 : -EINVAL;
+}
+
+static int
+take_last (void *opaque, const char *leaf, const struct objstore_entry *e)
+{
+  struct last_key *lk = opaque;
+  uint64_t seq;
+
+  (void) e;
+  if (parse_seq (leaf, &seq) == 0 && seq > lk->seq)
+    lk->seq = seq;
+  return 0;
+}
+
+struct list_dir {
+  size_t skip;                  /* length of the listed prefix */
+  int (*fn) (void *, const char *, const struct objstore_entry *);
+  void *opaque;
+};
+
+static int
+list_dir_entry (void *opaque, const struct objstore_entry *e)
+{
+  struct list_dir *ld = opaque;
+
+  return ld->fn (ld->opaque, e->key + ld->skip, e);
+}
+
+static int
+list_dir_after (struct volstore *vs, const struct s3vol_volid *id,
+                const char *dir, const char *after,
+                int (*fn) (void *, const char *,
+                           const struct objstore_entry *),
+                void *opaque)
+{
+  char prefix[KEY_BUF], rest[64];
+  struct list_dir ld = { .fn = fn, .opaque = opaque };
+
+  snprintf (rest, sizeof rest, "%s/", dir);
+  key_vol (prefix, id, rest);
+  ld.skip = strlen (prefix);
+  return objstore_list (vs->os, prefix, after, list_dir_entry, &ld);
+}
+
+int
+vs_list_dir (struct volstore *vs, const struct s3vol_volid *id,
+             const char *dir,
+             int (*fn) (void *, const char *, const struct objstore_entry *),
+             void *opaque)
+{
+  return list_dir_after (vs, id, dir, NULL, fn, opaque);
+}
+
+/* The hint says which version was newest when it was written; versions
+ * are numbered without gaps, so listing after it finds the few newer
+ * ones without listing the whole history.
+ */
+int
+vs_find_head (struct volstore *vs, const struct s3vol_volid *id,
+              uint64_t *head)
+{
+  char key[KEY_BUF], after[KEY_BUF];
+  uint8_t rec[8];
+  struct last_key lk = { 0 };
+  int r;
+
+  r = vs_rec_get (vs, key_vol (key, id, "head"), HEAD_MAGIC, rec,
+                  sizeof rec);
+  if (r == 0)
+    lk.seq = get_le64 (rec);
+  else if (r != -ENOENT && r != -EBADMSG)
+    return r;
+  r = list_dir_after (vs, id, "versions",
+                      lk.seq ? key_version (after, id, lk.seq) : NULL,
+                      take_last, &lk);
+  if (r < 0)
+    return r;
+  *head = lk.seq;
+  return 0;
+}
+
+int
+vs_get_root (struct volstore *vs, const struct s3vol_volid *id,
+             uint64_t seq, struct root *r)
+{
+  struct s3vol_buf b = S3VOL_BUF_INIT;
+  char key[KEY_BUF];
+  int ret;
+
+  key_version (key, id, seq);
+  ret = objstore_get (vs->os, key, 0, OBJSTORE_TO_END, &b);
+  if (ret == 0)
+    ret = root_decode (b.data, b.len, key, vs->log, r);
+  if (ret == 0 && (memcmp (r->volid.b, id->b, S3VOL_VOLID_LEN) != 0 ||
+                   r->seq != seq)) {
+    s3vol_error (vs->log, "corrupt object %s: it names another version",
+                 key);
+    root_free (r);
+    ret = -EBADMSG;
+  }
+  s3vol_buf_free (&b);
+  return ret;
+}
+
+int
+vs_resolve (struct volstore *vs, const char *name,
+            const struct s3vol_volid *id, const struct vol_ref *ref,
+            uint64_t *seq)
+{
+  char key[KEY_BUF];
+  struct objstore_stat st;
+  uint8_t rec[16];
+  int r;
+
+  if (ref && ref->snapshot) {
+    if (s3vol_check_name (ref->snapshot) < 0) {
+      s3vol_error (vs->log, "invalid snapshot name \"%s\": names are "
+                   S3VOL_NAME_RULE, ref->snapshot);
+      return -EINVAL;
+    }
+    r = vs_rec_get (vs, key_snapshot (key, id, ref->snapshot), "S3VSNAP",
+                    rec, sizeof rec);
+    if (r == -ENOENT)
+      s3vol_error (vs->log, "volume \"%s\" has no snapshot \"%s\"", name,
+                   ref->snapshot);
+    if (r == 0)
+      *seq = get_le64 (rec);
+    return r;
+  }
+  if (ref && ref->seq) {
+    r = objstore_head (vs->os, key_version (key, id, ref->seq), &st);
+    if (r == -ENOENT)
+      s3vol_error (vs->log, "volume \"%s\" has no version %" PRIu64
+                   " (never published, or pruned)", name, ref->seq);
+    if (r == 0)
+      *seq = ref->seq;
+    return r;
+  }
+  r = vs_find_head (vs, id, seq);
+  if (r == 0 && *seq == 0) {
+    s3vol_error (vs->log, "volume \"%s\" has no versions", name);
+    r = -ENOENT;
+  }
+  return r;
+}
+
+/* ---- content-addressed objects ---- */
+
+/* A known object is trusted without a look for this long; a found one is
+ * rewritten if older than half the gc grace period, so that gc, which
+ * deletes only objects older than the whole grace period, cannot delete
+ * an object that a commit in flight has just decided to reuse.
+ */
+static bool
+fresh (struct volstore *vs, int64_t seen, int64_t now)
+{
+  return now - seen < vs->grace_seconds / 4;
+}
+
+static void
+remember (struct volstore *vs, const struct s3vol_id *id, uint32_t len,
+          int64_t now)
+{
+  pthread_mutex_lock (&vs->lock);
+  /* Bound the memory: forget everything past a few million ids. */
+  if (vs->known.n > (4u << 20))
+    idmap_clear (&vs->known);
+  idmap_put (&vs->known, id, len, now);
+  pthread_mutex_unlock (&vs->lock);
+}
+
+int
+vs_put_ca (struct volstore *vs, const char *kind, const void *data,
+           size_t len, struct s3vol_id *id, uint32_t *stored_len)
+{
+  struct s3vol_buf obj = S3VOL_BUF_INIT;
+  struct idmap_entry *e;
+  struct objstore_stat st;
+  char key[KEY_BUF];
+  int64_t now = s3vol_now_ns () / 1000000000;
+  int r;
+
+  if (s3vol_is_zero (data, len)) {
+    *id = S3VOL_HOLE;
+    *stored_len = 0;
+    return 0;
+  }
+  s3vol_hash (data, len, id);
+  pthread_mutex_lock (&vs->lock);
+  e = idmap_get (&vs->known, id);
+  r = e && fresh (vs, e->b, now);
+  if (r)
+    *stored_len = e->a;
+  pthread_mutex_unlock (&vs->lock);
+  if (r)
+    return 0;
+
+  key_ca (key, kind, id);
+  r = objstore_head (vs->os, key, &st);
+  if (r == 0 && now - st.mtime < vs->grace_seconds / 2) {
+    *stored_len = st.size;
+    remember (vs, id, st.size, now);
+    return 0;
+  }
+  if (r < 0 && r != -ENOENT)
+    return r;
+  r = s3vol_obj_encode (data, len, vs->zstd_level, &obj);
+  if (r == 0)
+    r = objstore_put (vs->os, key, obj.data, obj.len, 0);
+  if (r == 0) {
+    *stored_len = obj.len;
+    remember (vs, id, obj.len, now);
+  }
+  s3vol_buf_free (&obj);
+  return r;
+}
+
+int
+vs_get_ca (struct volstore *vs, const char *kind, const struct s3vol_id *id,
+           struct s3vol_buf *out)
+{
+  struct s3vol_buf obj = S3VOL_BUF_INIT;
+  char key[KEY_BUF];
+  int r;
+
+  key_ca (key, kind, id);
+  r = objstore_get (vs->os, key, 0, OBJSTORE_TO_END, &obj);
+  if (r == -ENOENT)
+    s3vol_error (vs->log, "missing object %s", key);
+  if (r == 0)
+    r = s3vol_obj_decode (obj.data, obj.len, id, key, vs->log, out);
+  s3vol_buf_free (&obj);
+  return r;
+}
+
+int
+vs_get_page (struct volstore *vs, const struct s3vol_id *id, struct page *p)
+{
+  struct s3vol_buf b = S3VOL_BUF_INIT;
+  char key[KEY_BUF];
+  int r;
+
+  r = vs_get_ca (vs, KIND_PAGE, id, &b);
+  if (r == 0)
+    r = page_decode (b.data, b.len, key_ca (key, KIND_PAGE, id), vs->log,
+                     p);
+  s3vol_buf_free (&b);
+  return r;
+}
+
+int
+volstore_put_chunk (struct volstore *vs, const void *data, size_t len,
+                    struct s3vol_id *id, uint32_t *stored_len)
+{
+  return vs_put_ca (vs, KIND_CHUNK, data, len, id, stored_len);
+}
+
+int
+volstore_get_chunk (struct volstore *vs, const struct s3vol_id *id,
+                    struct s3vol_buf *out)
+{
+  return vs_get_ca (vs, KIND_CHUNK, id, out);
+}
+
+/* ---- publishing ---- */
+
+int
+vs_publish (struct volstore *vs, const struct root *r)
+{
+  struct s3vol_buf b = S3VOL_BUF_INIT;
+  struct objstore_stat st;
+  char key[KEY_BUF];
+  uint8_t rec[8];
+  int ret;
+
+  ret = root_encode (r, &b);
+  if (ret < 0)
+    goto out;
+  key_version (key, &r->volid, r->seq);
+  if (vs->create_only)
+    ret = objstore_put (vs->os, key, b.data, b.len, OBJSTORE_CREATE_ONLY);
+  else {
+    /* Best effort on stores without conditional creates: racy. */
+    ret = objstore_head (vs->os, key, &st);
+    if (ret == 0)
+      ret = -EEXIST;
+    else if (ret == -ENOENT)
+      ret = objstore_put (vs->os, key, b.data, b.len, 0);
+  }
+  if (ret < 0)
+    goto out;
+  /* The hint only shortens the search for the head; if this put fails
+   * or races with another, readers list a little more.
+   */
+  put_le64 (rec, r->seq);
+  if (vs_rec_put (vs, key_vol (key, &r->volid, "head"), HEAD_MAGIC, rec,
+                  sizeof rec, 0) < 0)
+    s3vol_warn (vs->log, "could not update the head hint of version %"
+                PRIu64 "; readers will find it by listing", r->seq);
+ out:
+  s3vol_buf_free (&b);
+  return ret;
+}

@@ -1,0 +1,81 @@
+/* s3vol: the volume store's internals, shared by volstore.c, volume.c,
+ * gc.c and verify.c (private to lib/).
+ */
+#ifndef S3VOL_VOLSTORE_INT_H
+#define S3VOL_VOLSTORE_INT_H
+
+#include <pthread.h>
+
+#include "s3vol/volume.h"
+#include "idmap.h"
+#include "keys.h"
+
+struct volstore {
+  struct objstore *os;
+  const struct s3vol_log *log;
+  int zstd_level;
+  unsigned keep_last;
+  int64_t keep_seconds;
+  int64_t grace_seconds;
+  bool create_only;             /* the store honours create-only puts */
+  char host[S3VOL_HOST_MAX + 1];
+
+  /* Content-addressed objects known to be in the store: id ->
+   * (a: stored length, b: when we last saw or wrote it, seconds).
+   */
+  pthread_mutex_t lock;
+  struct idmap known;
+};
+
+int64_t s3vol_now_ns (void);
+
+/* Small records: 8-byte magic, u32 version, u32 zero, payload. */
+int vs_rec_put (struct volstore *vs, const char *key, const char *magic,
+                const void *payload, size_t len, unsigned flags);
+int vs_rec_get (struct volstore *vs, const char *key, const char *magic,
+                void *payload, size_t len);
+
+/* Name -> volume id.  -ENOENT (logged: "no volume named ...") if absent
+ * and quiet is false.
+ */
+int vs_lookup (struct volstore *vs, const char *name, bool quiet,
+               struct s3vol_volid *id);
+
+/* The newest version of a volume (0 if it has none). */
+int vs_find_head (struct volstore *vs, const struct s3vol_volid *id,
+                  uint64_t *head);
+
+/* Fetch and decode a version root; -ENOENT (quiet) if absent. */
+int vs_get_root (struct volstore *vs, const struct s3vol_volid *id,
+                 uint64_t seq, struct root *r);
+
+/* Resolve a reference to a version number: -ENOENT (logged) if the
+ * snapshot or version does not exist.
+ */
+int vs_resolve (struct volstore *vs, const char *name,
+                const struct s3vol_volid *id, const struct vol_ref *ref,
+                uint64_t *seq);
+
+/* Content-addressed objects of a kind (KIND_CHUNK, KIND_PAGE). */
+int vs_put_ca (struct volstore *vs, const char *kind, const void *data,
+               size_t len, struct s3vol_id *id, uint32_t *stored_len);
+int vs_get_ca (struct volstore *vs, const char *kind,
+               const struct s3vol_id *id, struct s3vol_buf *out);
+int vs_get_page (struct volstore *vs, const struct s3vol_id *id,
+                 struct page *p);
+
+/* Publish root r at r->seq (create-only), then update the head hint.
+ * -EEXIST (quiet) if that version exists already.
+ */
+int vs_publish (struct volstore *vs, const struct root *r);
+
+/* List the keys under volumes/ID/DIR/ ("versions", "snapshots"),
+ * calling fn with the last path segment.
+ */
+int vs_list_dir (struct volstore *vs, const struct s3vol_volid *id,
+                 const char *dir,
+                 int (*fn) (void *opaque, const char *leaf,
+                            const struct objstore_entry *e),
+                 void *opaque);
+
+#endif

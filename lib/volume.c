@@ -1,0 +1,375 @@
+/* s3vol: an open version of a volume: reading chunks, commit, reload.
+ *
+ * The handle keeps the version's root and a cache of decoded map pages,
+ * keyed by page id: pages are immutable and shared between versions, so
+ * the cache stays valid across commits and reloads.  The lock guards only
+ * the cache; page fetches happen outside it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "volstore_int.h"
+
+struct volume {
+  struct volstore *vs;
+  char name[S3VOL_NAME_MAX + 1];
+  struct s3vol_volid id;
+  struct root root;
+  pthread_mutex_t lock;
+  struct idmap pages;           /* page id -> (a: struct page *) */
+};
+
+int
+volume_open (struct volstore *vs, const char *name,
+             const struct vol_ref *ref, struct volume **out)
+{
+  struct volume *v;
+  uint64_t seq;
+  int r;
+
+  v = calloc (1, sizeof *v);
+  if (v == NULL)
+    return -ENOMEM;
+  v->vs = vs;
+  pthread_mutex_init (&v->lock, NULL);
+  r = vs_lookup (vs, name, false, &v->id);
+  if (r == 0)
+    r = vs_resolve (vs, name, &v->id, ref, &seq);
+  if (r == 0)
+    r = vs_get_root (vs, &v->id, seq, &v->root);
+  if (r == -ENOENT)
+    s3vol_error (vs->log, "version %" PRIu64 " of volume \"%s\" vanished "
+                 "while opening it (pruned?)", seq, name);
+  if (r < 0) {
+    pthread_mutex_destroy (&v->lock);
+    free (v);
+    return r;
+  }
+  snprintf (v->name, sizeof v->name, "%s", name);
+  *out = v;
+  return 0;
+}
+
+void
+volume_close (struct volume *v)
+{
+  size_t i;
+
+  if (v == NULL)
+    return;
+  for (i = 0; i < v->pages.cap; i++) {
+    if (v->pages.e[i].used) {
+      struct page *p = (struct page *) (uintptr_t) v->pages.e[i].a;
+      page_free (p);
+      free (p);
+    }
+  }
+  idmap_free (&v->pages);
+  root_free (&v->root);
+  pthread_mutex_destroy (&v->lock);
+  free (v);
+}
+
+uint64_t volume_size (const struct volume *v) { return v->root.size; }
+uint32_t volume_chunk_size (const struct volume *v)
+{
+  return v->root.chunk_size;
+}
+uint64_t volume_seq (const struct volume *v) { return v->root.seq; }
+const char *volume_name (const struct volume *v) { return v->name; }
+const struct root *volume_root (const struct volume *v) { return &v->root; }
+
+static uint64_t
+nchunks (const struct volume *v)
+{
+  return v->root.size / v->root.chunk_size;
+}
+
+/* The decoded page with this id, fetched on first use.  The pointer
+ * stays valid until volume_close.
+ */
+static int
+get_page (struct volume *v, const struct s3vol_id *id, const struct page **out)
+{
+  struct idmap_entry *e;
+  struct page *p;
+  int r = 0;
+
+  pthread_mutex_lock (&v->lock);
+  e = idmap_get (&v->pages, id);
+  if (e)
+    *out = (const struct page *) (uintptr_t) e->a;
+  pthread_mutex_unlock (&v->lock);
+  if (e)
+    return 0;
+
+  p = calloc (1, sizeof *p);
+  if (p == NULL)
+    return -ENOMEM;
+  r = vs_get_page (v->vs, id, p);
+  if (r < 0) {
+    free (p);
+    return r;
+  }
+  pthread_mutex_lock (&v->lock);
+  e = idmap_get (&v->pages, id);
+  if (e == NULL && idmap_put (&v->pages, id, (uintptr_t) p, 0) == NULL)
+    r = -ENOMEM;
+  pthread_mutex_unlock (&v->lock);
+  if (e || r < 0) {             /* another thread was first, or no memory */
+    page_free (p);
+    free (p);
+    if (r < 0)
+      return r;
+    p = (struct page *) (uintptr_t) e->a;
+  }
+  *out = p;
+  return 0;
+}
+
+/* The page covering page index pi of root, or NULL if it is all holes. */
+static int
+page_of (struct volume *v, const struct root *root, uint64_t pi,
+         const struct page **out)
+{
+  const struct root_page *rp = root_find_page (root, pi);
+
+  *out = NULL;
+  return rp ? get_page (v, &rp->id, out) : 0;
+}
+
+int
+volume_chunk_id (struct volume *v, uint64_t index, struct s3vol_id *id)
+{
+  const struct page *p;
+  const struct page_entry *e;
+  int r;
+
+  if (index >= nchunks (v))
+    return -EINVAL;
+  r = page_of (v, &v->root, index / v->root.page_entries, &p);
+  if (r < 0)
+    return r;
+  e = p ? page_find (p, index % v->root.page_entries) : NULL;
+  *id = e ? e->id : S3VOL_HOLE;
+  return 0;
+}
+
+int
+volume_read_chunk (struct volume *v, uint64_t index, void *buf, bool *hole)
+{
+  struct s3vol_buf b = S3VOL_BUF_INIT;
+  struct s3vol_id id;
+  int r;
+
+  r = volume_chunk_id (v, index, &id);
+  if (r < 0)
+    return r;
+  if (hole)
+    *hole = s3vol_id_is_hole (&id);
+  if (s3vol_id_is_hole (&id)) {
+    memset (buf, 0, v->root.chunk_size);
+    return 0;
+  }
+  r = vs_get_ca (v->vs, KIND_CHUNK, &id, &b);
+  if (r == 0 && b.len != v->root.chunk_size) {
+    char key[KEY_BUF];
+    s3vol_error (v->vs->log, "corrupt object %s: %zu bytes, but chunks of "
+                 "volume \"%s\" have %" PRIu32, key_ca (key, KIND_CHUNK, &id),
+                 b.len, v->name, v->root.chunk_size);
+    r = -EBADMSG;
+  }
+  if (r == 0)
+    memcpy (buf, b.data, b.len);
+  s3vol_buf_free (&b);
+  return r;
+}
+
+int
+volume_head (struct volume *v, uint64_t *head)
+{
+  return vs_find_head (v->vs, &v->id, head);
+}
+
+int
+volume_reload (struct volume *v)
+{
+  struct root r;
+  uint64_t head;
+  int ret;
+
+  ret = vs_find_head (v->vs, &v->id, &head);
+  if (ret < 0 || head == v->root.seq)
+    return ret;
+  ret = vs_get_root (v->vs, &v->id, head, &r);
+  if (ret < 0)
+    return ret;
+  root_free (&v->root);
+  v->root = r;
+  return 0;
+}
+
+/* ---- commit ---- */
+
+struct sorted_change {
+  const struct vol_change *c;
+  size_t pos;
+};
+
+static int
+cmp_change (const void *a, const void *b)
+{
+  const struct sorted_change *x = a, *y = b;
+
+  if (x->c->index != y->c->index)
+    return x->c->index < y->c->index ? -1 : 1;
+  return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Apply the changes sc[0..n) (sorted, all in page pi) to that page of
+ * root, storing the new page.
+ */
+static int
+update_page (struct volume *v, struct root *root, uint64_t pi,
+             const struct sorted_change *sc, size_t n, uint64_t *written)
+{
+  struct s3vol_buf enc = S3VOL_BUF_INIT;
+  const struct page *base;
+  struct page p;
+  struct root_page rp = { .index = pi };
+  uint32_t stored;
+  size_t i;
+  int r;
+
+  r = page_of (v, &v->root, pi, &base);
+  if (r < 0)
+    return r;
+  r = base ? page_copy (&p, base) : (memset (&p, 0, sizeof p), 0);
+  for (i = 0; r == 0 && i < n; i++)
+    r = page_set (&p, sc[i].c->index % root->page_entries, &sc[i].c->id,
+                  sc[i].c->stored_len);
+  if (r == 0 && p.n > 0) {
+    r = page_encode (&p, &enc);
+    if (r == 0)
+      r = vs_put_ca (v->vs, KIND_PAGE, enc.data, enc.len, &rp.id, &stored);
+    rp.chunks = p.n;
+    for (i = 0; i < p.n; i++)
+      rp.stored_bytes += p.e[i].stored_len;
+    ++*written;
+  }
+  if (r == 0)
+    r = root_set_page (root, &rp);
+  s3vol_buf_free (&enc);
+  page_free (&p);
+  return r;
+}
+
+/* Build the new root: the handle's root with the changes applied. */
+static int
+build_root (struct volume *v, const struct vol_change *changes, size_t n,
+            struct root *nr, uint64_t *pages_written)
+{
+  struct sorted_change *sc;
+  size_t i, j, k;
+  int r;
+
+  sc = malloc ((n ? n : 1) * sizeof *sc);
+  if (sc == NULL)
+    return -ENOMEM;
+  for (i = 0; i < n; i++) {
+    if (changes[i].index >= nchunks (v)) {
+      s3vol_error (v->vs->log, "commit to volume \"%s\": chunk %" PRIu64
+                   " is past the end", v->name, changes[i].index);
+      free (sc);
+      return -EINVAL;
+    }
+    sc[i].c = &changes[i];
+    sc[i].pos = i;
+  }
+  qsort (sc, n, sizeof *sc, cmp_change);
+  /* Of several changes to one chunk, the last given wins. */
+  for (i = j = 0; i < n; i++) {
+    if (j > 0 && sc[j - 1].c->index == sc[i].c->index)
+      j--;
+    sc[j++] = sc[i];
+  }
+  n = j;
+  r = root_copy (nr, &v->root);
+  for (i = 0; r == 0 && i < n; i = k) {
+    uint64_t pi = sc[i].c->index / v->root.page_entries;
+    for (k = i; k < n && sc[k].c->index / v->root.page_entries == pi; k++)
+      ;
+    r = update_page (v, nr, pi, &sc[i], k - i, pages_written);
+  }
+  free (sc);
+  if (r < 0)
+    root_free (nr);
+  return r;
+}
+
+int
+volume_commit (struct volume *v, const struct vol_change *changes,
+               size_t n, const struct vol_commit_opts *opts,
+               struct vol_commit_result *res)
+{
+  struct root nr;
+  uint64_t head;
+  int r, tries;
+
+  memset (res, 0, sizeof *res);
+  r = build_root (v, changes, n, &nr, &res->pages_written);
+  if (r < 0)
+    return r;
+  nr.seq = v->root.seq + 1;
+  nr.parent = v->root.seq;
+  nr.flags = 0;
+  nr.overwrote = 0;
+  nr.fork_of = (struct s3vol_volid) { { 0 } };
+  nr.fork_seq = 0;
+  nr.time_ns = s3vol_now_ns ();
+  nr.pid = getpid ();
+  snprintf (nr.host, sizeof nr.host, "%s", v->vs->host);
+  free (nr.message);
+  nr.message = opts && opts->message ? strndup (opts->message,
+                                                S3VOL_MESSAGE_MAX) : NULL;
+  for (tries = 0; ; tries++) {
+    r = vs_publish (v->vs, &nr);
+    if (r != -EEXIST)
+      break;
+    r = vs_find_head (v->vs, &v->id, &head);
+    if (r < 0)
+      break;
+    if (!(opts && opts->force)) {
+      res->conflict_head = head;
+      s3vol_error (v->vs->log, "commit conflict on volume \"%s\": this "
+                   "change is based on version %" PRIu64 ", but version %"
+                   PRIu64 " was published meanwhile; nothing was lost: "
+                   "reload and redo it, or force it (last write wins)",
+                   v->name, v->root.seq, head);
+      r = -EEXIST;
+      break;
+    }
+    if (tries >= 16) {
+      s3vol_error (v->vs->log, "forced commit on volume \"%s\" kept "
+                   "losing the race to other writers", v->name);
+      r = -EBUSY;
+      break;
+    }
+    /* Last write wins: publish after the head, saying what it replaced. */
+    nr.seq = head + 1;
+    nr.flags |= ROOT_FLAG_FORCED;
+    nr.overwrote = head;
+  }
+  if (r < 0) {
+    root_free (&nr);
+    return r;
+  }
+  res->seq = nr.seq;
+  root_free (&v->root);
+  v->root = nr;
+  return 0;
+}

@@ -1,0 +1,445 @@
+/* s3vol: named volumes: create, fork, info, list, rename, delete,
+ * versions and snapshots.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "volstore_int.h"
+#include "endian_util.h"
+
+#define NAME_MAGIC "S3VNAME"
+#define SNAP_MAGIC "S3VSNAP"
+
+int
+s3vol_check_name (const char *name)
+{
+  size_t i, n = name ? strlen (name) : 0;
+
+  if (n == 0 || n > S3VOL_NAME_MAX || name[0] == '.' || name[0] == '-')
+    return -EINVAL;
+  for (i = 0; i < n; i++)
+    if (!((name[i] >= 'a' && name[i] <= 'z') ||
+          (name[i] >= 'A' && name[i] <= 'Z') ||
+          (name[i] >= '0' && name[i] <= '9') ||
+          name[i] == '.' || name[i] == '_' || name[i] == '-'))
+      return -EINVAL;
+  return 0;
+}
+
+int
+s3vol_parse_size (const char *s, uint64_t *out)
+{
+  static const char units[] = "KMGTP";
+  const char *u;
+  char *end;
+  unsigned long long v;
+  int shift = 0;
+
+  if (s == NULL || *s < '0' || *s > '9')
+    return -EINVAL;
+  errno = 0;
+  v = strtoull (s, &end, 10);
+  if (errno)
+    return -EINVAL;
+  if (*end) {
+    u = strchr (units, end[0] >= 'a' ? end[0] - 32 : end[0]);
+    if (u == NULL || end[0] == '\0')
+      return -EINVAL;
+    shift = 10 * (u - units + 1);
+    end++;
+    /* Accept "1G", "1GB", "1GiB". */
+    if (strcmp (end, "") && strcmp (end, "B") && strcmp (end, "iB"))
+      return -EINVAL;
+  }
+  if (shift && v > (UINT64_MAX >> shift))
+    return -EINVAL;
+  *out = (uint64_t) v << shift;
+  return 0;
+}
+
+static int
+bad_name (struct volstore *vs, const char *what, const char *name)
+{
+  if (s3vol_check_name (name) == 0)
+    return 0;
+  s3vol_error (vs->log, "invalid %s name \"%s\": names are " S3VOL_NAME_RULE,
+               what, name);
+  return -EINVAL;
+}
+
+static int
+put_name (struct volstore *vs, const char *name,
+          const struct s3vol_volid *id)
+{
+  uint8_t rec[S3VOL_VOLID_LEN + 8];
+  char key[KEY_BUF];
+
+  memcpy (rec, id->b, S3VOL_VOLID_LEN);
+  put_le64 (rec + S3VOL_VOLID_LEN, (uint64_t) s3vol_now_ns ());
+  return vs_rec_put (vs, key_name (key, name), NAME_MAGIC, rec, sizeof rec,
+                     OBJSTORE_CREATE_ONLY);
+}
+
+static int
+name_taken (struct volstore *vs, const char *name)
+{
+  s3vol_error (vs->log, "a volume named \"%s\" already exists", name);
+  return -EEXIST;
+}
+
+/* Publish root as version 1 of a new volume and give it name.  On any
+ * failure the new volume's objects are removed again.
+ */
+static int
+create_named (struct volstore *vs, const char *name, struct root *r)
+{
+  struct s3vol_volid id;
+  char key[KEY_BUF];
+  int ret;
+
+  ret = vs_lookup (vs, name, true, &id);
+  if (ret == 0)
+    return name_taken (vs, name);
+  if (ret != -ENOENT)
+    return ret;
+  if (getrandom (r->volid.b, S3VOL_VOLID_LEN, 0) != S3VOL_VOLID_LEN)
+    return -errno;
+  r->seq = 1;
+  r->parent = 0;
+  r->time_ns = s3vol_now_ns ();
+  r->pid = getpid ();
+  snprintf (r->host, sizeof r->host, "%s", vs->host);
+  ret = vs_publish (vs, r);
+  if (ret == 0) {
+    ret = put_name (vs, name, &r->volid);
+    if (ret == -EEXIST)
+      name_taken (vs, name);
+  }
+  if (ret < 0) {
+    objstore_del (vs->os, key_version (key, &r->volid, 1));
+    objstore_del (vs->os, key_vol (key, &r->volid, "head"));
+  }
+  return ret;
+}
+
+int
+volstore_create (struct volstore *vs, const char *name, uint64_t size,
+                 uint32_t chunk_size, struct vol_info *info)
+{
+  struct root r = { .page_entries = S3VOL_PAGE_ENTRIES };
+  int ret;
+
+  ret = bad_name (vs, "volume", name);
+  if (ret < 0)
+    return ret;
+  if (chunk_size == 0)
+    chunk_size = S3VOL_CHUNK_DEFAULT;
+  if (chunk_size < S3VOL_CHUNK_MIN || chunk_size > S3VOL_CHUNK_MAX ||
+      (chunk_size & (chunk_size - 1))) {
+    s3vol_error (vs->log, "chunk size %" PRIu32 " is not a power of two "
+                 "from 64K to 64M", chunk_size);
+    return -EINVAL;
+  }
+  if (size == 0 || size > S3VOL_SIZE_MAX) {
+    s3vol_error (vs->log, "volume size %" PRIu64 " is out of range "
+                 "(1 byte to 1P)", size);
+    return -EINVAL;
+  }
+  /* Volumes are a whole number of chunks. */
+  r.size = (size + chunk_size - 1) / chunk_size * chunk_size;
+  r.chunk_size = chunk_size;
+  ret = create_named (vs, name, &r);
+  if (ret == 0 && info)
+    ret = volstore_info (vs, name, info);
+  root_free (&r);
+  return ret;
+}
+
+int
+volstore_fork (struct volstore *vs, const char *src,
+               const struct vol_ref *ref, const char *dst,
+               struct vol_info *info)
+{
+  struct s3vol_volid id;
+  struct root r;
+  uint64_t seq;
+  int ret;
+
+  ret = bad_name (vs, "volume", dst);
+  if (ret == 0)
+    ret = vs_lookup (vs, src, false, &id);
+  if (ret == 0)
+    ret = vs_resolve (vs, src, &id, ref, &seq);
+  if (ret == 0)
+    ret = vs_get_root (vs, &id, seq, &r);
+  if (ret < 0)
+    return ret;
+  r.fork_of = id;
+  r.fork_seq = seq;
+  r.flags = 0;
+  r.overwrote = 0;
+  free (r.message);
+  r.message = NULL;
+  ret = create_named (vs, dst, &r);
+  if (ret == 0 && info)
+    ret = volstore_info (vs, dst, info);
+  root_free (&r);
+  return ret;
+}
+
+static int
+count_entry (void *opaque, const char *leaf, const struct objstore_entry *e)
+{
+  (void) leaf; (void) e;
+  ++*(uint64_t *) opaque;
+  return 0;
+}
+
+int
+volstore_info (struct volstore *vs, const char *name, struct vol_info *info)
+{
+  struct root r;
+  int ret;
+
+  memset (info, 0, sizeof *info);
+  ret = vs_lookup (vs, name, false, &info->volid);
+  if (ret == 0)
+    ret = vs_resolve (vs, name, &info->volid, NULL, &info->head);
+  if (ret == 0)
+    ret = vs_get_root (vs, &info->volid, info->head, &r);
+  if (ret < 0)
+    return ret;
+  snprintf (info->name, sizeof info->name, "%s", name);
+  info->size = r.size;
+  info->chunk_size = r.chunk_size;
+  info->chunks = root_chunks (&r);
+  info->bytes_referenced = info->chunks * r.chunk_size;
+  info->bytes_stored = root_stored_bytes (&r);
+  info->last_commit_ns = r.time_ns;
+  root_free (&r);
+  ret = vs_list_dir (vs, &info->volid, "versions", count_entry,
+                     &info->versions);
+  if (ret == 0)
+    ret = vs_list_dir (vs, &info->volid, "snapshots", count_entry,
+                       &info->snapshots);
+  return ret;
+}
+
+struct list_ctx {
+  struct volstore *vs;
+  int (*fn) (void *, const struct vol_info *);
+  void *opaque;
+  int err;
+};
+
+static int
+list_one (void *opaque, const struct objstore_entry *e)
+{
+  struct list_ctx *lc = opaque;
+  struct vol_info info;
+  const char *name = e->key + strlen ("names/");
+  int r;
+
+  if (s3vol_check_name (name) < 0)
+    return 0;                   /* not ours */
+  r = volstore_info (lc->vs, name, &info);
+  if (r == -ENOENT)
+    return 0;                   /* deleted while we listed */
+  if (r < 0) {
+    lc->err = r;
+    return 1;
+  }
+  return lc->fn (lc->opaque, &info);
+}
+
+int
+volstore_list (struct volstore *vs,
+               int (*fn) (void *, const struct vol_info *), void *opaque)
+{
+  struct list_ctx lc = { vs, fn, opaque, 0 };
+  int r;
+
+  r = objstore_list (vs->os, "names/", NULL, list_one, &lc);
+  return lc.err ? lc.err : r;
+}
+
+int
+volstore_rename (struct volstore *vs, const char *from, const char *to)
+{
+  struct s3vol_volid id;
+  char key[KEY_BUF];
+  int r;
+
+  r = bad_name (vs, "volume", to);
+  if (r == 0)
+    r = vs_lookup (vs, from, false, &id);
+  if (r < 0)
+    return r;
+  if (strcmp (from, to) == 0)
+    return 0;
+  r = put_name (vs, to, &id);
+  if (r == -EEXIST)
+    return name_taken (vs, to);
+  if (r == 0)
+    r = objstore_del (vs->os, key_name (key, from));
+  return r;
+}
+
+int
+volstore_delete (struct volstore *vs, const char *name)
+{
+  struct s3vol_volid id;
+  char key[KEY_BUF];
+  int r;
+
+  r = vs_lookup (vs, name, false, &id);
+  if (r == 0)
+    r = objstore_del (vs->os, key_name (key, name));
+  return r;
+}
+
+struct versions_ctx {
+  struct volstore *vs;
+  const struct s3vol_volid *id;
+  int (*fn) (void *, const struct vol_version *);
+  void *opaque;
+  int err;
+};
+
+static int
+version_one (void *opaque, const char *leaf, const struct objstore_entry *e)
+{
+  struct versions_ctx *vc = opaque;
+  struct vol_version v;
+  struct root r;
+  char *end;
+  int ret;
+
+  (void) e;
+  v.seq = strtoull (leaf, &end, 16);
+  if (*end || v.seq == 0)
+    return 0;
+  ret = vs_get_root (vc->vs, vc->id, v.seq, &r);
+  if (ret == -ENOENT)
+    return 0;                   /* pruned meanwhile */
+  if (ret < 0) {
+    vc->err = ret;
+    return 1;
+  }
+  v.parent = r.parent;
+  v.time_ns = r.time_ns;
+  v.pid = r.pid;
+  v.flags = r.flags;
+  v.overwrote = r.overwrote;
+  v.host = r.host;
+  v.message = r.message ? r.message : "";
+  v.chunks = root_chunks (&r);
+  v.bytes_stored = root_stored_bytes (&r);
+  ret = vc->fn (vc->opaque, &v);
+  root_free (&r);
+  return ret;
+}
+
+int
+volstore_versions (struct volstore *vs, const char *name,
+                   int (*fn) (void *, const struct vol_version *),
+                   void *opaque)
+{
+  struct s3vol_volid id;
+  struct versions_ctx vc = { vs, &id, fn, opaque, 0 };
+  int r;
+
+  r = vs_lookup (vs, name, false, &id);
+  if (r == 0)
+    r = vs_list_dir (vs, &id, "versions", version_one, &vc);
+  return vc.err ? vc.err : r;
+}
+
+int
+volstore_snapshot_create (struct volstore *vs, const char *volume,
+                          const char *snapshot, uint64_t seq)
+{
+  struct vol_ref ref = { .seq = seq };
+  struct s3vol_volid id;
+  uint8_t rec[16];
+  char key[KEY_BUF];
+  int r;
+
+  r = bad_name (vs, "snapshot", snapshot);
+  if (r == 0)
+    r = vs_lookup (vs, volume, false, &id);
+  if (r == 0)
+    r = vs_resolve (vs, volume, &id, &ref, &seq);
+  if (r < 0)
+    return r;
+  put_le64 (rec, seq);
+  put_le64 (rec + 8, (uint64_t) s3vol_now_ns ());
+  r = vs_rec_put (vs, key_snapshot (key, &id, snapshot), SNAP_MAGIC, rec,
+                  sizeof rec, OBJSTORE_CREATE_ONLY);
+  if (r == -EEXIST)
+    s3vol_error (vs->log, "volume \"%s\" already has a snapshot \"%s\"",
+                 volume, snapshot);
+  return r;
+}
+
+int
+volstore_snapshot_delete (struct volstore *vs, const char *volume,
+                          const char *snapshot)
+{
+  struct vol_ref ref = { .snapshot = snapshot };
+  struct s3vol_volid id;
+  char key[KEY_BUF];
+  uint64_t seq;
+  int r;
+
+  r = vs_lookup (vs, volume, false, &id);
+  if (r == 0)
+    r = vs_resolve (vs, volume, &id, &ref, &seq);  /* says if missing */
+  if (r == 0)
+    r = objstore_del (vs->os, key_snapshot (key, &id, snapshot));
+  return r;
+}
+
+struct snap_ctx {
+  struct volstore *vs;
+  const struct s3vol_volid *id;
+  int (*fn) (void *, const char *, uint64_t);
+  void *opaque;
+  int err;
+};
+
+static int
+snapshot_one (void *opaque, const char *leaf, const struct objstore_entry *e)
+{
+  struct snap_ctx *sc = opaque;
+  uint8_t rec[16];
+  int r;
+
+  r = vs_rec_get (sc->vs, e->key, SNAP_MAGIC, rec, sizeof rec);
+  if (r == -ENOENT)
+    return 0;
+  if (r < 0) {
+    sc->err = r;
+    return 1;
+  }
+  return sc->fn (sc->opaque, leaf, get_le64 (rec));
+}
+
+int
+volstore_snapshot_list (struct volstore *vs, const char *volume,
+                        int (*fn) (void *, const char *, uint64_t),
+                        void *opaque)
+{
+  struct s3vol_volid id;
+  struct snap_ctx sc = { vs, &id, fn, opaque, 0 };
+  int r;
+
+  r = vs_lookup (vs, volume, false, &id);
+  if (r == 0)
+    r = vs_list_dir (vs, &id, "snapshots", snapshot_one, &sc);
+  return sc.err ? sc.err : r;
+}
