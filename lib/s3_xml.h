@@ -61,6 +61,11 @@ int s3_xml_delete_result (const void *body, size_t len,
                           char *code, size_t codesz,
                           char *msg, size_t msgsz);
 
+/* Copy the len bytes of an ETag at src to dst without surrounding
+ * whitespace and quotes, truncated to dstsz - 1.
+ */
+void s3_etag_copy (char *dst, size_t dstsz, const char *src, size_t len);
+
 /* "2026-01-02T03:04:05.000Z" to seconds since the epoch, or -1. */
 int64_t s3_parse_iso8601 (const char *s);
 

@@ -2,6 +2,9 @@
 #ifndef S3VOL_CLI_H
 #define S3VOL_CLI_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "s3vol/objstore.h"
 
 /* Exit codes (documented in s3vol(1)). */
@@ -26,6 +29,8 @@ struct cli_verb {
 };
 
 extern const struct cli_verb verb_store_check;
+extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
+  verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify;
 
 /* The log that prints errors and warnings to stderr. */
 extern const struct s3vol_log cli_log;
@@ -35,6 +40,56 @@ extern const struct s3vol_log cli_log;
  * exit code on failure.
  */
 int cli_open_store (const struct cli_global *g, struct objstore **out);
+
+struct volstore;
+
+/* Open the store and a volume store on it.  On failure prints one line
+ * and returns an exit code; on success the caller closes both with
+ * cli_close_volstore.
+ */
+int cli_open_volstore (const struct cli_global *g, struct objstore **os,
+                       struct volstore **vs);
+void cli_close_volstore (struct objstore *os, struct volstore *vs);
+
+/* "1.5 GiB" into out (at least 16 bytes). */
+char *cli_human (uint64_t bytes, char *out);
+
+/* "2026-11-22 08:01:02" (local time) into out (at least 32 bytes). */
+char *cli_time (int64_t ns, char *out);
+
+/* Print a verb's usage: to stdout with exit 0 for --help, else to stderr
+ * with EXIT_USAGE.
+ */
+int cli_usage (const char *usage, bool help);
+
+/* Print s as a JSON string (with quotes). */
+void cli_json_str (const char *s);
+
+/* Options a verb may take. */
+#define OPT_JSON 1u
+#define OPT_YES 2u
+#define OPT_DRY_RUN 4u
+#define OPT_FORCE 8u
+#define OPT_SIZE 16u
+#define OPT_CHUNK_SIZE 32u
+#define OPT_VERSION 64u
+#define OPT_SNAPSHOT 128u
+#define OPT_MESSAGE 256u
+
+struct cli_args {
+  bool help, json, yes, dry_run, force;
+  uint64_t size, chunk_size, version;
+  const char *snapshot, *message;
+  int npos;                     /* positional arguments */
+  char **pos;
+};
+
+/* Parse argv (argv[0] is the verb) allowing the OPT_* bits and minpos to
+ * maxpos positional arguments.  Returns EXIT_OK (check a->help) or
+ * EXIT_USAGE after printing one line.
+ */
+int cli_parse (int argc, char **argv, unsigned allowed, int minpos,
+               int maxpos, struct cli_args *a);
 
 /* Map a negative errno from libs3vol to an exit code. */
 int cli_exit_code (int err);

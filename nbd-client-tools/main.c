@@ -10,6 +10,8 @@
 #include "cli.h"
 
 static const struct cli_verb *const verbs[] = {
+  &verb_create, &verb_list, &verb_info, &verb_rename, &verb_delete,
+  &verb_cp, &verb_versions, &verb_snapshot, &verb_gc, &verb_verify,
   &verb_store_check,
 };
 

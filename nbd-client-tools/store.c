@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <inttypes.h>
+#include <time.h>
 
 #include "cli.h"
+#include "s3vol/volume.h"
 
 const struct s3vol_log cli_log = {
   .fn = s3vol_log_stderr,
@@ -95,4 +98,84 @@ cli_exit_code (int err)
     return EXIT_STORE;
   default: return EXIT_FAIL;
   }
+}
+
+int
+cli_open_volstore (const struct cli_global *g, struct objstore **os,
+                   struct volstore **vs)
+{
+  struct volstore_config cfg = { .log = &cli_log };
+  int r;
+
+  r = cli_open_store (g, os);
+  if (r != EXIT_OK)
+    return r;
+  r = volstore_open (*os, &cfg, vs);
+  if (r < 0) {
+    objstore_close (*os);
+    return cli_exit_code (r);
+  }
+  return EXIT_OK;
+}
+
+void
+cli_close_volstore (struct objstore *os, struct volstore *vs)
+{
+  volstore_close (vs);
+  objstore_close (os);
+}
+
+char *
+cli_human (uint64_t bytes, char *out)
+{
+  static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
+                                      "PiB" };
+  double v = bytes;
+  int u = 0;
+
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    u++;
+  }
+  if (u == 0)
+    sprintf (out, "%" PRIu64 " B", bytes);
+  else
+    sprintf (out, v < 10 ? "%.1f %s" : "%.0f %s", v, unit[u]);
+  return out;
+}
+
+char *
+cli_time (int64_t ns, char *out)
+{
+  time_t t = ns / 1000000000;
+  struct tm tm;
+
+  if (ns == 0 || localtime_r (&t, &tm) == NULL)
+    strcpy (out, "-");
+  else
+    strftime (out, 32, "%Y-%m-%d %H:%M:%S", &tm);
+  return out;
+}
+
+int
+cli_usage (const char *usage, bool help)
+{
+  fputs (usage, help ? stdout : stderr);
+  return help ? EXIT_OK : EXIT_USAGE;
+}
+
+void
+cli_json_str (const char *s)
+{
+  putchar ('"');
+  for (; *s; s++) {
+    unsigned char c = *s;
+    if (c == '"' || c == '\\')
+      printf ("\\%c", c);
+    else if (c < 0x20)
+      printf ("\\u%04x", c);
+    else
+      putchar (c);
+  }
+  putchar ('"');
 }

@@ -1,0 +1,108 @@
+/* s3vol CLI: one option parser for every verb.
+ *
+ * Each verb says which options it takes (OPT_* bits) and how many
+ * positional arguments; the parser rejects the rest with one line.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "s3vol/volume.h"
+
+static const struct option long_opts[] = {
+  { "help", no_argument, NULL, 'h' },
+  { "json", no_argument, NULL, 'j' },
+  { "yes", no_argument, NULL, 'y' },
+  { "dry-run", no_argument, NULL, 'n' },
+  { "force", no_argument, NULL, 'f' },
+  { "size", required_argument, NULL, 's' },
+  { "chunk-size", required_argument, NULL, 'c' },
+  { "version", required_argument, NULL, 'V' },
+  { "snapshot", required_argument, NULL, 'S' },
+  { "message", required_argument, NULL, 'm' },
+  { NULL, 0, NULL, 0 },
+};
+
+/* Option letter -> OPT_* bit. */
+static unsigned
+bit_of (int c)
+{
+  switch (c) {
+  case 'j': return OPT_JSON;
+  case 'y': return OPT_YES;
+  case 'n': return OPT_DRY_RUN;
+  case 'f': return OPT_FORCE;
+  case 's': return OPT_SIZE;
+  case 'c': return OPT_CHUNK_SIZE;
+  case 'V': return OPT_VERSION;
+  case 'S': return OPT_SNAPSHOT;
+  case 'm': return OPT_MESSAGE;
+  default: return 0;
+  }
+}
+
+static int
+bad (const char *verb, const char *what)
+{
+  fprintf (stderr, "s3vol %s: %s (see s3vol %s --help)\n", verb, what,
+           verb);
+  return EXIT_USAGE;
+}
+
+int
+cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
+           struct cli_args *a)
+{
+  const char *verb = argv[0];
+  char msg[256];
+  char *end;
+  int c;
+
+  memset (a, 0, sizeof *a);
+  optind = 0;                   /* rescan from scratch (GNU) */
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, "hm:", long_opts, NULL)) != -1) {
+    if (c == 'h') {
+      a->help = true;
+      return EXIT_OK;
+    }
+    if (c == '?' || c == ':' || !(bit_of (c) & allowed)) {
+      snprintf (msg, sizeof msg, "unknown or misplaced option %s",
+                argv[optind - 1]);
+      return bad (verb, msg);
+    }
+    switch (c) {
+    case 'j': a->json = true; break;
+    case 'y': a->yes = true; break;
+    case 'n': a->dry_run = true; break;
+    case 'f': a->force = true; break;
+    case 'm': a->message = optarg; break;
+    case 'S': a->snapshot = optarg; break;
+    case 's':
+      if (s3vol_parse_size (optarg, &a->size) < 0 || a->size == 0)
+        return bad (verb, "--size wants a size like 10G or 1T");
+      break;
+    case 'c':
+      if (s3vol_parse_size (optarg, &a->chunk_size) < 0 ||
+          a->chunk_size > UINT32_MAX)
+        return bad (verb, "--chunk-size wants a size like 1M");
+      break;
+    case 'V':
+      a->version = strtoull (optarg, &end, 10);
+      if (*end || a->version == 0)
+        return bad (verb, "--version wants a version number (1, 2, ...)");
+      break;
+    }
+  }
+  if (a->version && a->snapshot)
+    return bad (verb, "give --version or --snapshot, not both");
+  a->npos = argc - optind;
+  a->pos = argv + optind;
+  if (a->npos < minpos)
+    return bad (verb, "missing argument");
+  if (a->npos > maxpos)
+    return bad (verb, "too many arguments");
+  return EXIT_OK;
+}

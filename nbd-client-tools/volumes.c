@@ -1,0 +1,457 @@
+/* s3vol CLI: volume verbs: create, list, info, rename, delete, cp,
+ * versions, snapshot, gc, verify.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "s3vol/volume.h"
+
+/* Parse, answer --help, open the store, run fn, close. */
+static int
+on_store (const struct cli_global *g, int argc, char **argv,
+          unsigned allowed, int minpos, int maxpos, const char *usage,
+          int (*fn) (struct volstore *vs, const struct cli_args *a))
+{
+  struct cli_args a;
+  struct objstore *os;
+  struct volstore *vs;
+  int r;
+
+  r = cli_parse (argc, argv, allowed, minpos, maxpos, &a);
+  if (r != EXIT_OK)
+    return r;
+  if (a.help)
+    return cli_usage (usage, true);
+  r = cli_open_volstore (g, &os, &vs);
+  if (r != EXIT_OK)
+    return r;
+  r = fn (vs, &a);
+  cli_close_volstore (os, vs);
+  return r;
+}
+
+static void
+print_info (const struct vol_info *i, bool json)
+{
+  char h1[16], h2[16], h3[16], h4[16], t[32];
+
+  if (json) {
+    printf ("{\"name\":");
+    cli_json_str (i->name);
+    printf (",\"size\":%" PRIu64 ",\"chunk_size\":%" PRIu32
+            ",\"head\":%" PRIu64 ",\"versions\":%" PRIu64
+            ",\"snapshots\":%" PRIu64 ",\"chunks\":%" PRIu64
+            ",\"bytes_referenced\":%" PRIu64 ",\"bytes_stored\":%" PRIu64
+            ",\"last_commit_ns\":%" PRId64 "}",
+            i->size, i->chunk_size, i->head, i->versions, i->snapshots,
+            i->chunks, i->bytes_referenced, i->bytes_stored,
+            i->last_commit_ns);
+    return;
+  }
+  printf ("name:         %s\n"
+          "size:         %s\n"
+          "chunk size:   %s\n"
+          "head version: %" PRIu64 "\n"
+          "versions:     %" PRIu64 " kept\n"
+          "snapshots:    %" PRIu64 "\n"
+          "used:         %s in %" PRIu64 " chunks (%s stored)\n"
+          "last commit:  %s\n",
+          i->name, cli_human (i->size, h1), cli_human (i->chunk_size, h2),
+          i->head, i->versions, i->snapshots,
+          cli_human (i->bytes_referenced, h3), i->chunks,
+          cli_human (i->bytes_stored, h4), cli_time (i->last_commit_ns, t));
+}
+
+static int
+do_create (struct volstore *vs, const struct cli_args *a)
+{
+  struct vol_info info;
+  int r;
+
+  r = volstore_create (vs, a->pos[0], a->size ? a->size : 1ull << 40,
+                       a->chunk_size, &info);
+  if (r < 0)
+    return cli_exit_code (r);
+  if (a->json) {
+    print_info (&info, true);
+    putchar ('\n');
+  }
+  else {
+    char h1[16], h2[16];
+    printf ("created volume %s (%s, %s chunks)\n", info.name,
+            cli_human (info.size, h1), cli_human (info.chunk_size, h2));
+  }
+  return EXIT_OK;
+}
+
+static int
+create (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_SIZE | OPT_CHUNK_SIZE | OPT_JSON,
+                   1, 1,
+                   "usage: s3vol create NAME [--size SIZE] "
+                   "[--chunk-size SIZE] [--json]\n"
+                   "Create an empty volume (default size 1T, thin: only "
+                   "written chunks are stored;\n"
+                   "default chunk size 1M, a power of two from 64K to "
+                   "64M).\n", do_create);
+}
+
+struct list_out {
+  bool json;
+  int n;
+};
+
+static int
+list_one (void *opaque, const struct vol_info *i)
+{
+  struct list_out *lo = opaque;
+  char h1[16], h2[16], t[32];
+
+  if (lo->json) {
+    printf ("%s", lo->n ? "," : "");
+    print_info (i, true);
+  }
+  else {
+    if (lo->n == 0)
+      printf ("%-24s %10s %10s %8s  %s\n", "NAME", "SIZE", "USED",
+              "VERSION", "LAST COMMIT");
+    printf ("%-24s %10s %10s %8" PRIu64 "  %s\n", i->name,
+            cli_human (i->size, h1), cli_human (i->bytes_referenced, h2),
+            i->head, cli_time (i->last_commit_ns, t));
+  }
+  lo->n++;
+  return 0;
+}
+
+static int
+do_list (struct volstore *vs, const struct cli_args *a)
+{
+  struct list_out lo = { .json = a->json };
+  int r;
+
+  if (a->json)
+    putchar ('[');
+  r = volstore_list (vs, list_one, &lo);
+  if (a->json)
+    printf ("]\n");
+  return cli_exit_code (r);
+}
+
+static int
+list (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_JSON, 0, 0,
+                   "usage: s3vol list [--json]\n"
+                   "List the volumes of the store.\n", do_list);
+}
+
+static int
+do_info (struct volstore *vs, const struct cli_args *a)
+{
+  struct vol_info info;
+  int r;
+
+  r = volstore_info (vs, a->pos[0], &info);
+  if (r < 0)
+    return cli_exit_code (r);
+  print_info (&info, a->json);
+  if (a->json)
+    putchar ('\n');
+  return EXIT_OK;
+}
+
+static int
+info (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_JSON, 1, 1,
+                   "usage: s3vol info NAME [--json]\n"
+                   "Show a volume's size, versions, snapshots and use.\n",
+                   do_info);
+}
+
+static int
+do_rename (struct volstore *vs, const struct cli_args *a)
+{
+  return cli_exit_code (volstore_rename (vs, a->pos[0], a->pos[1]));
+}
+
+static int
+rename_ (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, 0, 2, 2,
+                   "usage: s3vol rename OLD NEW\n"
+                   "Rename a volume.\n", do_rename);
+}
+
+static int
+do_delete (struct volstore *vs, const struct cli_args *a)
+{
+  char answer[16] = "";
+
+  if (!a->yes) {
+    if (!isatty (STDIN_FILENO)) {
+      fprintf (stderr, "s3vol delete: refusing to delete volume %s "
+               "without --yes\n", a->pos[0]);
+      return EXIT_USAGE;
+    }
+    fprintf (stderr, "delete volume %s and all its versions? [y/N] ",
+             a->pos[0]);
+    if (fgets (answer, sizeof answer, stdin) == NULL ||
+        (answer[0] != 'y' && answer[0] != 'Y')) {
+      fprintf (stderr, "s3vol delete: not deleted\n");
+      return EXIT_FAIL;
+    }
+  }
+  return cli_exit_code (volstore_delete (vs, a->pos[0]));
+}
+
+static int
+delete (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_YES, 1, 1,
+                   "usage: s3vol delete NAME [--yes]\n"
+                   "Delete a volume: the name is free at once; its data "
+                   "goes at the next gc.\n", do_delete);
+}
+
+static int
+do_cp (struct volstore *vs, const struct cli_args *a)
+{
+  struct vol_ref ref = { .seq = a->version, .snapshot = a->snapshot };
+  struct vol_info info;
+  int r;
+
+  r = volstore_fork (vs, a->pos[0], &ref, a->pos[1], &info);
+  if (r < 0)
+    return cli_exit_code (r);
+  if (a->json) {
+    print_info (&info, true);
+    putchar ('\n');
+  }
+  else
+    printf ("created volume %s from %s\n", a->pos[1], a->pos[0]);
+  return EXIT_OK;
+}
+
+static int
+cp (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_VERSION | OPT_SNAPSHOT | OPT_JSON,
+                   2, 2,
+                   "usage: s3vol cp SRC DST [--version N | --snapshot S] "
+                   "[--json]\n"
+                   "Fork a volume: DST starts as SRC's newest version (or "
+                   "the one given),\nsharing its data; nothing is "
+                   "copied.\n", do_cp);
+}
+
+static int
+version_one (void *opaque, const struct vol_version *v)
+{
+  struct list_out *lo = opaque;
+  char h[16], t[32];
+
+  if (lo->json) {
+    printf ("%s{\"seq\":%" PRIu64 ",\"parent\":%" PRIu64
+            ",\"time_ns\":%" PRId64 ",\"host\":", lo->n ? "," : "",
+            v->seq, v->parent, v->time_ns);
+    cli_json_str (v->host);
+    printf (",\"pid\":%" PRIu32 ",\"forced\":%s,\"overwrote\":%" PRIu64
+            ",\"chunks\":%" PRIu64 ",\"bytes_stored\":%" PRIu64
+            ",\"message\":", v->pid,
+            v->flags & ROOT_FLAG_FORCED ? "true" : "false", v->overwrote,
+            v->chunks, v->bytes_stored);
+    cli_json_str (v->message);
+    putchar ('}');
+  }
+  else {
+    if (lo->n == 0)
+      printf ("%8s %8s  %-19s %10s  %s\n", "VERSION", "PARENT", "TIME",
+              "STORED", "WRITER / MESSAGE");
+    printf ("%8" PRIu64 " %8" PRIu64 "  %-19s %10s  %s:%" PRIu32 "%s%s%s\n",
+            v->seq, v->parent, cli_time (v->time_ns, t),
+            cli_human (v->bytes_stored, h), v->host, v->pid,
+            v->flags & ROOT_FLAG_FORCED ? " (forced)" : "",
+            v->message[0] ? "  " : "", v->message);
+  }
+  lo->n++;
+  return 0;
+}
+
+static int
+do_versions (struct volstore *vs, const struct cli_args *a)
+{
+  struct list_out lo = { .json = a->json };
+  int r;
+
+  if (a->json)
+    putchar ('[');
+  r = volstore_versions (vs, a->pos[0], version_one, &lo);
+  if (a->json)
+    printf ("]\n");
+  return cli_exit_code (r);
+}
+
+static int
+versions (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_JSON, 1, 1,
+                   "usage: s3vol versions NAME [--json]\n"
+                   "List the kept versions of a volume, oldest first.\n",
+                   do_versions);
+}
+
+static int
+snapshot_one (void *opaque, const char *name, uint64_t seq)
+{
+  struct list_out *lo = opaque;
+
+  if (lo->json) {
+    printf ("%s{\"name\":", lo->n ? "," : "");
+    cli_json_str (name);
+    printf (",\"version\":%" PRIu64 "}", seq);
+  }
+  else
+    printf ("%s\t%" PRIu64 "\n", name, seq);
+  lo->n++;
+  return 0;
+}
+
+static int
+do_snapshot (struct volstore *vs, const struct cli_args *a)
+{
+  const char *sub = a->pos[0];
+  struct list_out lo = { .json = a->json };
+  int r;
+
+  if (strcmp (sub, "create") == 0 && a->npos == 3)
+    return cli_exit_code (volstore_snapshot_create (vs, a->pos[1], a->pos[2],
+                                                    a->version));
+  if (strcmp (sub, "delete") == 0 && a->npos == 3)
+    return cli_exit_code (volstore_snapshot_delete (vs, a->pos[1],
+                                                    a->pos[2]));
+  if (strcmp (sub, "list") == 0 && a->npos == 2) {
+    if (a->json)
+      putchar ('[');
+    r = volstore_snapshot_list (vs, a->pos[1], snapshot_one, &lo);
+    if (a->json)
+      printf ("]\n");
+    return cli_exit_code (r);
+  }
+  fprintf (stderr, "s3vol snapshot: use create VOLUME SNAPSHOT, list "
+           "VOLUME or delete VOLUME SNAPSHOT\n");
+  return EXIT_USAGE;
+}
+
+static int
+snapshot (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_VERSION | OPT_JSON, 2, 3,
+                   "usage: s3vol snapshot create VOLUME SNAPSHOT "
+                   "[--version N]\n"
+                   "       s3vol snapshot list VOLUME [--json]\n"
+                   "       s3vol snapshot delete VOLUME SNAPSHOT\n"
+                   "A snapshot names a version and keeps it (and its data) "
+                   "from gc.\n", do_snapshot);
+}
+
+static int
+do_gc (struct volstore *vs, const struct cli_args *a)
+{
+  struct gc_opts o = { .dry_run = a->dry_run };
+  struct gc_report rep;
+  char h1[16], h2[16];
+  int r;
+
+  r = volstore_gc (vs, &o, &rep);
+  if (r < 0)
+    return cli_exit_code (r);
+  if (a->json)
+    printf ("{\"dry_run\":%s,\"versions_pruned\":%" PRIu64
+            ",\"volumes_removed\":%" PRIu64 ",\"objects_deleted\":%" PRIu64
+            ",\"bytes_deleted\":%" PRIu64 ",\"objects_kept\":%" PRIu64
+            ",\"bytes_kept\":%" PRIu64 "}\n", a->dry_run ? "true" : "false",
+            rep.versions_pruned, rep.volumes_removed, rep.objects_deleted,
+            rep.bytes_deleted, rep.objects_kept, rep.bytes_kept);
+  else
+    printf ("%s%" PRIu64 " versions pruned, %" PRIu64 " deleted volumes "
+            "removed, %" PRIu64 " objects (%s) deleted, %" PRIu64
+            " objects (%s) kept\n", a->dry_run ? "dry run: would have: " : "",
+            rep.versions_pruned, rep.volumes_removed, rep.objects_deleted,
+            cli_human (rep.bytes_deleted, h1), rep.objects_kept,
+            cli_human (rep.bytes_kept, h2));
+  return EXIT_OK;
+}
+
+static int
+gc (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_DRY_RUN | OPT_JSON, 0, 0,
+                   "usage: s3vol gc [--dry-run] [--json]\n"
+                   "Prune old unnamed versions and delete data no kept "
+                   "version uses\n(only data older than the grace period, "
+                   "1 hour).\n", do_gc);
+}
+
+static void
+report_bad (void *opaque, const char *key, const char *problem)
+{
+  (void) opaque;
+  fprintf (stderr, "s3vol verify: %s: %s\n", key, problem);
+}
+
+static int
+do_verify (struct volstore *vs, const struct cli_args *a)
+{
+  struct verify_report rep;
+  char h[16];
+  int r;
+
+  r = volstore_verify (vs, a->npos ? a->pos[0] : NULL, report_bad, NULL,
+                       &rep);
+  if (r < 0 && r != -EBADMSG)
+    return cli_exit_code (r);
+  if (a->json)
+    printf ("{\"ok\":%s,\"versions\":%" PRIu64 ",\"pages\":%" PRIu64
+            ",\"chunks\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"missing\":%"
+            PRIu64 ",\"corrupt\":%" PRIu64 "}\n", r == 0 ? "true" : "false",
+            rep.versions, rep.pages, rep.chunks, rep.bytes, rep.missing,
+            rep.corrupt);
+  else
+    printf ("%s: %" PRIu64 " versions, %" PRIu64 " pages, %" PRIu64
+            " chunks (%s) checked; %" PRIu64 " missing, %" PRIu64
+            " corrupt\n", r == 0 ? "ok" : "FAILED", rep.versions, rep.pages,
+            rep.chunks, cli_human (rep.bytes, h), rep.missing, rep.corrupt);
+  return r == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+static int
+verify (const struct cli_global *g, int argc, char **argv)
+{
+  return on_store (g, argc, argv, OPT_JSON, 0, 1,
+                   "usage: s3vol verify [NAME] [--json]\n"
+                   "Fetch and check every object the kept versions of NAME "
+                   "(or of every\nvolume) use; report missing or corrupt "
+                   "ones by key.\n", do_verify);
+}
+
+const struct cli_verb verb_create = { "create", "create a volume", create };
+const struct cli_verb verb_list = { "list", "list volumes", list };
+const struct cli_verb verb_info = { "info", "show a volume", info };
+const struct cli_verb verb_rename = { "rename", "rename a volume", rename_ };
+const struct cli_verb verb_delete = { "delete", "delete a volume", delete };
+const struct cli_verb verb_cp = { "cp", "fork a volume (instant)", cp };
+const struct cli_verb verb_versions = { "versions", "list versions",
+                                        versions };
+const struct cli_verb verb_snapshot = { "snapshot",
+                                        "create, list, delete snapshots",
+                                        snapshot };
+const struct cli_verb verb_gc = { "gc", "delete unreferenced data", gc };
+const struct cli_verb verb_verify = { "verify", "check stored data",
+                                      verify };
