@@ -87,6 +87,9 @@ TEST_LIBS_test_s3_outside := -l:libs3.a $(shell pkg-config --libs libcurl libxml
 
 unit: $(UNIT_BINS)
 
+# Keep objects make would otherwise treat as intermediate.
+.SECONDARY:
+
 # The README's test command.  Installs everything, builds, starts one
 # Ceph RGW for the whole run, runs every test, stops the server.
 check: deps-test all unit

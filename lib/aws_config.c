@@ -1,9 +1,9 @@
-/* s3vol: credentials, region and endpoint for the S3 backend.
+/* s3vol: where an S3 store is and how to sign for it.
  *
- * The rules are the AWS CLI's (see aws_config.h), so that a user who has
- * the CLI working has s3vol working.  The ini reader is deliberately
- * small: sections, "key = value", comments, and nested blocks (an empty
- * value followed by indented lines), which are skipped.
+ * The rules for settings are the AWS CLI's (see aws_config.h), so that a
+ * user who has the CLI working has s3vol working.  The ini reader is
+ * deliberately small: sections, "key = value", comments, and nested
+ * blocks (an empty value followed by indented lines), which are skipped.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
+#include "s3vol/objstore.h"
 #include "aws_config.h"
 
 /* The keys s3vol reads from a profile. */
@@ -348,9 +350,102 @@ load_credentials (struct aws_config *c, const char *profile,
   return -EACCES;
 }
 
+/* ---- the bucket and prefix ---- */
+
+static bool
+bucket_name_ok (const char *b, size_t len)
+{
+  size_t i;
+
+  if (len < 3 || len > 63)
+    return false;
+  for (i = 0; i < len; i++) {
+    bool alnum = (b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9');
+
+    if (!alnum && b[i] != '.' && b[i] != '-')
+      return false;
+    if (!alnum && (i == 0 || i == len - 1))
+      return false;
+    if (b[i] == '.' && b[i + 1] == '.')
+      return false;
+  }
+  return true;
+}
+
+/* Split "bucket[/prefix]" into c->bucket and c->prefix ("" or "p/").
+ * The prefix leaves room for keys within S3's key length limit.
+ */
+static int
+parse_location (struct aws_config *c, const char *rest,
+                const struct s3vol_log *log, const char *what)
+{
+  size_t blen = strcspn (rest, "/"), plen;
+  const char *p = rest + blen;
+
+  if (!bucket_name_ok (rest, blen)) {
+    s3vol_error (log, "%s: \"%.*s\" is not a valid bucket name: use 3 "
+                 "to 63 lowercase letters, digits, dots and hyphens, "
+                 "beginning and ending with a letter or digit",
+                 what, (int) blen, rest);
+    return -EINVAL;
+  }
+  if (*p == '/')
+    p++;
+  plen = strlen (p);
+  while (plen > 0 && p[plen - 1] == '/')
+    plen--;
+  c->bucket = strndup (rest, blen);
+  c->prefix = malloc (plen + 2);
+  if (c->bucket == NULL || c->prefix == NULL)
+    return -ENOMEM;
+  memcpy (c->prefix, p, plen);
+  c->prefix[plen] = '\0';
+  if (plen > 0 && (objstore_check_key (c->prefix) != 0 ||
+                   plen >= OBJSTORE_KEY_MAX / 2)) {
+    s3vol_error (log, "%s: \"%s\" is not a valid prefix: use non-empty "
+                 "segments other than \".\" and \"..\", without control "
+                 "characters, at most %d bytes",
+                 what, c->prefix, OBJSTORE_KEY_MAX / 2 - 1);
+    return -EINVAL;
+  }
+  if (plen > 0)
+    strcpy (c->prefix + plen, "/");
+  return 0;
+}
+
+/* Path-style URLs for a given endpoint (what S3-compatible stores
+ * expect), virtual-hosted ones for AWS itself.
+ */
+static int
+set_urls (struct aws_config *c)
+{
+  if (c->endpoint) {
+    if (asprintf (&c->base_url, "%s/%s", c->endpoint, c->bucket) < 0)
+      c->base_url = NULL;
+    c->where = strdup (c->endpoint);
+  }
+  else {
+    if (asprintf (&c->base_url, "https://%s.s3.%s.amazonaws.com",
+                  c->bucket, c->region) < 0)
+      c->base_url = NULL;
+    c->where = c->base_url ? strdup (c->base_url) : NULL;
+  }
+  if (asprintf (&c->sigv4, "aws:amz:%s:s3", c->region) < 0)
+    c->sigv4 = NULL;
+  if (c->base_url == NULL || c->where == NULL || c->sigv4 == NULL)
+    return -ENOMEM;
+  c->https = strncmp (c->base_url, "https:", 6) == 0;
+  if (!c->https) {
+    /* A CA bundle is for TLS; a plain-http endpoint ignores it. */
+    free (c->ca_bundle);
+    c->ca_bundle = NULL;
+  }
+  return 0;
+}
+
 int
-aws_config_load (struct aws_config *c, const struct s3vol_log *log,
-                 const char *what)
+aws_config_load (struct aws_config *c, const char *rest,
+                 const struct s3vol_log *log, const char *what)
 {
   struct profile pf[2];      /* [0]: credentials file, [1]: config file */
   const char *profile = env ("AWS_PROFILE");
@@ -366,18 +461,22 @@ aws_config_load (struct aws_config *c, const struct s3vol_log *log,
     profile = env ("AWS_DEFAULT_PROFILE");
   if (profile == NULL)
     profile = "default";
+  if ((r = parse_location (c, rest, log, what)) < 0)
+    goto fail;
 
   cpath = aws_file ("AWS_SHARED_CREDENTIALS_FILE", "credentials");
   fpath = aws_file ("AWS_CONFIG_FILE", "config");
-  if (cpath == NULL || fpath == NULL)
-    goto out;
+  if (cpath == NULL || fpath == NULL) {
+    r = -ENOMEM;
+    goto fail;
+  }
   if ((r = ini_read (cpath, profile, false, &pf[0], log, what)) < 0 ||
       (r = ini_read (fpath, profile, true, &pf[1], log, what)) < 0)
-    goto out;
+    goto fail;
 
   r = load_credentials (c, profile, named, pf, log, what);
   if (r < 0)
-    goto out;
+    goto fail;
 
   v = pick ("AWS_REGION", "AWS_DEFAULT_REGION", pf, K_REGION, &from,
             buf, sizeof buf);
@@ -386,17 +485,19 @@ aws_config_load (struct aws_config *c, const struct s3vol_log *log,
     from = "the default";
   }
   if ((r = set_region (c, v, from, log, what)) < 0)
-    goto out;
+    goto fail;
 
   v = pick ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", pf, K_ENDPOINT,
             &from, buf, sizeof buf);
   if (v && (r = set_endpoint (c, v, from, log, what)) < 0)
-    goto out;
+    goto fail;
 
   v = pick ("AWS_CA_BUNDLE", NULL, pf, K_CA, &from, buf, sizeof buf);
   if (v == NULL)
     v = env ("CURL_CA_BUNDLE");
-  r = dup_into (&c->ca_bundle, v);
+  if ((r = dup_into (&c->ca_bundle, v)) < 0 ||
+      (r = set_urls (c)) < 0)
+    goto fail;
 
  out:
   profile_free (&pf[0]);
@@ -406,6 +507,11 @@ aws_config_load (struct aws_config *c, const struct s3vol_log *log,
   if (r < 0)
     aws_config_free (c);
   return r;
+
+ fail:
+  if (r == -ENOMEM)
+    s3vol_error (log, "%s: out of memory", what);
+  goto out;
 }
 
 static void
@@ -427,5 +533,114 @@ aws_config_free (struct aws_config *c)
   free (c->endpoint);
   free (c->ca_bundle);
   free (c->cred_source);
+  free (c->bucket);
+  free (c->prefix);
+  free (c->base_url);
+  free (c->where);
+  free (c->sigv4);
   memset (c, 0, sizeof *c);
+}
+
+/* ---- SigV4 pieces ---- */
+
+int
+aws_uri_encode (struct s3vol_buf *b, const char *s, bool keep_slash)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  const unsigned char *p;
+  char e[3] = { '%' };
+  int r = 0;
+
+  for (p = (const unsigned char *) s; *p && r == 0; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+        (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+        *p == '_' || *p == '~' || (keep_slash && *p == '/'))
+      r = s3vol_buf_append (b, p, 1);
+    else {
+      e[1] = hex[*p >> 4];
+      e[2] = hex[*p & 15];
+      r = s3vol_buf_append (b, e, 3);
+    }
+  }
+  return r;
+}
+
+void
+aws_hex (const unsigned char *p, size_t n, char *out)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    out[2 * i] = hex[p[i] >> 4];
+    out[2 * i + 1] = hex[p[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+int
+aws_payload_hash (const struct aws_config *c, const void *body, size_t len,
+                  char out[65])
+{
+  unsigned char sha[32];
+
+  if (body && c->https) {
+    strcpy (out, "UNSIGNED-PAYLOAD");
+    return 0;
+  }
+  if (EVP_Digest (body ? body : "", body ? len : 0, sha, NULL,
+                  EVP_sha256 (), NULL) != 1)
+    return -ENOMEM;
+  aws_hex (sha, sizeof sha, out);
+  return 0;
+}
+
+int
+aws_md5 (const void *p, size_t len, char hex[33], char b64[25])
+{
+  unsigned char md[16];
+
+  if (EVP_Digest (p, len, md, NULL, EVP_md5 (), NULL) != 1)
+    return -ENOMEM;
+  aws_hex (md, sizeof md, hex);
+  EVP_EncodeBlock ((unsigned char *) b64, md, sizeof md);
+  return 0;
+}
+
+static int
+append_str (struct s3vol_buf *b, const char *s)
+{
+  return s3vol_buf_append (b, s, strlen (s));
+}
+
+int
+aws_request_url (const struct aws_config *c, const char *key,
+                 const struct aws_param params[AWS_PARAMS_MAX],
+                 struct s3vol_buf *b)
+{
+  const struct aws_param *sorted[AWS_PARAMS_MAX];
+  size_t n = 0, i, j;
+  int e;
+
+  if ((e = append_str (b, c->base_url)) < 0)
+    return e;
+  if (key &&
+      ((e = append_str (b, "/")) < 0 ||
+       (e = aws_uri_encode (b, c->prefix, true)) < 0 ||
+       (e = aws_uri_encode (b, key, true)) < 0))
+    return e;
+  for (i = 0; i < AWS_PARAMS_MAX && params[i].name; i++, n++) {
+    for (j = n; j > 0 && strcmp (sorted[j - 1]->name, params[i].name) > 0;
+         j--)
+      sorted[j] = sorted[j - 1];
+    sorted[j] = &params[i];
+  }
+  for (i = 0; i < n; i++) {
+    if ((e = append_str (b, i == 0 ? "?" : "&")) < 0 ||
+        (e = aws_uri_encode (b, sorted[i]->name, false)) < 0 ||
+        (e = append_str (b, "=")) < 0 ||
+        (e = aws_uri_encode (b, sorted[i]->value, false)) < 0)
+      return e;
+  }
+  return s3vol_buf_append (b, "", 1);
 }

@@ -1,7 +1,13 @@
-/* s3vol: a pool of libcurl easy handles (see http_pool.h). */
+/* s3vol: a pool of libcurl easy handles, and one HTTP exchange on one
+ * (see http_pool.h).
+ */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "http_pool.h"
 
@@ -12,6 +18,7 @@ struct http_pool {
   unsigned nidle;
   unsigned nlive;               /* handles created and not freed */
   unsigned max;
+  struct http_opts opts;
   CURLSH *share;
   pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
 };
@@ -53,7 +60,8 @@ share_unlock (CURL *h, curl_lock_data data, void *opaque)
 }
 
 int
-http_pool_new (unsigned max, struct http_pool **out)
+http_pool_new (unsigned max, const struct http_opts *opts,
+               struct http_pool **out)
 {
   struct http_pool *p;
   size_t i;
@@ -63,6 +71,7 @@ http_pool_new (unsigned max, struct http_pool **out)
   if (p == NULL)
     return -ENOMEM;
   p->max = max ? max : 1;
+  p->opts = *opts;
   p->idle = calloc (p->max, sizeof *p->idle);
   p->share = curl_share_init ();
   if (p->idle == NULL || p->share == NULL) {
@@ -106,7 +115,11 @@ http_pool_free (struct http_pool *p)
   free (p);
 }
 
-CURL *
+/* Take a handle, waiting while all max are in use; reset to libcurl's
+ * defaults apart from its connection, caches and share.  NULL only if
+ * out of memory.
+ */
+static CURL *
 http_pool_get (struct http_pool *p)
 {
   CURL *h = NULL;
@@ -121,7 +134,6 @@ http_pool_get (struct http_pool *p)
   pthread_mutex_unlock (&p->lock);
 
   if (h) {
-    /* Back to defaults; the connection, caches and share stay. */
     curl_easy_reset (h);
     return h;
   }
@@ -137,11 +149,211 @@ http_pool_get (struct http_pool *p)
   return h;
 }
 
-void
+static void
 http_pool_put (struct http_pool *p, CURL *h)
 {
   pthread_mutex_lock (&p->lock);
   p->idle[p->nidle++] = h;
   pthread_cond_signal (&p->freed);
   pthread_mutex_unlock (&p->lock);
+}
+
+/* ---- one exchange ---- */
+
+#define ERRBODY_MAX 16384       /* bytes of an error body kept */
+
+/* State of one exchange, for the curl callbacks. */
+struct xstate {
+  struct http_xfer *x;
+  CURL *h;
+  size_t upload_pos;
+  bool reserved;                /* out grown to Content-Length once */
+  bool nomem;
+};
+
+static size_t
+write_cb (char *p, size_t size, size_t n, void *opaque)
+{
+  struct xstate *st = opaque;
+  struct http_xfer *x = st->x;
+  size_t len = size * n;
+  long status = 0;
+  curl_off_t cl = -1;
+
+  curl_easy_getinfo (st->h, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status > 299 || x->out == NULL) {
+    /* Error bodies are small; keep the start for the message. */
+    if (x->err.len < ERRBODY_MAX)
+      s3vol_buf_append (&x->err, p, len < ERRBODY_MAX - x->err.len ?
+                        len : ERRBODY_MAX - x->err.len);
+    return len;
+  }
+  if (!st->reserved) {
+    /* One allocation for a whole object, rather than doubling. */
+    st->reserved = true;
+    curl_easy_getinfo (st->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    if (cl > 0 && (uint64_t) cl < SIZE_MAX / 2)
+      s3vol_buf_reserve (x->out, cl);
+  }
+  if (s3vol_buf_append (x->out, p, len) < 0) {
+    st->nomem = true;
+    return 0;                   /* makes curl fail the transfer */
+  }
+  return len;
+}
+
+static size_t
+header_cb (char *p, size_t size, size_t n, void *opaque)
+{
+  struct xstate *st = opaque;
+  char *etag = st->x->etag;
+  size_t len = size * n;
+
+  if (len >= 5 && strncasecmp (p, "HTTP/", 5) == 0)
+    etag[0] = '\0';             /* a new response, e.g. after a 100 */
+  else if (len > 5 && strncasecmp (p, "ETag:", 5) == 0) {
+    p += 5;
+    len -= 5;
+    while (len > 0 && (*p == ' ' || *p == '\t')) {
+      p++;
+      len--;
+    }
+    while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n' ||
+                       p[len - 1] == ' '))
+      len--;
+    snprintf (etag, sizeof st->x->etag, "%.*s", (int) len, p);
+  }
+  return size * n;
+}
+
+static size_t
+read_cb (char *p, size_t size, size_t n, void *opaque)
+{
+  struct xstate *st = opaque;
+  size_t left = st->x->body_len - st->upload_pos;
+  size_t len = size * n < left ? size * n : left;
+
+  memcpy (p, (const char *) st->x->body + st->upload_pos, len);
+  st->upload_pos += len;
+  return len;
+}
+
+/* curl rewinds the body when it must send it again on one connection. */
+static int
+seek_cb (void *opaque, curl_off_t off, int origin)
+{
+  struct xstate *st = opaque;
+
+  if (origin != SEEK_SET || off < 0 || (uint64_t) off > st->x->body_len)
+    return CURL_SEEKFUNC_CANTSEEK;
+  st->upload_pos = off;
+  return CURL_SEEKFUNC_OK;
+}
+
+#define SET(opt, val) \
+  (rc = rc != CURLE_OK ? rc : curl_easy_setopt (h, (opt), (val)))
+
+static CURLcode
+setup (const struct http_pool *p, struct xstate *st)
+{
+  const struct http_opts *o = &p->opts;
+  struct http_xfer *x = st->x;
+  CURL *h = st->h;
+  CURLcode rc = CURLE_OK;
+
+  SET (CURLOPT_URL, x->url);
+  SET (CURLOPT_PATH_AS_IS, 1L);
+  SET (CURLOPT_NOSIGNAL, 1L);
+  SET (CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+  SET (CURLOPT_HTTPHEADER, x->headers);
+  SET (CURLOPT_AWS_SIGV4, o->sigv4);
+  SET (CURLOPT_USERNAME, o->user);
+  SET (CURLOPT_PASSWORD, o->password);
+  SET (CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s);
+  SET (CURLOPT_LOW_SPEED_LIMIT, 1L);
+  SET (CURLOPT_LOW_SPEED_TIME, o->stall_timeout_s);
+  SET (CURLOPT_TCP_KEEPALIVE, 1L);
+  SET (CURLOPT_ERRORBUFFER, x->curl_err);
+  SET (CURLOPT_WRITEFUNCTION, write_cb);
+  SET (CURLOPT_WRITEDATA, st);
+  SET (CURLOPT_HEADERFUNCTION, header_cb);
+  SET (CURLOPT_HEADERDATA, st);
+  SET (CURLOPT_FILETIME, 1L);
+  if (o->cainfo)
+    SET (CURLOPT_CAINFO, o->cainfo);
+
+  if (strcmp (x->method, "HEAD") == 0)
+    SET (CURLOPT_NOBODY, 1L);
+  else if (strcmp (x->method, "PUT") == 0 && getenv ("DEVX") && strcmp (getenv ("DEVX"), "post") == 0) {
+    SET (CURLOPT_POST, 1L);
+    SET (CURLOPT_CUSTOMREQUEST, "PUT");
+    SET (CURLOPT_POSTFIELDS, x->body);
+    SET (CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) x->body_len);
+  }
+  else if (strcmp (x->method, "PUT") == 0) {
+    if (getenv ("DEVX") && strcmp (getenv ("DEVX"), "t0") == 0)
+      SET (CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+    if (getenv ("DEVUB"))
+      SET (CURLOPT_UPLOAD_BUFFERSIZE, atol (getenv ("DEVUB")));
+    SET (CURLOPT_UPLOAD, 1L);
+    SET (CURLOPT_READFUNCTION, read_cb);
+    SET (CURLOPT_READDATA, st);
+    SET (CURLOPT_SEEKFUNCTION, seek_cb);
+    SET (CURLOPT_SEEKDATA, st);
+    SET (CURLOPT_INFILESIZE_LARGE, (curl_off_t) x->body_len);
+  }
+  else if (strcmp (x->method, "POST") == 0) {
+    SET (CURLOPT_POST, 1L);
+    SET (CURLOPT_POSTFIELDS, x->body);
+    SET (CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) x->body_len);
+  }
+  else if (strcmp (x->method, "GET") != 0)
+    SET (CURLOPT_CUSTOMREQUEST, x->method);
+  return rc;
+}
+
+#undef SET
+
+int
+http_exchange (struct http_pool *p, struct http_xfer *x)
+{
+  struct xstate st = { .x = x };
+  size_t out_start = x->out ? x->out->len : 0;
+  curl_off_t cl = -1, ft = -1;
+  long oserr = 0;
+
+  x->status = 0;
+  x->os_errno = 0;
+  x->curl_err[0] = x->etag[0] = '\0';
+  x->length = 0;
+  x->mtime = -1;
+  s3vol_buf_clear (&x->err);
+
+  st.h = http_pool_get (p);
+  if (st.h == NULL)
+    return -ENOMEM;
+  x->cc = setup (p, &st);
+  if (x->cc == CURLE_OK)
+    x->cc = curl_easy_perform (st.h);
+  if (x->cc == CURLE_OK) {
+    curl_easy_getinfo (st.h, CURLINFO_RESPONSE_CODE, &x->status);
+    curl_easy_getinfo (st.h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    curl_easy_getinfo (st.h, CURLINFO_FILETIME_T, &ft);
+    x->length = cl > 0 ? (uint64_t) cl : 0;
+    x->mtime = ft;
+  }
+  else {
+    curl_easy_getinfo (st.h, CURLINFO_OS_ERRNO, &oserr);
+    x->os_errno = (int) oserr;
+  }
+  http_pool_put (p, st.h);
+  if (x->out && (x->cc != CURLE_OK || x->status < 200 || x->status > 299))
+    x->out->len = out_start;    /* drop a partial body */
+  return st.nomem ? -ENOMEM : 0;
+}
+
+void
+http_xfer_free (struct http_xfer *x)
+{
+  s3vol_buf_free (&x->err);
 }

@@ -27,8 +27,6 @@ struct volstore {
   struct idmap known;
 };
 
-int64_t s3vol_now_ns (void);
-
 /* Small records: 8-byte magic, u32 version, u32 zero, payload. */
 int vs_rec_put (struct volstore *vs, const char *key, const char *magic,
                 const void *payload, size_t len, unsigned flags);

@@ -3,7 +3,8 @@
  * The handle keeps the version's root and a cache of decoded map pages,
  * keyed by page id: pages are immutable and shared between versions, so
  * the cache stays valid across commits and reloads.  The lock guards only
- * the cache; page fetches happen outside it.
+ * the cache; page fetches happen outside it.  rootlock lets readers look
+ * up chunk ids while a commit or reload swaps in a new root.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +22,7 @@ struct volume {
   struct root root;
   pthread_mutex_t lock;
   struct idmap pages;           /* page id -> (a: struct page *) */
+  pthread_rwlock_t rootlock;
 };
 
 int
@@ -36,6 +38,7 @@ volume_open (struct volstore *vs, const char *name,
     return -ENOMEM;
   v->vs = vs;
   pthread_mutex_init (&v->lock, NULL);
+  pthread_rwlock_init (&v->rootlock, NULL);
   r = vs_lookup (vs, name, false, &v->id);
   if (r == 0)
     r = vs_resolve (vs, name, &v->id, ref, &seq);
@@ -46,6 +49,7 @@ volume_open (struct volstore *vs, const char *name,
                  "while opening it (pruned?)", seq, name);
   if (r < 0) {
     pthread_mutex_destroy (&v->lock);
+    pthread_rwlock_destroy (&v->rootlock);
     free (v);
     return r;
   }
@@ -71,6 +75,7 @@ volume_close (struct volume *v)
   idmap_free (&v->pages);
   root_free (&v->root);
   pthread_mutex_destroy (&v->lock);
+  pthread_rwlock_destroy (&v->rootlock);
   free (v);
 }
 
@@ -79,7 +84,17 @@ uint32_t volume_chunk_size (const struct volume *v)
 {
   return v->root.chunk_size;
 }
-uint64_t volume_seq (const struct volume *v) { return v->root.seq; }
+uint64_t
+volume_seq (struct volume *v)
+{
+  uint64_t seq;
+
+  pthread_rwlock_rdlock (&v->rootlock);
+  seq = v->root.seq;
+  pthread_rwlock_unlock (&v->rootlock);
+  return seq;
+}
+
 const char *volume_name (const struct volume *v) { return v->name; }
 const struct root *volume_root (const struct volume *v) { return &v->root; }
 
@@ -145,16 +160,28 @@ page_of (struct volume *v, const struct root *root, uint64_t pi,
 int
 volume_chunk_id (struct volume *v, uint64_t index, struct s3vol_id *id)
 {
-  const struct page *p;
+  const struct root_page *rp;
+  const struct page *p = NULL;
   const struct page_entry *e;
-  int r;
+  struct s3vol_id pid;
+  uint32_t per;
+  int r = 0;
 
+  pthread_rwlock_rdlock (&v->rootlock);
+  per = v->root.page_entries;
   if (index >= nchunks (v))
-    return -EINVAL;
-  r = page_of (v, &v->root, index / v->root.page_entries, &p);
+    r = -EINVAL;
+  rp = r == 0 ? root_find_page (&v->root, index / per) : NULL;
+  if (rp)
+    pid = rp->id;
+  pthread_rwlock_unlock (&v->rootlock);
   if (r < 0)
     return r;
-  e = p ? page_find (p, index % v->root.page_entries) : NULL;
+  if (rp)
+    r = get_page (v, &pid, &p);
+  if (r < 0)
+    return r;
+  e = p ? page_find (p, index % per) : NULL;
   *id = e ? e->id : S3VOL_HOLE;
   return 0;
 }
@@ -189,6 +216,19 @@ volume_read_chunk (struct volume *v, uint64_t index, void *buf, bool *hole)
   return r;
 }
 
+/* Replace the handle's root with r (taken over). */
+static void
+swap_root (struct volume *v, struct root *r)
+{
+  struct root old;
+
+  pthread_rwlock_wrlock (&v->rootlock);
+  old = v->root;
+  v->root = *r;
+  pthread_rwlock_unlock (&v->rootlock);
+  root_free (&old);
+}
+
 int
 volume_head (struct volume *v, uint64_t *head)
 {
@@ -208,8 +248,7 @@ volume_reload (struct volume *v)
   ret = vs_get_root (v->vs, &v->id, head, &r);
   if (ret < 0)
     return ret;
-  root_free (&v->root);
-  v->root = r;
+  swap_root (v, &r);
   return 0;
 }
 
@@ -369,7 +408,6 @@ volume_commit (struct volume *v, const struct vol_change *changes,
     return r;
   }
   res->seq = nr.seq;
-  root_free (&v->root);
-  v->root = nr;
+  swap_root (v, &nr);
   return 0;
 }

@@ -17,8 +17,9 @@
  *
  * Thread safety: a volstore may be used from many threads.  A struct
  * volume is safe for concurrent reads (volume_read_chunk,
- * volume_chunk_id); volume_commit and volume_reload must not run
- * concurrently with each other or with reads of the same handle.
+ * volume_chunk_id), also while one thread commits or reloads it (the
+ * new root is swapped in atomically); volume_commit and volume_reload
+ * must not run concurrently with each other.
  *
  * Errors are negative errno values, logged once where they arise:
  * -ENOENT (no such volume, version or snapshot), -EEXIST (name taken, or
@@ -73,6 +74,9 @@ int volstore_open (struct objstore *os, const struct volstore_config *cfg,
 void volstore_close (struct volstore *vs);
 struct objstore *volstore_objstore (struct volstore *vs);
 const struct s3vol_log *volstore_log (struct volstore *vs);
+
+/* The time now, CLOCK_REALTIME, in nanoseconds. */
+int64_t s3vol_now_ns (void);
 
 /* Is name valid?  0 or -EINVAL (not logged). */
 int s3vol_check_name (const char *name);
@@ -182,8 +186,9 @@ void volume_close (struct volume *v);
 
 uint64_t volume_size (const struct volume *v);
 uint32_t volume_chunk_size (const struct volume *v);
-uint64_t volume_seq (const struct volume *v);
+uint64_t volume_seq (struct volume *v);
 const char *volume_name (const struct volume *v);
+/* The current root: only for the thread that commits or reloads. */
 const struct root *volume_root (const struct volume *v);
 
 /* The id of chunk index (S3VOL_HOLE for a hole). */

@@ -1,0 +1,109 @@
+/* s3vol: the local write-back cache of one attached volume.
+ *
+ * A cache directory holds one volume's chunks as they are on this host:
+ * fetched from the store on first read (verified, kept), written by the
+ * block device, and uploaded by commits, which publish new versions.  It
+ * is what the nbdkit plugin serves and what the CLI's file operations
+ * use.  One process at a time owns a cache directory (it is locked).
+ *
+ * Durability (see the state table in lib/cache.c): after a crash of the
+ * process or of the host, reopening the directory shows every write that
+ * was acknowledged before the last completed cache_flush (or a write with
+ * fua), and never bytes that neither the store nor those writes hold.
+ * Dirty chunks survive and are committed later.
+ *
+ * Thread safety: every function may be called from many threads at once,
+ * except cache_close.  Reads and writes of different chunks run in
+ * parallel; no lock is held while talking to the object store.
+ *
+ * Errors are negative errno values, logged once: -EIO for a chunk the
+ * store does not have or that fails verification, -ENOSPC when dirty data
+ * alone fills the cache disk, -EBUSY for a directory in use, -EROFS for a
+ * write to a read-only cache, -EEXIST for a commit conflict.
+ */
+#ifndef S3VOL_CACHE_H
+#define S3VOL_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "s3vol/volume.h"
+
+struct cache_config {
+  const struct s3vol_log *log;
+  const char *dir;              /* created if missing (mode 0700) */
+  const char *volume;           /* volume name */
+  struct vol_ref ref;           /* version to serve if the cache is new */
+  bool readonly;
+  uint64_t max_clean_bytes;     /* clean data kept (0: 1 GiB) */
+  unsigned threads;             /* parallel fetches/uploads (0: 8) */
+  bool force;                   /* commits win over a moved head */
+};
+
+struct cache;
+
+/* Open (creating or recovering) a cache directory for a volume.  A
+ * directory that belongs to another volume is refused.  A directory whose
+ * clean chunks belong to an older version of the same volume is moved to
+ * the requested version (chunks that differ are dropped); dirty chunks are
+ * kept and stay dirty.
+ */
+int cache_open (struct volstore *vs, const struct cache_config *cfg,
+                struct cache **out);
+
+/* Flush and close (does not commit).  Returns the flush's result. */
+int cache_close (struct cache *c);
+
+uint64_t cache_size (const struct cache *c);
+uint32_t cache_chunk_size (const struct cache *c);
+
+/* Block I/O.  Ranges must lie inside the volume. */
+int cache_pread (struct cache *c, void *buf, uint32_t count,
+                 uint64_t offset);
+int cache_pwrite (struct cache *c, const void *buf, uint32_t count,
+                  uint64_t offset, bool fua);
+/* Write zeros; whole chunks become holes locally (cheap). */
+int cache_zero (struct cache *c, uint32_t count, uint64_t offset, bool fua);
+/* Make every acknowledged write durable in the cache directory. */
+int cache_flush (struct cache *c);
+
+/* Is [offset, offset+count) known to read as zeros without fetching?
+ * Calls fn for each maximal run with zero = true for holes.
+ */
+int cache_extents (struct cache *c, uint32_t count, uint64_t offset,
+                   int (*fn) (void *opaque, uint64_t off, uint64_t len,
+                              bool zero),
+                   void *opaque);
+
+/* Commit in two steps, so that a filesystem needs to be frozen only for
+ * the first: cache_commit_cut flushes and takes an instant copy-on-write
+ * cut of the dirty chunks; cache_commit_finish uploads them (writes go on
+ * meanwhile) and publishes a version.  One commit at a time: a second
+ * cut waits for the first commit to finish.  If nothing changed, finish
+ * publishes nothing and reports the current version.  On failure every
+ * chunk stays dirty.
+ */
+int cache_commit_cut (struct cache *c);
+int cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
+                         struct vol_commit_result *res);
+/* Both in one call. */
+int cache_commit (struct cache *c, const struct vol_commit_opts *o,
+                  struct vol_commit_result *res);
+
+struct cache_stats {
+  uint64_t base;                /* version the cache is based on */
+  uint64_t dirty_bytes;
+  uint64_t cached_bytes;        /* clean chunks kept */
+  uint64_t hits, misses;        /* chunk lookups served locally / fetched */
+  uint64_t bytes_fetched, bytes_uploaded;
+  uint64_t uploads_in_flight;
+  uint64_t commits, commit_failures;
+  int last_commit_error;        /* 0 or negative errno */
+  uint64_t last_commit_seq;
+  int64_t last_commit_ns;
+};
+void cache_stats (struct cache *c, struct cache_stats *st);
+bool cache_is_dirty (struct cache *c);
+struct volume *cache_volume (struct cache *c);
+
+#endif /* S3VOL_CACHE_H */

@@ -1,0 +1,772 @@
+/* s3vol: the write-back cache: block reads and writes.
+ *
+ * Every chunk of the volume has a state byte.  The local copy of chunk i
+ * lives at [i * chunk_size, (i + 1) * chunk_size) of the sparse file
+ * "data" in the cache directory; "map" records, two bits per chunk,
+ * which copies are present and which are dirty, as of the last flush.
+ *
+ *   state     local bytes                  on-disk map     may be evicted
+ *   -----     -----------                  -----------     --------------
+ *   ABSENT    none (a hole, or garbage     absent          -
+ *             from unflushed writes)
+ *   FETCHING  being filled from the store  absent          no
+ *   CLEAN     == the base version's chunk  present, clean  yes
+ *   DIRTY     the device's current bytes   present, dirty  never
+ *                                          (or absent, until the next
+ *                                          flush, if it was ABSENT)
+ *   PARTIAL   some 4 KiB blocks written    absent          never
+ *             (bitmap in c->partial); the
+ *             rest still in the store
+ *   EVICTING  being dropped                absent          -
+ *
+ * Invariants, which make a crash lose nothing flushed:
+ *  - The map says "present" only for chunks whose bytes were fsynced
+ *    before the map was (cache_disk_flush snapshots the states, syncs
+ *    the data, then writes the map).
+ *  - A CLEAN chunk is marked dirty on disk before its first write, so a
+ *    write that reaches the disk before a flush can never sit in a chunk
+ *    the map calls clean (which eviction would silently revert).
+ *  - Eviction marks a chunk absent on disk before punching its bytes.
+ *  - Flush and commit complete PARTIAL chunks first, so the map never
+ *    needs to describe them.
+ * Waiters on FETCHING and EVICTING sleep on the stripe's condition
+ * variable.  No lock is held during object store I/O: FETCHING is what
+ * keeps others away meanwhile.
+ *
+ * Commit flags (CF_*): the cut marks the dirty chunks INCUT and CUTPEND;
+ * the uploader captures a CUTPEND chunk's bytes and clears the flag; a
+ * writer that finds CUTPEND first copies the chunk aside (c->cow), so the
+ * commit uploads what was there at the cut.  A write to an INCUT chunk
+ * sets REDIRTY, so the chunk stays dirty after the commit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache_int.h"
+
+/* ---- ptrmap: open addressing, chunk index -> pointer ---- */
+
+static size_t
+pm_slot (uint64_t key, size_t cap)
+{
+  return (key * 0x9e3779b97f4a7c15ull) >> 7 & (cap - 1);
+}
+
+void *
+ptrmap_get (const struct ptrmap *m, uint64_t key)
+{
+  size_t i;
+
+  if (m->cap == 0)
+    return NULL;
+  for (i = pm_slot (key, m->cap); m->vals[i]; i = (i + 1) & (m->cap - 1))
+    if (m->keys[i] == key)
+      return m->vals[i];
+  return NULL;
+}
+
+int
+ptrmap_put (struct ptrmap *m, uint64_t key, void *val)
+{
+  size_t i;
+
+  if ((m->n + 1) * 2 > m->cap) {
+    struct ptrmap big = { 0 };
+    big.cap = m->cap ? 2 * m->cap : 64;
+    big.keys = calloc (big.cap, sizeof *big.keys);
+    big.vals = calloc (big.cap, sizeof *big.vals);
+    if (big.keys == NULL || big.vals == NULL) {
+      ptrmap_free (&big);
+      return -ENOMEM;
+    }
+    for (i = 0; i < m->cap; i++)
+      if (m->vals[i])
+        ptrmap_put (&big, m->keys[i], m->vals[i]);
+    free (m->keys);
+    free (m->vals);
+    *m = big;
+  }
+  for (i = pm_slot (key, m->cap); m->vals[i]; i = (i + 1) & (m->cap - 1))
+    if (m->keys[i] == key)
+      break;
+  if (m->vals[i] == NULL)
+    m->n++;
+  m->keys[i] = key;
+  m->vals[i] = val;
+  return 0;
+}
+
+void *
+ptrmap_take (struct ptrmap *m, uint64_t key)
+{
+  size_t i, j;
+  void *val;
+
+  if (m->cap == 0)
+    return NULL;
+  for (i = pm_slot (key, m->cap); m->vals[i]; i = (i + 1) & (m->cap - 1))
+    if (m->keys[i] == key)
+      break;
+  val = m->vals[i];
+  if (val == NULL)
+    return NULL;
+  m->vals[i] = NULL;
+  m->n--;
+  /* Reinsert the rest of the probe run so lookups still find it. */
+  for (j = (i + 1) & (m->cap - 1); m->vals[j]; j = (j + 1) & (m->cap - 1)) {
+    uint64_t k = m->keys[j];
+    void *v = m->vals[j];
+    m->vals[j] = NULL;
+    m->n--;
+    ptrmap_put (m, k, v);
+  }
+  return val;
+}
+
+void
+ptrmap_free (struct ptrmap *m)
+{
+  free (m->keys);
+  free (m->vals);
+  memset (m, 0, sizeof *m);
+}
+
+/* ---- states ---- */
+
+static bool
+is_present (unsigned s)
+{
+  return s == CS_CLEAN || s == CS_DIRTY;
+}
+
+void
+cache_set_state (struct cache *c, uint64_t i, unsigned s)
+{
+  unsigned old = c->st[i] & CS_MASK;
+  size_t page;
+
+  if (old == CS_CLEAN)
+    c->nclean--;
+  if (old == CS_DIRTY || old == CS_PARTIAL)
+    c->ndirty--;
+  if (s == CS_CLEAN)
+    c->nclean++;
+  if (s == CS_DIRTY || s == CS_PARTIAL)
+    c->ndirty++;
+  __atomic_store_n (&c->st[i], (c->st[i] & ~CS_MASK) | s, __ATOMIC_RELEASE);
+  if (is_present (old) != is_present (s) || old == CS_DIRTY ||
+      s == CS_DIRTY) {
+    page = i / (4 * 4096);      /* 2 bits a chunk, 4 KiB map pages */
+    pthread_mutex_lock (&c->glock);
+    c->mapdirty[page / 8] |= 1 << page % 8;
+    pthread_mutex_unlock (&c->glock);
+  }
+}
+
+static void
+set_flag (struct cache *c, uint64_t i, unsigned f)
+{
+  __atomic_or_fetch (&c->st[i], f, __ATOMIC_RELEASE);
+}
+
+static void
+clear_flag (struct cache *c, uint64_t i, unsigned f)
+{
+  __atomic_and_fetch (&c->st[i], ~f, __ATOMIC_RELEASE);
+}
+
+static off_t
+chunk_off (const struct cache *c, uint64_t i)
+{
+  return (off_t) (i * c->chunk_size);
+}
+
+static int
+pread_all (int fd, void *buf, size_t n, off_t off)
+{
+  ssize_t r;
+
+  while (n > 0) {
+    r = pread (fd, buf, n, off);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      if (r == 0)                 /* past the end: sparse zeros */
+        memset (buf, 0, n);
+      return r == 0 ? 0 : -errno;
+    }
+    buf = (char *) buf + r;
+    n -= r;
+    off += r;
+  }
+  return 0;
+}
+
+static int
+pwrite_all (int fd, const void *buf, size_t n, off_t off)
+{
+  ssize_t r;
+
+  while (n > 0) {
+    r = pwrite (fd, buf, n, off);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r == -1)
+      return -errno;
+    buf = (const char *) buf + r;
+    n -= r;
+    off += r;
+  }
+  return 0;
+}
+
+static int
+local_error (struct cache *c, const char *what, uint64_t i, int r)
+{
+  if (r == -ENOSPC)
+    s3vol_error (c->log, "cache %s is full of data not yet committed "
+                 "(chunk %" PRIu64 "): commit, or give the cache more "
+                 "room", c->dir, i);
+  else
+    s3vol_error (c->log, "cache %s: %s chunk %" PRIu64 ": %s", c->dir, what,
+                 i, strerror (-r));
+  return r;
+}
+
+/* ---- fetching ---- */
+
+/* Partial chunks: which 4 KiB blocks hold written data. */
+static uint8_t *
+partial_bits (struct cache *c, uint64_t i)
+{
+  uint8_t *bits;
+
+  pthread_mutex_lock (&c->glock);
+  bits = ptrmap_get (&c->partial, i);
+  pthread_mutex_unlock (&c->glock);
+  return bits;
+}
+
+static bool
+blocks_valid (const uint8_t *bits, uint32_t from, uint32_t to)
+{
+  uint32_t b;
+
+  for (b = from / BLOCK; b < (to + BLOCK - 1) / BLOCK; b++)
+    if (!(bits[b / 8] & 1 << b % 8))
+      return false;
+  return true;
+}
+
+/* Write the fetched chunk into its place: all of it for an ABSENT chunk
+ * (a hole is punched instead), only the unwritten blocks of a PARTIAL.
+ */
+static int
+store_fetched (struct cache *c, uint64_t i, const uint8_t *buf, bool hole,
+               const uint8_t *bits)
+{
+  uint32_t b, nb = c->chunk_size / BLOCK;
+  int r = 0;
+
+  if (bits == NULL)
+    return hole ? cache_punch (c, i)
+      : pwrite_all (c->datafd, buf, c->chunk_size, chunk_off (c, i));
+  for (b = 0; r == 0 && b < nb; b++)
+    if (!(bits[b / 8] & 1 << b % 8))
+      r = pwrite_all (c->datafd, buf + (size_t) b * BLOCK, BLOCK,
+                      chunk_off (c, i) + (off_t) b * BLOCK);
+  return r;
+}
+
+/* Fill chunk i from the store.  Called with its stripe lock held and the
+ * chunk ABSENT or PARTIAL; returns with the lock held and the chunk
+ * CLEAN (was ABSENT) or DIRTY (was PARTIAL), or unchanged on error.
+ */
+static int
+fetch (struct cache *c, uint64_t i)
+{
+  unsigned was = state_of (c, i);
+  uint8_t *buf, *bits = was == CS_PARTIAL ? partial_bits (c, i) : NULL;
+  bool hole = false;
+  int r;
+
+  cache_set_state (c, i, CS_FETCHING);
+  pthread_mutex_unlock (stripe_of (c, i));
+  c->misses++;
+  buf = malloc (c->chunk_size);
+  r = buf ? cache_fetch_into (c, i, buf, &hole) : -ENOMEM;
+  if (r == 0) {
+    r = store_fetched (c, i, buf, hole, bits);
+    if (r == -ENOSPC) {
+      cache_maybe_evict (c);
+      r = store_fetched (c, i, buf, hole, bits);
+    }
+    if (r < 0)
+      local_error (c, "store", i, r);
+  }
+  if (r == 0 && !hole)
+    c->fetched += c->chunk_size;
+  free (buf);
+  pthread_mutex_lock (stripe_of (c, i));
+  if (r == 0 && bits) {
+    pthread_mutex_lock (&c->glock);
+    free (ptrmap_take (&c->partial, i));
+    pthread_mutex_unlock (&c->glock);
+  }
+  cache_set_state (c, i, r < 0 ? was : bits ? CS_DIRTY : CS_CLEAN);
+  pthread_cond_broadcast (cond_of (c, i));
+  return r;
+}
+
+/* Wait while chunk i is being fetched or evicted (lock held). */
+static bool
+wait_busy (struct cache *c, uint64_t i)
+{
+  unsigned s = state_of (c, i);
+
+  if (s != CS_FETCHING && s != CS_EVICTING)
+    return false;
+  pthread_cond_wait (cond_of (c, i), stripe_of (c, i));
+  return true;
+}
+
+/* Make bytes [from, to) of chunk i readable locally (lock held). */
+static int
+make_readable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
+{
+  unsigned s;
+  int r;
+
+  for (;;) {
+    if (wait_busy (c, i))
+      continue;
+    s = state_of (c, i);
+    if (is_present (s) ||
+        (s == CS_PARTIAL && blocks_valid (partial_bits (c, i), from, to))) {
+      c->hits++;
+      return 0;
+    }
+    r = fetch (c, i);
+    if (r < 0)
+      return r;
+  }
+}
+
+/* ---- writing ---- */
+
+/* If a commit still needs chunk i's bytes as they were at its cut, set
+ * them aside before they change (lock held).
+ */
+static int
+save_for_commit (struct cache *c, uint64_t i)
+{
+  uint8_t *copy;
+  int r;
+
+  if (c->st[i] & CF_INCUT)
+    set_flag (c, i, CF_REDIRTY);
+  if (!(c->st[i] & CF_CUTPEND))
+    return 0;
+  copy = malloc (c->chunk_size);
+  if (copy == NULL)
+    return -ENOMEM;
+  r = pread_all (c->datafd, copy, c->chunk_size, chunk_off (c, i));
+  if (r == 0) {
+    pthread_mutex_lock (&c->glock);
+    r = ptrmap_put (&c->cow, i, copy);
+    pthread_mutex_unlock (&c->glock);
+  }
+  if (r < 0) {
+    free (copy);
+    return local_error (c, "set aside", i, r);
+  }
+  clear_flag (c, i, CF_CUTPEND);
+  return 0;
+}
+
+static int
+start_partial (struct cache *c, uint64_t i)
+{
+  uint8_t *bits = calloc (1, c->chunk_size / BLOCK / 8 + 1);
+  int r;
+
+  if (bits == NULL)
+    return -ENOMEM;
+  pthread_mutex_lock (&c->glock);
+  r = ptrmap_put (&c->partial, i, bits);
+  pthread_mutex_unlock (&c->glock);
+  if (r < 0) {
+    free (bits);
+    return r;
+  }
+  cache_set_state (c, i, CS_PARTIAL);
+  return 0;
+}
+
+/* Make chunk i ready to take a write of [from, to) (lock held): fetch
+ * only when the write leaves part of a 4 KiB block to the store.
+ */
+static int
+make_writable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
+{
+  bool aligned = from % BLOCK == 0 && to % BLOCK == 0;
+  struct s3vol_id id;
+  unsigned s;
+  int r;
+
+  for (;;) {
+    if (wait_busy (c, i))
+      continue;
+    s = state_of (c, i);
+    if (s == CS_DIRTY || (s == CS_PARTIAL && aligned))
+      break;
+    if (s == CS_CLEAN) {
+      r = cache_persist_dirty (c, i);
+      if (r < 0)
+        return r;
+      cache_set_state (c, i, CS_DIRTY);
+      break;
+    }
+    if (s == CS_ABSENT) {
+      pthread_mutex_unlock (stripe_of (c, i));
+      r = volume_chunk_id (c->vol, i, &id);
+      pthread_mutex_lock (stripe_of (c, i));
+      if (r < 0)
+        return r;
+      if (state_of (c, i) != CS_ABSENT)
+        continue;
+      if (s3vol_id_is_hole (&id)) {
+        /* Known zero: no fetch, just make sure the bytes read as zero. */
+        r = cache_punch (c, i);
+        if (r < 0)
+          return local_error (c, "clear", i, r);
+        cache_set_state (c, i, CS_DIRTY);
+        break;
+      }
+      if (from == 0 && to == c->chunk_size) {
+        cache_set_state (c, i, CS_DIRTY);
+        break;
+      }
+      if (aligned) {
+        r = start_partial (c, i);
+        if (r < 0)
+          return r;
+        break;
+      }
+    }
+    r = fetch (c, i);
+    if (r < 0)
+      return r;
+  }
+  return save_for_commit (c, i);
+}
+
+/* Record blocks [from, to) of a partial chunk as written; a chunk whose
+ * blocks are all written is simply dirty.
+ */
+static void
+mark_written (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
+{
+  uint8_t *bits;
+  uint32_t b, nb = c->chunk_size / BLOCK;
+
+  if (state_of (c, i) != CS_PARTIAL)
+    return;
+  bits = partial_bits (c, i);
+  for (b = from / BLOCK; b < to / BLOCK; b++)
+    bits[b / 8] |= 1 << b % 8;
+  for (b = 0; b < nb; b++)
+    if (!(bits[b / 8] & 1 << b % 8))
+      return;
+  pthread_mutex_lock (&c->glock);
+  free (ptrmap_take (&c->partial, i));
+  pthread_mutex_unlock (&c->glock);
+  cache_set_state (c, i, CS_DIRTY);
+}
+
+/* ---- the block device ---- */
+
+/* Split [offset, offset+count) into per-chunk pieces and call fn. */
+static int
+each_chunk (struct cache *c, uint64_t offset, uint32_t count,
+            int (*fn) (struct cache *, uint64_t i, uint32_t from,
+                       uint32_t to, size_t done, void *arg),
+            void *arg)
+{
+  size_t done = 0;
+  int r;
+
+  if (offset > c->size || count > c->size - offset) {
+    s3vol_error (c->log, "I/O past the end of the volume");
+    return -EINVAL;
+  }
+  while (done < count) {
+    uint64_t i = (offset + done) / c->chunk_size;
+    uint32_t from = (offset + done) % c->chunk_size;
+    uint32_t n = c->chunk_size - from;
+    if (n > count - done)
+      n = count - done;
+    r = fn (c, i, from, from + n, done, arg);
+    if (r < 0)
+      return r;
+    done += n;
+  }
+  return 0;
+}
+
+static void prefetch_after (struct cache *c, uint64_t offset,
+                            uint32_t count);
+
+static int
+read_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
+            size_t done, void *buf)
+{
+  int r;
+
+  pthread_mutex_lock (stripe_of (c, i));
+  r = make_readable (c, i, from, to);
+  if (r == 0) {
+    r = pread_all (c->datafd, (char *) buf + done, to - from,
+                   chunk_off (c, i) + from);
+    if (r < 0)
+      local_error (c, "read", i, r);
+    set_flag (c, i, CF_REF);
+  }
+  pthread_mutex_unlock (stripe_of (c, i));
+  return r;
+}
+
+int
+cache_pread (struct cache *c, void *buf, uint32_t count, uint64_t offset)
+{
+  int r = each_chunk (c, offset, count, read_piece, buf);
+
+  if (r == 0)
+    prefetch_after (c, offset, count);
+  cache_maybe_evict (c);
+  return r;
+}
+
+static int
+write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
+             size_t done, void *buf)
+{
+  int r;
+
+  pthread_mutex_lock (stripe_of (c, i));
+  r = make_writable (c, i, from, to);
+  if (r == 0) {
+    r = pwrite_all (c->datafd, (const char *) buf + done, to - from,
+                    chunk_off (c, i) + from);
+    if (r < 0)
+      local_error (c, "write", i, r);
+    else
+      mark_written (c, i, from, to);
+    set_flag (c, i, CF_REF);
+  }
+  pthread_mutex_unlock (stripe_of (c, i));
+  return r;
+}
+
+static int
+check_writable (struct cache *c)
+{
+  if (c->readonly) {
+    s3vol_error (c->log, "volume %s is attached read-only", c->name);
+    return -EROFS;
+  }
+  if (c->broken) {
+    s3vol_error (c->log, "cache %s failed to sync earlier; refusing "
+                 "writes", c->dir);
+    return -EIO;
+  }
+  return 0;
+}
+
+int
+cache_pwrite (struct cache *c, const void *buf, uint32_t count,
+              uint64_t offset, bool fua)
+{
+  int r = check_writable (c);
+
+  if (r < 0)
+    return r;
+  pthread_rwlock_rdlock (&c->cutlock);
+  r = each_chunk (c, offset, count, write_piece, (void *) buf);
+  pthread_rwlock_unlock (&c->cutlock);
+  if (r == 0 && fua)
+    r = cache_flush (c);
+  return r;
+}
+
+static int
+zero_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
+            size_t done, void *zeros)
+{
+  int r;
+
+  (void) done;
+  if (from != 0 || to != c->chunk_size)
+    return write_piece (c, i, from, to, 0, zeros);
+  /* A whole chunk: it becomes a dirty hole, with no fetch and no data. */
+  pthread_mutex_lock (stripe_of (c, i));
+  for (;;) {
+    if (wait_busy (c, i))
+      continue;
+    break;
+  }
+  r = 0;
+  if (state_of (c, i) == CS_CLEAN)
+    r = cache_persist_dirty (c, i);
+  if (r == 0)
+    r = save_for_commit (c, i);
+  if (r == 0 && state_of (c, i) == CS_PARTIAL) {
+    pthread_mutex_lock (&c->glock);
+    free (ptrmap_take (&c->partial, i));
+    pthread_mutex_unlock (&c->glock);
+  }
+  if (r == 0) {
+    r = cache_punch (c, i);
+    if (r < 0)
+      local_error (c, "zero", i, r);
+  }
+  if (r == 0)
+    cache_set_state (c, i, CS_DIRTY);
+  pthread_mutex_unlock (stripe_of (c, i));
+  return r;
+}
+
+int
+cache_zero (struct cache *c, uint32_t count, uint64_t offset, bool fua)
+{
+  void *zeros;
+  int r = check_writable (c);
+
+  if (r < 0)
+    return r;
+  zeros = calloc (1, c->chunk_size);
+  if (zeros == NULL)
+    return -ENOMEM;
+  pthread_rwlock_rdlock (&c->cutlock);
+  r = each_chunk (c, offset, count, zero_piece, zeros);
+  pthread_rwlock_unlock (&c->cutlock);
+  free (zeros);
+  if (r == 0 && fua)
+    r = cache_flush (c);
+  return r;
+}
+
+void
+cache_fetch_if_absent (struct cache *c, uint64_t i)
+{
+  pthread_mutex_lock (stripe_of (c, i));
+  if (state_of (c, i) == CS_ABSENT)
+    fetch (c, i);               /* errors are logged; the read retries */
+  pthread_mutex_unlock (stripe_of (c, i));
+  cache_maybe_evict (c);
+}
+
+int
+cache_complete_partials (struct cache *c)
+{
+  uint64_t i;
+  int r = 0;
+
+  for (i = 0; r == 0 && i < c->nchunks; i++) {
+    if (state_of (c, i) != CS_PARTIAL)
+      continue;
+    pthread_mutex_lock (stripe_of (c, i));
+    while (wait_busy (c, i))
+      ;
+    if (state_of (c, i) == CS_PARTIAL)
+      r = fetch (c, i);
+    pthread_mutex_unlock (stripe_of (c, i));
+  }
+  return r;
+}
+
+int
+cache_flush (struct cache *c)
+{
+  int r;
+
+  if (c->readonly)
+    return 0;
+  r = cache_complete_partials (c);
+  if (r == 0)
+    r = cache_disk_flush (c);
+  return r;
+}
+
+static int
+extent_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
+              size_t done, void *arg)
+{
+  struct { int (*fn) (void *, uint64_t, uint64_t, bool); void *opaque;
+           uint64_t offset; } *x = arg;
+  struct s3vol_id id;
+  unsigned s = state_of (c, i);
+  bool zero = false;
+  off_t data;
+  int r;
+
+  if (s == CS_ABSENT) {
+    r = volume_chunk_id (c->vol, i, &id);
+    if (r < 0)
+      return r;
+    zero = s3vol_id_is_hole (&id);
+  }
+  else if (is_present (s)) {
+    data = lseek (c->datafd, chunk_off (c, i) + from, SEEK_DATA);
+    zero = (data == -1 && errno == ENXIO) ||
+      (data >= 0 && data >= chunk_off (c, i) + (off_t) to);
+  }
+  return x->fn (x->opaque, x->offset + done, to - from, zero);
+}
+
+int
+cache_extents (struct cache *c, uint32_t count, uint64_t offset,
+               int (*fn) (void *, uint64_t, uint64_t, bool), void *opaque)
+{
+  struct { int (*fn) (void *, uint64_t, uint64_t, bool); void *opaque;
+           uint64_t offset; } x = { fn, opaque, offset };
+
+  return each_chunk (c, offset, count, extent_piece, &x);
+}
+
+/* ---- prefetch ---- */
+
+/* Reads that continue where the last one ended grow a window of chunks
+ * fetched ahead by the prefetch threads, up to the number of threads
+ * times four chunks; anything else resets it.
+ */
+static void
+prefetch_after (struct cache *c, uint64_t offset, uint32_t count)
+{
+  uint64_t expect = atomic_exchange (&c->next_seq_off, offset + count);
+  unsigned run, window, k;
+  uint64_t first, i;
+
+  if (expect != offset) {
+    atomic_store (&c->seq_run, 0);
+    return;
+  }
+  run = atomic_fetch_add (&c->seq_run, 1) + 1;
+  if (run < 2)
+    return;
+  window = run < 6 ? 1u << (run - 2) : 16;
+  if (window > 4 * c->threads)
+    window = 4 * c->threads;
+  first = (offset + count + c->chunk_size - 1) / c->chunk_size;
+  for (k = 0; k < window; k++) {
+    i = first + k;
+    if (i >= c->nchunks)
+      break;
+    if (state_of (c, i) == CS_ABSENT)
+      cache_prefetch_queue (c, i);
+  }
+}

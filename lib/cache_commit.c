@@ -1,0 +1,214 @@
+/* s3vol: committing a cache: an instant cut, then uploads while writes
+ * go on, then one published version.
+ *
+ *   cut     writers paused (cutlock), partial chunks completed, data and
+ *           map synced, every DIRTY chunk marked INCUT | CUTPEND
+ *   upload  in parallel: take each chunk's bytes as they were at the cut
+ *           (the copy a writer set aside, or the file if none), store it
+ *   publish volume_commit; the state file names the new base version
+ *   settle  chunks not written since the cut become CLEAN
+ *
+ * Chunks whose content equals the base's are left out, and a commit with
+ * nothing left publishes nothing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "s3vol/parallel.h"
+#include "cache_int.h"
+
+int
+cache_commit_cut (struct cache *c)
+{
+  uint64_t i, *cut;
+  int r;
+
+  if (c->readonly) {
+    s3vol_error (c->log, "volume %s is attached read-only: nothing to "
+                 "commit", c->name);
+    return -EROFS;
+  }
+  pthread_mutex_lock (&c->commitlock);
+  pthread_rwlock_wrlock (&c->cutlock);
+  r = cache_flush (c);
+  cut = r == 0 ? malloc ((c->ndirty + 1) * sizeof *cut) : NULL;
+  if (r == 0 && cut == NULL)
+    r = -ENOMEM;
+  c->ncut = 0;
+  for (i = 0; r == 0 && i < c->nchunks; i++) {
+    if (state_of (c, i) != CS_DIRTY)
+      continue;
+    __atomic_or_fetch (&c->st[i], CF_INCUT | CF_CUTPEND, __ATOMIC_RELEASE);
+    cut[c->ncut++] = i;
+  }
+  pthread_rwlock_unlock (&c->cutlock);
+  if (r < 0) {
+    free (cut);
+    pthread_mutex_unlock (&c->commitlock);
+    return r;
+  }
+  free (c->cut);
+  c->cut = cut;
+  c->cut_taken = true;
+  return 0;                     /* commitlock stays held until finish */
+}
+
+struct upload {
+  struct cache *c;
+  struct vol_change *changes;
+  bool *unchanged;
+};
+
+/* The bytes of cut chunk i as they were at the cut, in a new buffer. */
+static int
+capture (struct cache *c, uint64_t i, uint8_t **out)
+{
+  uint8_t *buf;
+  ssize_t n = 0;
+  int r = 0;
+
+  pthread_mutex_lock (stripe_of (c, i));
+  pthread_mutex_lock (&c->glock);
+  buf = ptrmap_take (&c->cow, i);
+  pthread_mutex_unlock (&c->glock);
+  if (buf == NULL) {
+    buf = malloc (c->chunk_size);
+    if (buf == NULL)
+      r = -ENOMEM;
+    else
+      n = pread (c->datafd, buf, c->chunk_size,
+                 (off_t) (i * c->chunk_size));
+    if (r == 0 && n != (ssize_t) c->chunk_size) {
+      r = n < 0 ? -errno : -EIO;
+      s3vol_error (c->log, "cache %s: read chunk %" PRIu64 " for commit: "
+                   "%s", c->dir, i, strerror (-r));
+    }
+    __atomic_and_fetch (&c->st[i], ~CF_CUTPEND, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock (stripe_of (c, i));
+  if (r < 0) {
+    free (buf);
+    return r;
+  }
+  *out = buf;
+  return 0;
+}
+
+static int
+upload_one (size_t k, void *opaque)
+{
+  struct upload *u = opaque;
+  struct cache *c = u->c;
+  uint64_t i = c->cut[k];
+  struct vol_change *ch = &u->changes[k];
+  struct s3vol_id base;
+  uint8_t *buf;
+  int r;
+
+  r = capture (c, i, &buf);
+  if (r < 0)
+    return r;
+  ch->index = i;
+  c->inflight++;
+  r = volstore_put_chunk (c->vs, buf, c->chunk_size, &ch->id,
+                          &ch->stored_len);
+  c->inflight--;
+  free (buf);
+  if (r == 0)
+    r = volume_chunk_id (c->vol, i, &base);
+  if (r == 0) {
+    u->unchanged[k] = memcmp (base.b, ch->id.b, S3VOL_ID_LEN) == 0;
+    if (!u->unchanged[k])
+      c->uploaded += ch->stored_len;
+  }
+  return r;
+}
+
+/* After the commit (r: its result), let go of the cut. */
+static void
+settle (struct cache *c, int r)
+{
+  uint64_t i;
+  size_t k;
+
+  for (k = 0; k < c->ncut; k++) {
+    i = c->cut[k];
+    pthread_mutex_lock (stripe_of (c, i));
+    if (r == 0 && !(c->st[i] & CF_REDIRTY) && state_of (c, i) == CS_DIRTY)
+      cache_set_state (c, i, CS_CLEAN);
+    __atomic_and_fetch (&c->st[i], ~(CF_INCUT | CF_CUTPEND | CF_REDIRTY),
+                        __ATOMIC_RELEASE);
+    pthread_mutex_lock (&c->glock);
+    free (ptrmap_take (&c->cow, i));
+    pthread_mutex_unlock (&c->glock);
+    pthread_mutex_unlock (stripe_of (c, i));
+  }
+  c->ncut = 0;
+  c->cut_taken = false;
+}
+
+static void
+record (struct cache *c, int r, uint64_t seq)
+{
+  pthread_mutex_lock (&c->statlock);
+  if (r == 0) {
+    c->last.commits++;
+    c->last.last_commit_seq = seq;
+    c->last.last_commit_ns = s3vol_now_ns ();
+  }
+  else
+    c->last.commit_failures++;
+  c->last.last_commit_error = r;
+  pthread_mutex_unlock (&c->statlock);
+}
+
+int
+cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
+                     struct vol_commit_result *res)
+{
+  struct upload u = { .c = c };
+  struct vol_commit_opts opts = { 0 };
+  size_t k, n = 0;
+  int r;
+
+  memset (res, 0, sizeof *res);
+  if (!c->cut_taken)
+    return -EINVAL;
+  u.changes = calloc (c->ncut + 1, sizeof *u.changes);
+  u.unchanged = calloc (c->ncut + 1, sizeof *u.unchanged);
+  r = u.changes && u.unchanged ? 0 : -ENOMEM;
+  if (r == 0)
+    r = s3vol_parallel (c->threads, c->ncut, upload_one, &u);
+  for (k = 0; r == 0 && k < c->ncut; k++)
+    if (!u.unchanged[k])
+      u.changes[n++] = u.changes[k];
+  if (o)
+    opts = *o;
+  opts.force |= c->force;
+  res->seq = volume_seq (c->vol);
+  if (r == 0 && n > 0)
+    r = volume_commit (c->vol, u.changes, n, &opts, res);
+  /* The new base must be on disk before chunks are called clean. */
+  if (r == 0 && n > 0)
+    r = cache_save_state (c, false);
+  settle (c, r);
+  if (r == 0)
+    r = cache_disk_flush (c);
+  record (c, r, res->seq);
+  free (u.changes);
+  free (u.unchanged);
+  pthread_mutex_unlock (&c->commitlock);
+  return r;
+}
+
+int
+cache_commit (struct cache *c, const struct vol_commit_opts *o,
+              struct vol_commit_result *res)
+{
+  int r = cache_commit_cut (c);
+
+  return r < 0 ? r : cache_commit_finish (c, o, res);
+}

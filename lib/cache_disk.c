@@ -1,0 +1,605 @@
+/* s3vol: the cache directory: files, the on-disk map, recovery, flush
+ * and eviction.
+ *
+ *   DIR/lock    flock'ed by the owner; holds its pid
+ *   DIR/state   which volume and version the cache holds (below)
+ *   DIR/data    sparse: chunk i at i * chunk_size
+ *   DIR/map     2 bits a chunk, as of the last flush: bit 0 present,
+ *               bit 1 dirty (chunk i: byte i / 4, bits 2 * (i % 4))
+ *
+ * state (128 bytes, little-endian): "S3VCACHE", u32 version 1, u32 flags
+ * (bit 0: closed cleanly), 16-byte volume id, u64 base version, u64
+ * volume size, u32 chunk size, u32 pid of the last owner, 65-byte volume
+ * name (NUL-padded), zero padding.  Written to state.tmp, fsynced and
+ * renamed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache_int.h"
+#include "endian_util.h"
+
+#define STATE_MAGIC "S3VCACHE"
+#define STATE_LEN 128
+#define MAP_PAGE 4096
+#define CHUNKS_PER_PAGE (4 * MAP_PAGE)
+
+struct cache_state {
+  uint32_t flags;
+  struct s3vol_volid volid;
+  uint64_t base, size;
+  uint32_t chunk_size, pid;
+  char name[S3VOL_NAME_MAX + 1];
+};
+
+static int
+sys_error (struct cache *c, const char *what, const char *file)
+{
+  int r = -errno;
+
+  s3vol_error (c->log, "cache %s: %s %s: %s", c->dir, what, file,
+               strerror (errno));
+  return r;
+}
+
+static int
+open_file (struct cache *c, const char *name, int flags)
+{
+  char path[PATH_MAX];
+  int fd;
+
+  snprintf (path, sizeof path, "%s/%s", c->dir, name);
+  fd = open (path, flags | O_CLOEXEC, 0600);
+  if (fd == -1 && !(errno == ENOENT && !(flags & O_CREAT)))
+    sys_error (c, "open", name);
+  return fd;
+}
+
+static int
+fsync_dirfd (struct cache *c)
+{
+  int fd = open (c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+  if (fd == -1 || fsync (fd) == -1)
+    r = sys_error (c, "sync", "directory");
+  if (fd >= 0)
+    close (fd);
+  return r;
+}
+
+/* ---- state ---- */
+
+static int
+read_state (struct cache *c, struct cache_state *s)
+{
+  uint8_t b[STATE_LEN];
+  int fd = open_file (c, "state", O_RDONLY);
+  ssize_t n;
+
+  if (fd == -1)
+    return -errno;
+  n = read (fd, b, sizeof b);
+  close (fd);
+  if (n != STATE_LEN || memcmp (b, STATE_MAGIC, 8) != 0 ||
+      get_le32 (b + 8) != 1) {
+    s3vol_error (c->log, "cache %s: state file is not an s3vol cache "
+                 "state (remove the directory to start afresh)", c->dir);
+    return -EBADMSG;
+  }
+  s->flags = get_le32 (b + 12);
+  memcpy (s->volid.b, b + 16, S3VOL_VOLID_LEN);
+  s->base = get_le64 (b + 32);
+  s->size = get_le64 (b + 40);
+  s->chunk_size = get_le32 (b + 48);
+  s->pid = get_le32 (b + 52);
+  memcpy (s->name, b + 56, S3VOL_NAME_MAX);
+  s->name[S3VOL_NAME_MAX] = '\0';
+  return 0;
+}
+
+int
+cache_save_state (struct cache *c, bool clean)
+{
+  const struct root *root = volume_root (c->vol);
+  uint8_t b[STATE_LEN] = { 0 };
+  char tmp[PATH_MAX], path[PATH_MAX];
+  int fd, r = 0;
+
+  memcpy (b, STATE_MAGIC, 8);
+  put_le32 (b + 8, 1);
+  put_le32 (b + 12, clean ? 1 : 0);
+  memcpy (b + 16, root->volid.b, S3VOL_VOLID_LEN);
+  put_le64 (b + 32, root->seq);
+  put_le64 (b + 40, c->size);
+  put_le32 (b + 48, c->chunk_size);
+  put_le32 (b + 52, getpid ());
+  memcpy (b + 56, c->name, strnlen (c->name, S3VOL_NAME_MAX));
+  snprintf (tmp, sizeof tmp, "%s/state.tmp", c->dir);
+  snprintf (path, sizeof path, "%s/state", c->dir);
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd == -1 || write (fd, b, sizeof b) != sizeof b || fsync (fd) == -1)
+    r = sys_error (c, "write", "state");
+  if (fd >= 0)
+    close (fd);
+  if (r == 0 && rename (tmp, path) == -1)
+    r = sys_error (c, "rename", "state");
+  if (r == 0)
+    r = fsync_dirfd (c);
+  return r;
+}
+
+/* ---- the map ---- */
+
+static unsigned
+map_bits (const uint8_t *map, uint64_t i)
+{
+  return map[i / 4] >> 2 * (i % 4) & 3;
+}
+
+static void
+set_map_bits (uint8_t *map, uint64_t i, unsigned bits)
+{
+  map[i / 4] = (map[i / 4] & ~(3 << 2 * (i % 4))) | bits << 2 * (i % 4);
+}
+
+static unsigned
+bits_of_state (unsigned s)
+{
+  return s == CS_CLEAN ? 1 : s == CS_DIRTY ? 3 : 0;
+}
+
+static int
+write_map_page (struct cache *c, size_t page, const uint8_t *src)
+{
+  ssize_t n = pwrite (c->mapfd, src, MAP_PAGE, (off_t) page * MAP_PAGE);
+
+  if (n != MAP_PAGE) {
+    if (n >= 0)
+      errno = EIO;
+    return sys_error (c, "write", "map");
+  }
+  return 0;
+}
+
+static int
+sync_map (struct cache *c)
+{
+  if (fdatasync (c->mapfd) == -1) {
+    c->broken = true;
+    return sys_error (c, "sync", "map");
+  }
+  return 0;
+}
+
+int
+cache_persist_dirty (struct cache *c, uint64_t i)
+{
+  size_t page = i / CHUNKS_PER_PAGE;
+  int r;
+
+  pthread_mutex_lock (&c->maplock);
+  set_map_bits (c->durable, i, 3);
+  r = write_map_page (c, page, c->durable + page * MAP_PAGE);
+  if (r == 0)
+    r = sync_map (c);
+  pthread_mutex_unlock (&c->maplock);
+  return r;
+}
+
+int
+cache_disk_flush (struct cache *c)
+{
+  uint8_t *changed, *pages = NULL;
+  size_t p, k, nchanged = 0, *which = NULL;
+  uint64_t i, end;
+  int r = 0;
+
+  pthread_mutex_lock (&c->maplock);
+  /* Snapshot which pages changed, and their new contents, before the
+   * data is synced: what the map will claim is then on disk.
+   */
+  changed = calloc (1, (c->mappages + 7) / 8);
+  pthread_mutex_lock (&c->glock);
+  if (changed) {
+    memcpy (changed, c->mapdirty, (c->mappages + 7) / 8);
+    memset (c->mapdirty, 0, (c->mappages + 7) / 8);
+  }
+  pthread_mutex_unlock (&c->glock);
+  if (changed == NULL) {
+    r = -ENOMEM;
+    goto out;
+  }
+  for (p = 0; p < c->mappages; p++)
+    nchanged += changed[p / 8] >> p % 8 & 1;
+  pages = malloc (nchanged * MAP_PAGE + 1);
+  which = malloc (nchanged * sizeof *which + 1);
+  if (pages == NULL || which == NULL) {
+    r = -ENOMEM;
+    goto out;
+  }
+  for (p = k = 0; p < c->mappages; p++) {
+    if (!(changed[p / 8] >> p % 8 & 1))
+      continue;
+    which[k] = p;
+    memcpy (pages + k * MAP_PAGE, c->durable + p * MAP_PAGE, MAP_PAGE);
+    end = (p + 1) * CHUNKS_PER_PAGE;
+    for (i = p * CHUNKS_PER_PAGE; i < end && i < c->nchunks; i++)
+      set_map_bits (pages + k * MAP_PAGE, i - p * CHUNKS_PER_PAGE,
+                    bits_of_state (state_of (c, i)));
+    k++;
+  }
+  if (fdatasync (c->datafd) == -1) {
+    c->broken = true;
+    r = sys_error (c, "sync", "data");
+    goto out;
+  }
+  for (k = 0; r == 0 && k < nchanged; k++)
+    r = write_map_page (c, which[k], pages + k * MAP_PAGE);
+  if (r == 0 && nchanged)
+    r = sync_map (c);
+  for (k = 0; r == 0 && k < nchanged; k++)
+    memcpy (c->durable + which[k] * MAP_PAGE, pages + k * MAP_PAGE,
+            MAP_PAGE);
+ out:
+  if (r < 0 && changed) {       /* write those pages next time */
+    pthread_mutex_lock (&c->glock);
+    for (p = 0; p < (c->mappages + 7) / 8; p++)
+      c->mapdirty[p] |= changed[p];
+    pthread_mutex_unlock (&c->glock);
+  }
+  pthread_mutex_unlock (&c->maplock);
+  free (changed);
+  free (pages);
+  free (which);
+  return r;
+}
+
+/* ---- data ---- */
+
+int
+cache_punch (struct cache *c, uint64_t i)
+{
+  if (fallocate (c->datafd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                 (off_t) (i * c->chunk_size), c->chunk_size) == 0)
+    return 0;
+  return -errno;
+}
+
+int
+cache_fetch_into (struct cache *c, uint64_t i, void *buf, bool *hole)
+{
+  return volume_read_chunk (c->vol, i, buf, hole);
+}
+
+/* ---- eviction ---- */
+
+#define EVICT_BATCH 64
+
+/* Pick up to EVICT_BATCH clean chunks the clock has not seen used since
+ * its last pass, and mark them EVICTING.
+ */
+static size_t
+pick_victims (struct cache *c, uint64_t *victims)
+{
+  uint64_t steps, i;
+  size_t n = 0;
+
+  for (steps = 0; steps < 2 * c->nchunks && n < EVICT_BATCH; steps++) {
+    i = c->hand;
+    c->hand = (c->hand + 1) % c->nchunks;
+    if (state_of (c, i) != CS_CLEAN)
+      continue;
+    pthread_mutex_lock (stripe_of (c, i));
+    if (state_of (c, i) == CS_CLEAN && !(c->st[i] & CF_INCUT)) {
+      if (c->st[i] & CF_REF)
+        __atomic_and_fetch (&c->st[i], ~CF_REF, __ATOMIC_RELEASE);
+      else {
+        cache_set_state (c, i, CS_EVICTING);
+        victims[n++] = i;
+      }
+    }
+    pthread_mutex_unlock (stripe_of (c, i));
+  }
+  return n;
+}
+
+/* Mark victims absent on disk before their bytes go. */
+static int
+persist_absent (struct cache *c, const uint64_t *victims, size_t n)
+{
+  size_t k, page, last = SIZE_MAX;
+  int r = 0;
+
+  pthread_mutex_lock (&c->maplock);
+  for (k = 0; k < n; k++)
+    set_map_bits (c->durable, victims[k], 0);
+  for (k = 0; r == 0 && k < n; k++) {
+    page = victims[k] / CHUNKS_PER_PAGE;
+    if (page != last)
+      r = write_map_page (c, page, c->durable + page * MAP_PAGE);
+    last = page;
+  }
+  if (r == 0)
+    r = sync_map (c);
+  pthread_mutex_unlock (&c->maplock);
+  return r;
+}
+
+void
+cache_maybe_evict (struct cache *c)
+{
+  uint64_t victims[EVICT_BATCH];
+  size_t n, k;
+  int r;
+
+  if (c->nclean * c->chunk_size <= c->max_clean ||
+      pthread_mutex_trylock (&c->evictlock) != 0)
+    return;
+  while (c->nclean * c->chunk_size > c->max_clean) {
+    n = pick_victims (c, victims);
+    if (n == 0)
+      break;
+    r = persist_absent (c, victims, n);
+    for (k = 0; k < n; k++) {
+      if (r == 0)
+        cache_punch (c, victims[k]);
+      pthread_mutex_lock (stripe_of (c, victims[k]));
+      cache_set_state (c, victims[k], r == 0 ? CS_ABSENT : CS_CLEAN);
+      pthread_cond_broadcast (cond_of (c, victims[k]));
+      pthread_mutex_unlock (stripe_of (c, victims[k]));
+    }
+    if (r < 0)
+      break;
+  }
+  pthread_mutex_unlock (&c->evictlock);
+}
+
+/* ---- opening ---- */
+
+static int
+lock_dir (struct cache *c)
+{
+  char pid[32] = "";
+  ssize_t n;
+
+  if (mkdir (c->dir, 0700) == -1 && errno != EEXIST)
+    return sys_error (c, "create", "directory");
+  c->lockfd = open_file (c, "lock", O_RDWR | O_CREAT);
+  if (c->lockfd == -1)
+    return -errno;
+  if (flock (c->lockfd, LOCK_EX | LOCK_NB) == -1) {
+    n = pread (c->lockfd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn (pid, "\n")] = '\0';
+    s3vol_error (c->log, "cache directory %s is in use by another s3vol "
+                 "process (pid %s)", c->dir, pid[0] ? pid : "?");
+    return -EBUSY;
+  }
+  snprintf (pid, sizeof pid, "%d\n", (int) getpid ());
+  if (ftruncate (c->lockfd, 0) == -1 ||
+      pwrite (c->lockfd, pid, strlen (pid), 0) < 0)
+    return sys_error (c, "write", "lock");
+  return 0;
+}
+
+/* Commits this cache published before a crash, after its base: adopt
+ * them, since their content is what the dirty chunks already hold.
+ */
+static int
+adopt_own_commits (struct cache *c, const struct cache_state *s,
+                   uint64_t *base)
+{
+  char host[S3VOL_HOST_MAX + 1] = "";
+  const struct root *r;
+  struct volume *v;
+  struct vol_ref ref;
+  uint64_t head;
+  int ret;
+
+  gethostname (host, sizeof host - 1);
+  ret = volume_head (c->vol, &head);
+  while (ret == 0 && *base < head) {
+    ref.seq = *base + 1;
+    ref.snapshot = NULL;
+    ret = volume_open (c->vs, c->name, &ref, &v);
+    if (ret < 0)
+      break;
+    r = volume_root (v);
+    if (r->parent != *base || r->pid != s->pid || strcmp (r->host, host)) {
+      volume_close (v);
+      break;
+    }
+    s3vol_info (c->log, "cache %s: adopting version %" PRIu64 ", which "
+                "this cache published before it stopped", c->dir, r->seq);
+    *base = r->seq;
+    volume_close (v);
+  }
+  return ret;
+}
+
+/* Drop clean chunks whose content differs between two versions. */
+static int
+drop_changed (struct cache *c, struct volume *from, struct volume *to)
+{
+  struct s3vol_id a, b;
+  uint64_t i;
+  int r = 0;
+
+  for (i = 0; r == 0 && i < c->nchunks; i++) {
+    if (state_of (c, i) != CS_CLEAN)
+      continue;
+    r = volume_chunk_id (from, i, &a);
+    if (r == 0)
+      r = volume_chunk_id (to, i, &b);
+    if (r == 0 && memcmp (a.b, b.b, S3VOL_ID_LEN) != 0) {
+      set_map_bits (c->durable, i, 0);
+      c->st[i] = CS_ABSENT;
+      c->nclean--;
+    }
+  }
+  /* Write the whole map before punching anything. */
+  for (i = 0; r == 0 && i < c->mappages; i++)
+    r = write_map_page (c, i, c->durable + i * MAP_PAGE);
+  if (r == 0)
+    r = sync_map (c);
+  for (i = 0; r == 0 && i < c->nchunks; i++)
+    if (map_bits (c->durable, i) == 0)
+      cache_punch (c, i);
+  return r;
+}
+
+static int
+load_map (struct cache *c)
+{
+  size_t len = c->mappages * MAP_PAGE;
+  ssize_t n;
+  uint64_t i;
+  unsigned b;
+
+  if (ftruncate (c->mapfd, len) == -1)
+    return sys_error (c, "size", "map");
+  n = pread (c->mapfd, c->durable, len, 0);
+  if (n != (ssize_t) len)
+    return n < 0 ? sys_error (c, "read", "map") : -EIO;
+  for (i = 0; i < c->nchunks; i++) {
+    b = map_bits (c->durable, i);
+    c->st[i] = b == 3 ? CS_DIRTY : b == 1 ? CS_CLEAN : CS_ABSENT;
+    if (c->st[i] == CS_DIRTY)
+      c->ndirty++;
+    if (c->st[i] == CS_CLEAN)
+      c->nclean++;
+  }
+  return 0;
+}
+
+static int
+open_version (struct cache *c, uint64_t seq, struct volume **v)
+{
+  struct vol_ref ref = { .seq = seq };
+
+  return volume_open (c->vs, c->name, &ref, v);
+}
+
+/* Settle which version the cache serves: a new cache takes cfg->ref; an
+ * existing one keeps its base while it has dirty chunks, else moves.
+ */
+static int
+choose_base (struct cache *c, const struct cache_config *cfg, bool fresh,
+             const struct cache_state *s)
+{
+  struct volume *want = NULL, *old = NULL;
+  uint64_t base = s->base;
+  int r;
+
+  r = volume_open (c->vs, cfg->volume, &cfg->ref, &want);
+  if (r < 0)
+    return r;
+  if (fresh) {
+    c->vol = want;
+    return 0;
+  }
+  if (memcmp (volume_root (want)->volid.b, s->volid.b, S3VOL_VOLID_LEN) ||
+      s->chunk_size != volume_chunk_size (want) ||
+      s->size != volume_size (want)) {
+    s3vol_error (c->log, "cache directory %s belongs to another volume "
+                 "(%s); use another directory", c->dir, s->name);
+    volume_close (want);
+    return -EINVAL;
+  }
+  r = open_version (c, base, &c->vol);
+  if (r == 0 && c->ndirty)
+    r = adopt_own_commits (c, s, &base);
+  if (r == 0 && base != volume_seq (c->vol)) {
+    volume_close (c->vol);
+    r = open_version (c, base, &c->vol);
+  }
+  if (r < 0 || volume_seq (want) == base) {
+    volume_close (want);
+    return r;
+  }
+  if (c->ndirty) {
+    if (cfg->readonly || cfg->ref.seq || cfg->ref.snapshot) {
+      s3vol_error (c->log, "cache directory %s holds changes to volume %s "
+                   "not yet committed (based on version %" PRIu64 "); "
+                   "attach it read-write to commit them first", c->dir,
+                   c->name, base);
+      volume_close (want);
+      return -EBUSY;
+    }
+    s3vol_warn (c->log, "cache %s has changes based on version %" PRIu64
+                " but the volume is at version %" PRIu64 "; committing "
+                "them will conflict", c->dir, base, volume_seq (want));
+    volume_close (want);
+    return 0;
+  }
+  old = c->vol;
+  r = drop_changed (c, old, want);
+  volume_close (old);
+  c->vol = want;
+  return r;
+}
+
+int
+cache_disk_open (struct cache *c, const struct cache_config *cfg)
+{
+  struct cache_state s = { 0 };
+  struct volume *probe;
+  bool fresh;
+  int r;
+
+  r = lock_dir (c);
+  if (r < 0)
+    return r;
+  r = read_state (c, &s);
+  if (r < 0 && r != -ENOENT)
+    return r;
+  fresh = r == -ENOENT;
+  /* Sizes come from the volume, so the files can be laid out. */
+  r = volume_open (c->vs, cfg->volume, &cfg->ref, &probe);
+  if (r < 0)
+    return r;
+  c->size = volume_size (probe);
+  c->chunk_size = volume_chunk_size (probe);
+  volume_close (probe);
+  c->nchunks = c->size / c->chunk_size;
+  c->mappages = (c->nchunks + CHUNKS_PER_PAGE - 1) / CHUNKS_PER_PAGE;
+  c->st = calloc (c->nchunks, 1);
+  c->durable = calloc (c->mappages, MAP_PAGE);
+  c->mapdirty = calloc (1, (c->mappages + 7) / 8);
+  if (!c->st || !c->durable || !c->mapdirty)
+    return -ENOMEM;
+  c->datafd = open_file (c, "data", O_RDWR | O_CREAT);
+  c->mapfd = open_file (c, "map", O_RDWR | O_CREAT);
+  if (c->datafd == -1 || c->mapfd == -1)
+    return -EIO;
+  if (fresh && (ftruncate (c->datafd, 0) == -1 ||
+                ftruncate (c->mapfd, 0) == -1))
+    return sys_error (c, "reset", "files");
+  if (ftruncate (c->datafd, c->size) == -1)
+    return sys_error (c, "size", "data");
+  r = load_map (c);
+  if (r == 0)
+    r = choose_base (c, cfg, fresh, &s);
+  if (r == 0)
+    r = cache_save_state (c, false);
+  return r;
+}
+
+void
+cache_disk_close (struct cache *c)
+{
+  if (c->datafd >= 0)
+    close (c->datafd);
+  if (c->mapfd >= 0)
+    close (c->mapfd);
+  if (c->lockfd >= 0)
+    close (c->lockfd);
+}

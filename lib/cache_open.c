@@ -1,0 +1,132 @@
+/* s3vol: opening, closing and inspecting a cache. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache_int.h"
+
+static void
+init_locks (struct cache *c)
+{
+  unsigned i;
+
+  for (i = 0; i < NSTRIPES; i++) {
+    pthread_mutex_init (&c->stripe[i], NULL);
+    pthread_cond_init (&c->cond[i], NULL);
+  }
+  pthread_mutex_init (&c->glock, NULL);
+  pthread_mutex_init (&c->maplock, NULL);
+  pthread_mutex_init (&c->commitlock, NULL);
+  pthread_mutex_init (&c->evictlock, NULL);
+  pthread_mutex_init (&c->pflock, NULL);
+  pthread_mutex_init (&c->statlock, NULL);
+  pthread_cond_init (&c->pfcond, NULL);
+  pthread_rwlock_init (&c->cutlock, NULL);
+}
+
+static void
+free_cache (struct cache *c)
+{
+  size_t i;
+
+  cache_disk_close (c);
+  volume_close (c->vol);
+  for (i = 0; i < c->partial.cap; i++)
+    free (c->partial.vals[i]);
+  for (i = 0; i < c->cow.cap; i++)
+    free (c->cow.vals[i]);
+  ptrmap_free (&c->partial);
+  ptrmap_free (&c->cow);
+  free (c->st);
+  free (c->durable);
+  free (c->mapdirty);
+  free (c->cut);
+  free (c->dir);
+  for (i = 0; i < NSTRIPES; i++) {
+    pthread_mutex_destroy (&c->stripe[i]);
+    pthread_cond_destroy (&c->cond[i]);
+  }
+  pthread_mutex_destroy (&c->glock);
+  pthread_mutex_destroy (&c->maplock);
+  pthread_mutex_destroy (&c->commitlock);
+  pthread_mutex_destroy (&c->evictlock);
+  pthread_mutex_destroy (&c->pflock);
+  pthread_mutex_destroy (&c->statlock);
+  pthread_cond_destroy (&c->pfcond);
+  pthread_rwlock_destroy (&c->cutlock);
+  free (c);
+}
+
+int
+cache_open (struct volstore *vs, const struct cache_config *cfg,
+            struct cache **out)
+{
+  struct cache *c = calloc (1, sizeof *c);
+  int r;
+
+  if (c == NULL)
+    return -ENOMEM;
+  init_locks (c);
+  c->lockfd = c->datafd = c->mapfd = -1;
+  c->vs = vs;
+  c->log = cfg->log;
+  c->readonly = cfg->readonly;
+  c->force = cfg->force;
+  c->max_clean = cfg->max_clean_bytes ? cfg->max_clean_bytes : 1ull << 30;
+  c->threads = cfg->threads ? cfg->threads : 8;
+  snprintf (c->name, sizeof c->name, "%s", cfg->volume);
+  c->dir = strdup (cfg->dir);
+  r = c->dir ? cache_disk_open (c, cfg) : -ENOMEM;
+  if (r == 0)
+    r = cache_prefetch_start (c);
+  if (r < 0) {
+    free_cache (c);
+    return r;
+  }
+  *out = c;
+  return 0;
+}
+
+int
+cache_close (struct cache *c)
+{
+  int r;
+
+  if (c == NULL)
+    return 0;
+  cache_prefetch_stop (c);
+  r = cache_complete_partials (c);
+  if (r == 0)
+    r = cache_disk_flush (c);
+  if (r == 0)
+    r = cache_save_state (c, true);
+  free_cache (c);
+  return r;
+}
+
+uint64_t cache_size (const struct cache *c) { return c->size; }
+uint32_t cache_chunk_size (const struct cache *c) { return c->chunk_size; }
+struct volume *cache_volume (struct cache *c) { return c->vol; }
+
+bool
+cache_is_dirty (struct cache *c)
+{
+  return c->ndirty > 0;
+}
+
+void
+cache_stats (struct cache *c, struct cache_stats *st)
+{
+  pthread_mutex_lock (&c->statlock);
+  *st = c->last;
+  pthread_mutex_unlock (&c->statlock);
+  st->base = volume_seq (c->vol);
+  st->dirty_bytes = c->ndirty * c->chunk_size;
+  st->cached_bytes = c->nclean * c->chunk_size;
+  st->hits = c->hits;
+  st->misses = c->misses;
+  st->bytes_fetched = c->fetched;
+  st->bytes_uploaded = c->uploaded;
+  st->uploads_in_flight = c->inflight;
+}

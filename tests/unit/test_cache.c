@@ -1,0 +1,387 @@
+/* s3vol: the write-back cache against a model of the device's bytes. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "s3vol/cache.h"
+#include "testutil.h"
+
+#define CS (64u << 10)
+#define NCH 64u
+#define VSIZE ((uint64_t) CS * NCH)
+
+static struct objstore *os;
+static struct volstore *vs;
+static struct test_log tlog;
+static unsigned char *model;    /* the device's expected bytes */
+static char dir[256];
+static int volno;
+static char vname[32];
+
+static int
+setup (void **state)
+{
+  struct volstore_config cfg = { .log = &tlog.log };
+
+  (void) state;
+  os = test_store_open ();
+  test_log_init (&tlog);
+  assert_int_equal (volstore_open (os, &cfg, &vs), 0);
+  /* Shared, so that a forked child's writes show in the parent. */
+  model = mmap (NULL, VSIZE, PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true (model != MAP_FAILED);
+  return 0;
+}
+
+static int
+teardown (void **state)
+{
+  char cmd[128];
+
+  (void) state;
+  snprintf (cmd, sizeof cmd, "rm -rf /tmp/s3vol-cache-test-%d-*",
+            (int) getpid ());
+  if (system (cmd) != 0)
+    fprintf (stderr, "warning: could not remove the cache directories\n");
+  volstore_close (vs);
+  test_store_close (os);
+  munmap (model, VSIZE);
+  return 0;
+}
+
+/* A fresh volume and cache directory for each test. */
+static void
+new_volume (void)
+{
+  char cmd[300];
+
+  snprintf (vname, sizeof vname, "cache%d-%d", volno++, (int) getpid ());
+  assert_int_equal (volstore_create (vs, vname, VSIZE, CS, NULL), 0);
+  snprintf (dir, sizeof dir, "/tmp/s3vol-cache-test-%d-%d", (int) getpid (),
+            volno);
+  snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal (system (cmd), 0);
+  memset (model, 0, VSIZE);
+}
+
+static struct cache *
+open_cache (bool readonly, uint64_t max_clean)
+{
+  struct cache_config cfg = {
+    .log = &tlog.log, .dir = dir, .volume = vname, .readonly = readonly,
+    .max_clean_bytes = max_clean, .threads = 4,
+  };
+  struct cache *c = NULL;
+
+  assert_int_equal (cache_open (vs, &cfg, &c), 0);
+  return c;
+}
+
+static void
+check_all (struct cache *c)
+{
+  unsigned char *buf = malloc (VSIZE);
+
+  assert_int_equal (cache_pread (c, buf, VSIZE, 0), 0);
+  assert_memory_equal (buf, model, VSIZE);
+  free (buf);
+}
+
+/* The volume's published head, read chunk by chunk, equals the model. */
+static void
+check_store (void)
+{
+  struct volume *v;
+  unsigned char *buf = malloc (CS);
+  uint64_t i;
+
+  assert_int_equal (volume_open (vs, vname, NULL, &v), 0);
+  for (i = 0; i < NCH; i++) {
+    assert_int_equal (volume_read_chunk (v, i, buf, NULL), 0);
+    if (memcmp (buf, model + i * CS, CS) != 0)
+      fail_msg ("store chunk %" PRIu64 " differs", i);
+  }
+  volume_close (v);
+  free (buf);
+}
+
+/* One random operation: write, zero or read, of random size and place
+ * (often unaligned, often crossing chunks).
+ */
+static void
+random_op (struct cache *c, uint64_t *rs)
+{
+  uint64_t r = test_rand (rs);
+  uint64_t off = test_rand (rs) % VSIZE, len;
+  unsigned char *buf;
+
+  switch (r % 4) {
+  case 0:
+    off &= ~4095ull;            /* aligned, the common case */
+    len = 4096 * (1 + test_rand (rs) % 40);
+    break;
+  case 1:
+    len = 1 + test_rand (rs) % 9000;
+    break;
+  default:
+    len = 1 + test_rand (rs) % (3 * CS);
+  }
+  if (len > VSIZE - off)
+    len = VSIZE - off;
+  buf = malloc (len);
+  switch (r / 4 % 5) {
+  case 0: case 1:
+    test_fill (buf, len, test_rand (rs));
+    assert_int_equal (cache_pwrite (c, buf, len, off, r % 7 == 0), 0);
+    memcpy (model + off, buf, len);
+    break;
+  case 2:
+    assert_int_equal (cache_zero (c, len, off, false), 0);
+    memset (model + off, 0, len);
+    break;
+  default:
+    assert_int_equal (cache_pread (c, buf, len, off), 0);
+    if (memcmp (buf, model + off, len) != 0)
+      fail_msg ("read at %" PRIu64 "+%" PRIu64 " differs", off, len);
+  }
+  free (buf);
+}
+
+static void
+test_model (void **state)
+{
+  struct vol_commit_result res;
+  struct cache *c;
+  uint64_t rs = 42;
+  int i, round;
+
+  (void) state;
+  new_volume ();
+  c = open_cache (false, 0);
+  for (round = 0; round < 4; round++) {
+    for (i = 0; i < 300; i++)
+      random_op (c, &rs);
+    check_all (c);
+    assert_int_equal (cache_commit (c, NULL, &res), 0);
+    assert_int_equal (res.seq, 2 + round);
+    assert_false (cache_is_dirty (c));
+    check_store ();
+  }
+  /* Reopen: same bytes, nothing dirty. */
+  assert_int_equal (cache_close (c), 0);
+  c = open_cache (false, 0);
+  check_all (c);
+  assert_false (cache_is_dirty (c));
+  assert_int_equal (cache_close (c), 0);
+}
+
+static void
+test_reopen_dirty (void **state)
+{
+  struct vol_commit_result res;
+  struct cache *c;
+  uint64_t rs = 7;
+  int i;
+
+  (void) state;
+  new_volume ();
+  c = open_cache (false, 0);
+  for (i = 0; i < 200; i++)
+    random_op (c, &rs);
+  assert_int_equal (cache_close (c), 0);
+  /* Dirty data survives a clean close and commits later. */
+  c = open_cache (false, 0);
+  assert_true (cache_is_dirty (c));
+  check_all (c);
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_int_equal (res.seq, 2);
+  check_store ();
+  assert_int_equal (cache_close (c), 0);
+
+  /* A fresh cache directory sees the committed bytes. */
+  snprintf (dir + strlen (dir), sizeof dir - strlen (dir), "-fresh");
+  c = open_cache (true, 0);
+  check_all (c);
+  assert_int_equal (cache_pwrite (c, "x", 1, 0, false), -EROFS);
+  assert_int_equal (cache_close (c), 0);
+}
+
+static void
+test_busy (void **state)
+{
+  struct cache_config cfg = { .log = &tlog.log, .dir = dir };
+  struct cache *c, *c2;
+
+  (void) state;
+  new_volume ();
+  cfg.volume = vname;
+  c = open_cache (false, 0);
+  tlog.errors = 0;
+  assert_int_equal (cache_open (vs, &cfg, &c2), -EBUSY);
+  assert_int_equal (tlog.errors, 1);
+  assert_non_null (strstr (tlog.last_error, "in use"));
+  assert_int_equal (cache_close (c), 0);
+}
+
+static void
+test_eviction (void **state)
+{
+  struct vol_commit_result res;
+  struct cache_stats st;
+  struct cache *c;
+  uint64_t rs = 9;
+  int i;
+
+  (void) state;
+  new_volume ();
+  c = open_cache (false, 0);
+  for (i = 0; i < 400; i++)
+    random_op (c, &rs);
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_int_equal (cache_close (c), 0);
+  /* Reading everything through a cache of 4 chunks keeps at most 4. */
+  snprintf (dir + strlen (dir), sizeof dir - strlen (dir), "-small");
+  c = open_cache (false, 4 * CS);
+  for (i = 0; i < 3; i++)
+    check_all (c);
+  cache_stats (c, &st);
+  assert_true (st.cached_bytes <= 4 * CS);
+  assert_true (st.misses > NCH);
+  for (i = 0; i < 300; i++)
+    random_op (c, &rs);
+  check_all (c);
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  check_store ();
+  assert_int_equal (cache_close (c), 0);
+}
+
+/* Writes during a commit's upload do not leak into the version being
+ * published, and stay dirty for the next one.
+ */
+static void
+test_cut (void **state)
+{
+  struct vol_commit_result res;
+  unsigned char *at_cut = malloc (VSIZE), buf[8192];
+  struct cache *c;
+  uint64_t rs = 11;
+  int i;
+
+  (void) state;
+  new_volume ();
+  c = open_cache (false, 0);
+  for (i = 0; i < 200; i++)
+    random_op (c, &rs);
+  memcpy (at_cut, model, VSIZE);
+  assert_int_equal (cache_commit_cut (c), 0);
+  for (i = 0; i < (int) NCH; i++) {
+    test_fill (buf, sizeof buf, 1000 + i);
+    assert_int_equal (cache_pwrite (c, buf, sizeof buf,
+                                    (uint64_t) i * CS + 100, false), 0);
+    memcpy (model + (uint64_t) i * CS + 100, buf, sizeof buf);
+  }
+  assert_int_equal (cache_commit_finish (c, NULL, &res), 0);
+  check_all (c);
+  assert_true (cache_is_dirty (c));
+  {
+    unsigned char *m = malloc (VSIZE);
+    memcpy (m, model, VSIZE);
+    memcpy (model, at_cut, VSIZE);
+    check_store ();
+    memcpy (model, m, VSIZE);
+    free (m);
+  }
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_false (cache_is_dirty (c));
+  check_store ();
+  assert_int_equal (cache_close (c), 0);
+  free (at_cut);
+}
+
+/* A process that dies after a flush (here: _exit, no close): a restart
+ * shows every flushed write; where later writes landed (disjoint blocks
+ * here), each byte is the flushed one or the new one.  The model lives
+ * in shared memory so the parent sees what the child did.
+ */
+static void
+test_crash (void **state)
+{
+  unsigned char *flushed, *now = malloc (VSIZE), blk[4096];
+  struct vol_commit_result res;
+  struct cache *c;
+  uint64_t rs = 13, k, used[20];
+  int round, i, j, status;
+  pid_t pid;
+
+  (void) state;
+  flushed = mmap (NULL, VSIZE, PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  assert_true (flushed != MAP_FAILED);
+  new_volume ();
+  for (round = 0; round < 12; round++) {
+    pid = fork ();
+    assert_true (pid >= 0);
+    if (pid == 0) {
+      c = open_cache (false, 2 * CS);
+      for (i = 0; i < 100; i++)
+        random_op (c, &rs);
+      if (cache_flush (c) != 0)
+        _exit (2);
+      if (round % 3 == 0 && cache_commit (c, NULL, &res) != 0)
+        _exit (3);
+      memcpy (flushed, model, VSIZE);
+      for (i = 0; i < 20; i++) {
+        do {
+          k = test_rand (&rs) % (VSIZE / 4096);
+          for (j = 0; j < i && used[j] != k; j++)
+            ;
+        } while (j < i);
+        used[i] = k;
+        test_fill (blk, sizeof blk, test_rand (&rs));
+        if (cache_pwrite (c, blk, sizeof blk, k * 4096, false) != 0)
+          _exit (4);
+        memcpy (model + k * 4096, blk, sizeof blk);
+      }
+      _exit (0);
+    }
+    assert_int_equal (waitpid (pid, &status, 0), pid);
+    assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    c = open_cache (false, 2 * CS);
+    assert_int_equal (cache_pread (c, now, VSIZE, 0), 0);
+    for (k = 0; k < VSIZE; k++)
+      if (now[k] != flushed[k] && now[k] != model[k])
+        fail_msg ("round %d: byte %" PRIu64 " is neither flushed nor "
+                  "written", round, k);
+    memcpy (model, now, VSIZE);
+    rs += round;
+    if (round % 4 == 3) {
+      assert_int_equal (cache_commit (c, NULL, &res), 0);
+      check_store ();
+    }
+    assert_int_equal (cache_close (c), 0);
+  }
+  munmap (flushed, VSIZE);
+  free (now);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_model),
+    cmocka_unit_test (test_reopen_dirty),
+    cmocka_unit_test (test_busy),
+    cmocka_unit_test (test_eviction),
+    cmocka_unit_test (test_cut),
+    cmocka_unit_test (test_crash),
+  };
+
+  fprintf (stderr, "cache on %s\n", test_store_url ());
+  return cmocka_run_group_tests (tests, setup, teardown);
+}
