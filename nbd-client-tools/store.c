@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "s3vol/defaults.h"
 #include "s3vol/volume.h"
 
 const struct s3vol_log cli_log = {
@@ -17,69 +18,15 @@ const struct s3vol_log cli_log = {
   .opaque = (void *) (intptr_t) S3VOL_LOG_WARNING,
 };
 
-/* mkdir -p */
-static int
-make_dirs (char *path)
-{
-  char *p;
-
-  for (p = path + 1; ; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if (mkdir (path, 0700) == -1 && errno != EEXIST)
-        return -errno;
-      *p = c;
-      if (c == '\0')
-        return 0;
-    }
-  }
-}
-
-/* The default store: $XDG_DATA_HOME/s3vol/store, else
- * ~/.local/share/s3vol/store, created on first use.
- */
-static int
-default_store_url (char *url, size_t n)
-{
-  const char *xdg = getenv ("XDG_DATA_HOME"), *home = getenv ("HOME");
-  char dir[PATH_MAX];
-  int r;
-
-  if (xdg && xdg[0] == '/')
-    snprintf (dir, sizeof dir, "%s/s3vol/store", xdg);
-  else if (home && home[0] == '/')
-    snprintf (dir, sizeof dir, "%s/.local/share/s3vol/store", home);
-  else {
-    fprintf (stderr, "s3vol: no store given and neither XDG_DATA_HOME "
-             "nor HOME is set: use --store URL or S3VOL_STORE\n");
-    return -EINVAL;
-  }
-  r = make_dirs (dir);
-  if (r < 0) {
-    fprintf (stderr, "s3vol: cannot create the default store %s: %s\n",
-             dir, strerror (-r));
-    return r;
-  }
-  snprintf (url, n, "file://%s", dir);
-  return 0;
-}
-
 int
 cli_open_store (const struct cli_global *g, struct objstore **out)
 {
   static const struct objstore_config defaults = { .log = &cli_log };
-  const char *url = g->store_url;
-  char buf[PATH_MAX + 16];
+  char url[PATH_MAX + 16];
   int r;
 
-  if (url == NULL || url[0] == '\0')
-    url = getenv ("S3VOL_STORE");
-  if (url == NULL || url[0] == '\0') {
-    if (default_store_url (buf, sizeof buf) < 0)
-      return EXIT_STORE;
-    url = buf;
-  }
+  if (s3vol_store_url (g->store_url, url, sizeof url, &cli_log) < 0)
+    return EXIT_STORE;
   r = objstore_open (url, &defaults, out);
   return r < 0 ? cli_exit_code (r) : EXIT_OK;
 }

@@ -1,30 +1,277 @@
 /* nbdkit-s3vol-plugin: a volume as an NBD block device.
  *
- * Glue only: configuration, NBD callbacks and the plugin table.  The
- * cache and commit logic live in libs3vol.
+ * Glue only: parameters, NBD callbacks and the plugin table.  The cache
+ * (lib/cache*.c) does the work; committer.c commits in the background;
+ * ctl.c serves the control socket.
+ *
+ *   nbdkit s3vol [store=URL] volume=NAME [version=N|snapshot=S]
+ *                [readonly=BOOL] [cache-dir=DIR] [cache-size=SIZE]
+ *                [commit-interval=SECONDS] [ctl=SOCKET] [threads=N]
+ *                [force=BOOL]
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+#include "plugin.h"
+#include "s3vol/defaults.h"
+
+struct served served = { .commit_interval = 5 };
+
+static const char *store_url, *volume, *snapshot, *cache_dir, *ctl_path;
+static uint64_t version, clean_limit;
+static unsigned threads = 8;
+static int readonly_param = -1;  /* -1: not given */
+static bool force;
+
+/* Errors go to nbdkit_error; identical errors in a row (a store down
+ * during retried commits) are shown once, then only in debug output.
+ */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[512];
+
+static void
+log_fn (void *opaque, enum s3vol_log_level level, const char *msg)
+{
+  bool repeat;
+
+  (void) opaque;
+  if (level > S3VOL_LOG_WARNING) {
+    if (level == S3VOL_LOG_INFO)
+      nbdkit_error ("%s", msg);   /* state changes: shown */
+    else
+      nbdkit_debug ("%s", msg);
+    if (level == S3VOL_LOG_INFO) {
+      pthread_mutex_lock (&log_lock);
+      last_error[0] = '\0';
+      pthread_mutex_unlock (&log_lock);
+    }
+    return;
+  }
+  pthread_mutex_lock (&log_lock);
+  repeat = strncmp (last_error, msg, sizeof last_error - 1) == 0;
+  if (!repeat)
+    snprintf (last_error, sizeof last_error, "%s", msg);
+  pthread_mutex_unlock (&log_lock);
+  if (repeat)
+    nbdkit_debug ("(again) %s", msg);
+  else
+    nbdkit_error ("%s%s", level == S3VOL_LOG_WARNING ? "warning: " : "",
+                  msg);
+}
+
+const struct s3vol_log plugin_log = { .fn = log_fn };
+
+static int
+s3vol_config (const char *key, const char *value)
+{
+  if (strcmp (key, "store") == 0)
+    store_url = value;
+  else if (strcmp (key, "volume") == 0)
+    volume = value;
+  else if (strcmp (key, "version") == 0) {
+    if (nbdkit_parse_uint64_t ("version", value, &version) == -1)
+      return -1;
+  }
+  else if (strcmp (key, "snapshot") == 0)
+    snapshot = value;
+  else if (strcmp (key, "readonly") == 0) {
+    int r = nbdkit_parse_bool (value);
+    if (r == -1)
+      return -1;
+    readonly_param = r;
+  }
+  else if (strcmp (key, "cache-dir") == 0)
+    cache_dir = value;
+  else if (strcmp (key, "cache-size") == 0) {
+    int64_t n = nbdkit_parse_size (value);
+    if (n == -1)
+      return -1;
+    clean_limit = n;
+  }
+  else if (strcmp (key, "commit-interval") == 0) {
+    if (nbdkit_parse_unsigned ("commit-interval", value,
+                               &served.commit_interval) == -1)
+      return -1;
+  }
+  else if (strcmp (key, "ctl") == 0)
+    ctl_path = value;
+  else if (strcmp (key, "threads") == 0) {
+    if (nbdkit_parse_unsigned ("threads", value, &threads) == -1)
+      return -1;
+    if (threads == 0 || threads > 64) {
+      nbdkit_error ("threads must be 1 to 64");
+      return -1;
+    }
+  }
+  else if (strcmp (key, "force") == 0) {
+    int r = nbdkit_parse_bool (value);
+    if (r == -1)
+      return -1;
+    force = r;
+  }
+  else {
+    nbdkit_error ("unknown parameter '%s' (see nbdkit s3vol --help)", key);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+s3vol_config_complete (void)
+{
+  if (volume == NULL) {
+    nbdkit_error ("volume=NAME is required");
+    return -1;
+  }
+  if (version && snapshot) {
+    nbdkit_error ("give version= or snapshot=, not both");
+    return -1;
+  }
+  /* An older version is read-only unless asked otherwise. */
+  served.readonly = readonly_param == -1 ? (version || snapshot)
+    : readonly_param;
+  served.volume = volume;
+  return 0;
+}
+
+#define s3vol_config_help \
+  "store=URL             file:///DIR or s3://BUCKET/PREFIX (default: \n" \
+  "                      $S3VOL_STORE or ~/.local/share/s3vol/store)\n" \
+  "volume=NAME           (required) the volume to serve\n" \
+  "version=N             serve version N (read-only unless readonly=false)\n" \
+  "snapshot=NAME         serve a snapshot (read-only unless readonly=false)\n" \
+  "readonly=BOOL         refuse writes\n" \
+  "cache-dir=DIR         local cache (default ~/.cache/s3vol/VOLUME)\n" \
+  "cache-size=SIZE       clean data kept in the cache (default 1G)\n" \
+  "commit-interval=SECS  background commit period (default 5, 0: off)\n" \
+  "ctl=SOCKET            control socket (commit, snapshot, status)\n" \
+  "threads=N             parallel fetches and uploads (default 8)\n" \
+  "force=BOOL            commits win over other writers (last write wins)"
+
+/* Open the store and the cache.  Done after nbdkit forks into the
+ * background, since the cache starts threads.
+ */
+static int
+s3vol_after_fork (void)
+{
+  struct objstore_config ocfg = { .log = &plugin_log };
+  struct volstore_config vcfg = { .log = &plugin_log };
+  struct cache_config ccfg = {
+    .log = &plugin_log, .volume = volume, .readonly = served.readonly,
+    .max_clean_bytes = clean_limit, .threads = threads, .force = force,
+    .ref = { .seq = version, .snapshot = snapshot },
+  };
+  char url[PATH_MAX + 16], dir[PATH_MAX], suffix[96] = "";
+  int r;
+
+  r = s3vol_store_url (store_url, url, sizeof url, &plugin_log);
+  if (r == 0)
+    r = objstore_open (url, &ocfg, &served.os);
+  if (r == 0)
+    r = volstore_open (served.os, &vcfg, &served.vs);
+  if (r == 0 && cache_dir == NULL) {
+    if (version)
+      snprintf (suffix, sizeof suffix, "@v%llu",
+                (unsigned long long) version);
+    else if (snapshot)
+      snprintf (suffix, sizeof suffix, "@%s", snapshot);
+    r = s3vol_cache_dir (volume, suffix, dir, sizeof dir, &plugin_log);
+    cache_dir = dir;
+  }
+  ccfg.dir = cache_dir;
+  if (r == 0)
+    r = cache_open (served.vs, &ccfg, &served.cache);
+  cache_dir = NULL;             /* dir is on this stack */
+  if (r == 0)
+    r = committer_start ();
+  if (r == 0)
+    r = ctl_start (ctl_path);
+  return r < 0 ? -1 : 0;
+}
+
+/* Everything is committed and flushed before nbdkit exits. */
+static void
+s3vol_cleanup (void)
+{
+  ctl_stop ();
+  committer_stop ();
+  if (served.cache && !served.readonly && cache_is_dirty (served.cache))
+    committer_commit_now (NULL, NULL);
+  cache_close (served.cache);
+  served.cache = NULL;
+  volstore_close (served.vs);
+  objstore_close (served.os);
+}
 
 static void *
 s3vol_open (int readonly)
 {
   (void) readonly;
-  nbdkit_error ("s3vol: serving volumes is not implemented yet");
-  return NULL;
+  return &served;
 }
 
 static int64_t
 s3vol_get_size (void *handle)
 {
   (void) handle;
+  return cache_size (served.cache);
+}
+
+static int
+s3vol_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
+                  uint32_t *maximum)
+{
+  (void) handle;
+  *minimum = 512;
+  *preferred = 4096;
+  *maximum = 32 << 20;
   return 0;
+}
+
+static int
+s3vol_can_write (void *handle)
+{
+  (void) handle;
+  return !served.readonly;
+}
+
+static int
+s3vol_can_fua (void *handle)
+{
+  (void) handle;
+  return NBDKIT_FUA_NATIVE;
+}
+
+static int
+s3vol_can_multi_conn (void *handle)
+{
+  (void) handle;
+  return 1;                     /* one cache behind every connection */
+}
+
+static int
+s3vol_can_true (void *handle)
+{
+  (void) handle;
+  return 1;
+}
+
+/* Map a libs3vol result to nbdkit's: errno set, -1. */
+static int
+result (int r)
+{
+  if (r >= 0)
+    return 0;
+  nbdkit_set_error (-r == EBADMSG || -r == ENOENT ? EIO : -r);
+  return -1;
 }
 
 static int
@@ -32,18 +279,91 @@ s3vol_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
              uint32_t flags)
 {
   (void) handle; (void) flags;
-  (void) offset;
-  memset (buf, 0, count);
-  return 0;
+  return result (cache_pread (served.cache, buf, count, offset));
 }
+
+static int
+s3vol_pwrite (void *handle, const void *buf, uint32_t count,
+              uint64_t offset, uint32_t flags)
+{
+  (void) handle;
+  return result (cache_pwrite (served.cache, buf, count, offset,
+                               flags & NBDKIT_FLAG_FUA));
+}
+
+static int
+s3vol_flush (void *handle, uint32_t flags)
+{
+  (void) handle; (void) flags;
+  return result (cache_flush (served.cache));
+}
+
+static int
+s3vol_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  (void) handle;
+  return result (cache_zero (served.cache, count, offset,
+                             flags & NBDKIT_FLAG_FUA));
+}
+
+static int
+s3vol_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  return s3vol_zero (handle, count, offset, flags);
+}
+
+static int
+add_extent (void *opaque, uint64_t off, uint64_t len, bool zero)
+{
+  return nbdkit_add_extent (opaque, off, len,
+                            zero ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO
+                            : 0);
+}
+
+static int
+s3vol_extents (void *handle, uint32_t count, uint64_t offset,
+               uint32_t flags, struct nbdkit_extents *extents)
+{
+  (void) handle; (void) flags;
+  return result (cache_extents (served.cache, count, offset, add_extent,
+                                extents));
+}
+
+/* Every connection shares one cache whose paths take their own locks, so
+ * requests may run in parallel.
+ */
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
 static struct nbdkit_plugin plugin = {
   .name = "s3vol",
   .version = S3VOL_VERSION,
   .longname = "s3vol: versioned volumes on object storage",
+  .description = "Serve an s3vol volume, cached locally, committed to an "
+                 "object store.",
+  .config = s3vol_config,
+  .config_complete = s3vol_config_complete,
+  .config_help = s3vol_config_help,
+  .magic_config_key = "volume",
+  .after_fork = s3vol_after_fork,
+  .cleanup = s3vol_cleanup,
   .open = s3vol_open,
   .get_size = s3vol_get_size,
+  .block_size = s3vol_block_size,
+  .can_write = s3vol_can_write,
+  .can_flush = s3vol_can_true,
+  .can_trim = s3vol_can_true,
+  .can_zero = s3vol_can_true,
+  .can_fast_zero = s3vol_can_true,
+  .can_extents = s3vol_can_true,
+  .can_fua = s3vol_can_fua,
+  .can_multi_conn = s3vol_can_multi_conn,
   .pread = s3vol_pread,
+  .pwrite = s3vol_pwrite,
+  .flush = s3vol_flush,
+  .zero = s3vol_zero,
+  .trim = s3vol_trim,
+  .extents = s3vol_extents,
+  .errno_is_preserved = 0,
 };
 
 NBDKIT_REGISTER_PLUGIN (plugin)

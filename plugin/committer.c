@@ -1,0 +1,139 @@
+/* nbdkit-s3vol-plugin: background commits.
+ *
+ * Every commit-interval seconds, if the cache is dirty, commit it.  A
+ * failure (store down, conflict) leaves everything dirty and durable in
+ * the cache; it is logged once when the outcome changes, not on every
+ * retry, and retried with a backoff that doubles up to five minutes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "plugin.h"
+
+#define MAX_BACKOFF 300
+
+static pthread_t thread;
+static bool running;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static bool stopping;
+static int last_error;          /* outcome of the last commit, for logging */
+
+/* Commits are serialised here so that the log sees each outcome once. */
+static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int
+committer_commit_now (const char *message, uint64_t *seq)
+{
+  struct vol_commit_opts o = { .message = message };
+  struct vol_commit_result res;
+  int r;
+
+  pthread_mutex_lock (&commit_lock);
+  r = cache_commit (served.cache, &o, &res);
+  if (r != last_error && r == 0 && last_error != 0)
+    s3vol_info (&plugin_log, "commits of %s succeed again", served.volume);
+  last_error = r;
+  pthread_mutex_unlock (&commit_lock);
+  if (r == 0 && seq)
+    *seq = res.seq;
+  return r;
+}
+
+static void
+wait_seconds (unsigned s)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  ts.tv_sec += s;
+  pthread_mutex_lock (&lock);
+  while (!stopping &&
+         pthread_cond_timedwait (&wake, &lock, &ts) != ETIMEDOUT)
+    ;
+  pthread_mutex_unlock (&lock);
+}
+
+static void *
+loop (void *arg)
+{
+  unsigned delay = served.commit_interval;
+  int r;
+
+  (void) arg;
+  for (;;) {
+    wait_seconds (delay);
+    pthread_mutex_lock (&lock);
+    if (stopping) {
+      pthread_mutex_unlock (&lock);
+      break;
+    }
+    pthread_mutex_unlock (&lock);
+    if (!cache_is_dirty (served.cache)) {
+      delay = served.commit_interval;
+      continue;
+    }
+    r = committer_commit_now (NULL, NULL);
+    if (r == 0)
+      delay = served.commit_interval;
+    else if (delay < MAX_BACKOFF)
+      delay = delay * 2 > MAX_BACKOFF ? MAX_BACKOFF : delay * 2;
+  }
+  return NULL;
+}
+
+int
+committer_start (void)
+{
+  if (served.commit_interval == 0 || served.readonly)
+    return 0;
+  if (pthread_create (&thread, NULL, loop, NULL) != 0)
+    return -errno;
+  running = true;
+  return 0;
+}
+
+void
+committer_stop (void)
+{
+  if (!running)
+    return;
+  pthread_mutex_lock (&lock);
+  stopping = true;
+  pthread_cond_broadcast (&wake);
+  pthread_mutex_unlock (&lock);
+  pthread_join (thread, NULL);
+  running = false;
+}
+
+void
+committer_status (char *buf, size_t n)
+{
+  struct cache_stats st;
+
+  cache_stats (served.cache, &st);
+  snprintf (buf, n,
+            "{\"volume\":\"%s\",\"base_version\":%llu,\"readonly\":%s,"
+            "\"dirty_bytes\":%llu,\"cached_bytes\":%llu,\"hits\":%llu,"
+            "\"misses\":%llu,\"bytes_fetched\":%llu,\"bytes_uploaded\":%llu,"
+            "\"uploads_in_flight\":%llu,\"commits\":%llu,"
+            "\"commit_failures\":%llu,\"last_commit_version\":%llu,"
+            "\"last_commit_result\":\"%s\"}",
+            served.volume, (unsigned long long) st.base,
+            served.readonly ? "true" : "false",
+            (unsigned long long) st.dirty_bytes,
+            (unsigned long long) st.cached_bytes,
+            (unsigned long long) st.hits, (unsigned long long) st.misses,
+            (unsigned long long) st.bytes_fetched,
+            (unsigned long long) st.bytes_uploaded,
+            (unsigned long long) st.uploads_in_flight,
+            (unsigned long long) st.commits,
+            (unsigned long long) st.commit_failures,
+            (unsigned long long) st.last_commit_seq,
+            st.last_commit_error == -EEXIST ? "conflict"
+            : st.last_commit_error ? strerror (-st.last_commit_error)
+            : st.commits ? "ok" : "none");
+}

@@ -1,0 +1,37 @@
+/* nbdkit-s3vol-plugin: state shared by the plugin's files. */
+#ifndef S3VOL_PLUGIN_H
+#define S3VOL_PLUGIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "s3vol/cache.h"
+
+/* Everything the plugin serves: one volume through one cache, shared by
+ * every NBD connection (which is why multi-conn is safe).
+ */
+struct served {
+  struct objstore *os;
+  struct volstore *vs;
+  struct cache *cache;
+  const char *volume;
+  unsigned commit_interval;     /* seconds, 0: only on request and exit */
+  bool readonly;
+};
+
+extern struct served served;
+extern const struct s3vol_log plugin_log;
+
+/* committer.c: background commits. */
+int committer_start (void);
+void committer_stop (void);
+/* Commit now (serialised with the background commits). */
+int committer_commit_now (const char *message, uint64_t *seq);
+/* One line of JSON describing the last commit's outcome. */
+void committer_status (char *buf, size_t n);
+
+/* ctl.c: the control socket. */
+int ctl_start (const char *path);
+void ctl_stop (void);
+
+#endif
