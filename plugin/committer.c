@@ -6,6 +6,11 @@
  * retry, and retried with a backoff that doubles up to five minutes.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,16 +29,74 @@ static int last_error;          /* outcome of the last commit, for logging */
 
 /* Commits are serialised here so that the log sees each outcome once. */
 static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *freeze_path;       /* under commit_lock */
+static int64_t longest_freeze_ns;
+
+void
+committer_set_freeze (const char *path)
+{
+  pthread_mutex_lock (&commit_lock);
+  free (freeze_path);
+  freeze_path = path && path[0] ? strdup (path) : NULL;
+  pthread_mutex_unlock (&commit_lock);
+}
+
+/* Freeze the filesystem mounted at freeze_path, if any, so the cut is a
+ * clean filesystem with an empty journal.  Returns an fd to thaw, or -1
+ * when there is nothing to freeze (not mounted: then nothing writes
+ * through a filesystem and the cut is consistent anyway).
+ */
+static int
+freeze (void)
+{
+  int fd;
+
+  if (freeze_path == NULL)
+    return -1;
+  fd = open (freeze_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd == -1)
+    return -1;
+  if (ioctl (fd, FIFREEZE, 0) == -1) {
+    if (errno != EOPNOTSUPP && errno != EINVAL)
+      s3vol_warn (&plugin_log, "could not freeze %s (%s): committing "
+                  "without freezing", freeze_path, strerror (errno));
+    close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void
+thaw (int fd, int64_t since)
+{
+  int64_t took;
+
+  if (fd == -1)
+    return;
+  if (ioctl (fd, FITHAW, 0) == -1)
+    s3vol_error (&plugin_log, "could not thaw %s: %s", freeze_path,
+                 strerror (errno));
+  close (fd);
+  took = s3vol_now_ns () - since;
+  if (took > longest_freeze_ns)
+    longest_freeze_ns = took;
+}
 
 int
 committer_commit_now (const char *message, uint64_t *seq)
 {
   struct vol_commit_opts o = { .message = message };
   struct vol_commit_result res;
-  int r;
+  int64_t t0;
+  int r, fd;
 
   pthread_mutex_lock (&commit_lock);
-  r = cache_commit (served.cache, &o, &res);
+  t0 = s3vol_now_ns ();
+  fd = freeze ();
+  r = cache_commit_cut (served.cache);
+  thaw (fd, t0);                /* always, even when the cut failed */
+  if (r == 0)
+    r = cache_commit_finish (served.cache, &o, &res);
   if (r != last_error && r == 0 && last_error != 0)
     s3vol_info (&plugin_log, "commits of %s succeed again", served.volume);
   last_error = r;
@@ -121,7 +184,7 @@ committer_status (char *buf, size_t n)
             "\"misses\":%llu,\"bytes_fetched\":%llu,\"bytes_uploaded\":%llu,"
             "\"uploads_in_flight\":%llu,\"commits\":%llu,"
             "\"commit_failures\":%llu,\"last_commit_version\":%llu,"
-            "\"last_commit_result\":\"%s\"}",
+            "\"last_commit_result\":\"%s\",\"longest_freeze_ms\":%.3f}",
             served.volume, (unsigned long long) st.base,
             served.readonly ? "true" : "false",
             (unsigned long long) st.dirty_bytes,
@@ -135,5 +198,5 @@ committer_status (char *buf, size_t n)
             (unsigned long long) st.last_commit_seq,
             st.last_commit_error == -EEXIST ? "conflict"
             : st.last_commit_error ? strerror (-st.last_commit_error)
-            : st.commits ? "ok" : "none");
+            : st.commits ? "ok" : "none", longest_freeze_ns / 1e6);
 }

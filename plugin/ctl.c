@@ -9,6 +9,8 @@
  *   finish [MESSAGE]   upload and publish what cut took -> ok VERSION
  *   snapshot NAME      commit, then name the version    -> ok VERSION
  *   status             -> ok {JSON}
+ *   freeze [PATH]      freeze the filesystem at PATH around each
+ *                      commit's cut (no PATH: stop freezing) -> ok
  *
  * Failures answer "error CODE TEXT" (CODE: conflict, busy, notfound,
  * readonly, store, invalid, failed).  A connection that took a cut and
@@ -105,6 +107,11 @@ handle (FILE *fp, char *line, bool *cut_open)
     fprintf (fp, "ok %s\n", status);
     return;
   }
+  if (strcmp (line, "freeze") == 0) {
+    committer_set_freeze (arg);
+    fprintf (fp, "ok\n");
+    return;
+  }
   if (strcmp (line, "commit") == 0 || strcmp (line, "snapshot") == 0) {
     if (*cut_open) {
       fprintf (fp, "error invalid finish the cut first\n");
@@ -129,7 +136,7 @@ handle (FILE *fp, char *line, bool *cut_open)
   }
   else {
     fprintf (fp, "error invalid unknown request (commit, cut, finish, "
-             "snapshot, status)\n");
+             "snapshot, status, freeze)\n");
     return;
   }
   if (r < 0)

@@ -27,6 +27,8 @@ int committer_start (void);
 void committer_stop (void);
 /* Commit now (serialised with the background commits). */
 int committer_commit_now (const char *message, uint64_t *seq);
+/* Freeze this mountpoint around each commit's cut (NULL: none). */
+void committer_set_freeze (const char *path);
 /* One line of JSON describing the last commit's outcome. */
 void committer_status (char *buf, size_t n);
 

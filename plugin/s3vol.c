@@ -7,7 +7,7 @@
  *   nbdkit s3vol [store=URL] volume=NAME [version=N|snapshot=S]
  *                [readonly=BOOL] [cache-dir=DIR] [cache-size=SIZE]
  *                [commit-interval=SECONDS] [ctl=SOCKET] [threads=N]
- *                [force=BOOL]
+ *                [force=BOOL] [freeze=MOUNTPOINT]
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -103,6 +103,8 @@ s3vol_config (const char *key, const char *value)
   }
   else if (strcmp (key, "ctl") == 0)
     ctl_path = value;
+  else if (strcmp (key, "freeze") == 0)
+    committer_set_freeze (value);
   else if (strcmp (key, "threads") == 0) {
     if (nbdkit_parse_unsigned ("threads", value, &threads) == -1)
       return -1;
@@ -154,7 +156,8 @@ s3vol_config_complete (void)
   "commit-interval=SECS  background commit period (default 5, 0: off)\n" \
   "ctl=SOCKET            control socket (commit, snapshot, status)\n" \
   "threads=N             parallel fetches and uploads (default 8)\n" \
-  "force=BOOL            commits win over other writers (last write wins)"
+  "force=BOOL            commits win over other writers (last write wins)\n" \
+  "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut"
 
 /* Open the store and the cache.  Done after nbdkit forks into the
  * background, since the cache starts threads.
