@@ -78,14 +78,18 @@ cache_open (struct volstore *vs, const struct cache_config *cfg,
   snprintf (c->name, sizeof c->name, "%s", cfg->volume);
   c->dir = strdup (cfg->dir);
   r = c->dir ? cache_disk_open (c, cfg) : -ENOMEM;
-  if (r == 0)
-    r = cache_prefetch_start (c);
   if (r < 0) {
     free_cache (c);
     return r;
   }
   *out = c;
   return 0;
+}
+
+int
+cache_start (struct cache *c)
+{
+  return cache_prefetch_start (c);
 }
 
 int

@@ -42,11 +42,12 @@ volume_open (struct volstore *vs, const char *name,
   r = vs_lookup (vs, name, false, &v->id);
   if (r == 0)
     r = vs_resolve (vs, name, &v->id, ref, &seq);
-  if (r == 0)
+  if (r == 0) {
     r = vs_get_root (vs, &v->id, seq, &v->root);
-  if (r == -ENOENT)
-    s3vol_error (vs->log, "version %" PRIu64 " of volume \"%s\" vanished "
-                 "while opening it (pruned?)", seq, name);
+    if (r == -ENOENT)
+      s3vol_error (vs->log, "version %" PRIu64 " of volume \"%s\" "
+                   "vanished while opening it (pruned?)", seq, name);
+  }
   if (r < 0) {
     pthread_mutex_destroy (&v->lock);
     pthread_rwlock_destroy (&v->rootlock);

@@ -91,15 +91,36 @@ name_taken (struct volstore *vs, const char *name)
   return -EEXIST;
 }
 
-/* Publish root as version 1 of a new volume and give it name.  On any
- * failure the new volume's objects are removed again.
+/* After put_name failed: does name map to id all the same?  A put whose
+ * reply was lost, or a retried create-only put that found its own first
+ * try, did write it.  1 yes, 0 no, or a negative errno if the store
+ * cannot tell us.
+ */
+static int
+name_is (struct volstore *vs, const char *name, const struct s3vol_volid *id)
+{
+  struct s3vol_volid got;
+  int r;
+
+  r = vs_lookup (vs, name, true, &got);
+  if (r == -ENOENT)
+    return 0;
+  if (r < 0)
+    return r;
+  return memcmp (got.b, id->b, S3VOL_VOLID_LEN) == 0;
+}
+
+/* Publish root as version 1 of a new volume and give it name.  If the
+ * name surely does not point at it, the new volume's objects are
+ * removed again (if that fails too, or we cannot tell, gc removes them
+ * once no name reaches them).
  */
 static int
 create_named (struct volstore *vs, const char *name, struct root *r)
 {
   struct s3vol_volid id;
   char key[KEY_BUF];
-  int ret;
+  int ret, mine;
 
   ret = vs_lookup (vs, name, true, &id);
   if (ret == 0)
@@ -116,8 +137,15 @@ create_named (struct volstore *vs, const char *name, struct root *r)
   ret = vs_publish (vs, r);
   if (ret == 0) {
     ret = put_name (vs, name, &r->volid);
-    if (ret == -EEXIST)
-      name_taken (vs, name);
+    if (ret < 0) {
+      mine = name_is (vs, name, &r->volid);
+      if (mine > 0)
+        return 0;
+      if (ret == -EEXIST)
+        name_taken (vs, name);
+      if (mine < 0)
+        return ret;
+    }
   }
   if (ret < 0) {
     objstore_del (vs->os, key_version (key, &r->volid, 1));
@@ -189,6 +217,18 @@ volstore_fork (struct volstore *vs, const char *src,
     ret = volstore_info (vs, dst, info);
   root_free (&r);
   return ret;
+}
+
+int
+volstore_exists (struct volstore *vs, const char *name)
+{
+  struct s3vol_volid id;
+  int r;
+
+  if (s3vol_check_name (name) < 0)
+    return -EINVAL;
+  r = vs_lookup (vs, name, true, &id);
+  return r == 0 ? 1 : r == -ENOENT ? 0 : r;
 }
 
 static int
@@ -282,6 +322,11 @@ volstore_rename (struct volstore *vs, const char *from, const char *to)
   if (strcmp (from, to) == 0)
     return 0;
   r = put_name (vs, to, &id);
+  /* A rename interrupted after its put (or whose reply was lost) left
+   * to naming this volume already: go on and finish it.
+   */
+  if (r < 0 && name_is (vs, to, &id) > 0)
+    r = 0;
   if (r == -EEXIST)
     return name_taken (vs, to);
   if (r == 0)

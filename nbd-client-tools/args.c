@@ -22,6 +22,16 @@ static const struct option long_opts[] = {
   { "version", required_argument, NULL, 'V' },
   { "snapshot", required_argument, NULL, 'S' },
   { "message", required_argument, NULL, 'm' },
+  { "no-format", no_argument, NULL, 'F' },
+  { "read-only", no_argument, NULL, 'r' },
+  { "cache-dir", required_argument, NULL, 'C' },
+  { "cache-size", required_argument, NULL, 'Z' },
+  { "create-if-missing", no_argument, NULL, 'M' },
+  { "commit-interval", required_argument, NULL, 'I' },
+  { "ephemeral", no_argument, NULL, 'E' },
+  { "volume", required_argument, NULL, 'v' },
+  { "socket", required_argument, NULL, 'U' },
+  { "port", required_argument, NULL, 'p' },
   { NULL, 0, NULL, 0 },
 };
 
@@ -39,6 +49,16 @@ bit_of (int c)
   case 'V': return OPT_VERSION;
   case 'S': return OPT_SNAPSHOT;
   case 'm': return OPT_MESSAGE;
+  case 'F': return OPT_NO_FORMAT;
+  case 'r': return OPT_READONLY;
+  case 'C': return OPT_CACHE_DIR;
+  case 'Z': return OPT_CACHE_SIZE;
+  case 'M': return OPT_CREATE;
+  case 'I': return OPT_INTERVAL;
+  case 'E': return OPT_EPHEMERAL;
+  case 'v': return OPT_VOLUMES;
+  case 'U': return OPT_SOCKET;
+  case 'p': return OPT_PORT;
   default: return 0;
   }
 }
@@ -63,7 +83,7 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
   memset (a, 0, sizeof *a);
   optind = 0;                   /* rescan from scratch (GNU) */
   opterr = 0;
-  while ((c = getopt_long (argc, argv, "hm:", long_opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "hm:v:", long_opts, NULL)) != -1) {
     if (c == 'h') {
       a->help = true;
       return EXIT_OK;
@@ -79,6 +99,32 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
     case 'n': a->dry_run = true; break;
     case 'f': a->force = true; break;
     case 'm': a->message = optarg; break;
+    case 'F': a->no_format = true; break;
+    case 'r': a->readonly = true; break;
+    case 'C': a->cache_dir = optarg; break;
+    case 'M': a->create = true; break;
+    case 'E': a->ephemeral = true; break;
+    case 'U': a->socket = optarg; break;
+    case 'v':
+      if (a->nvolumes == CLI_MAX_VOLUMES)
+        return bad (verb, "too many volumes");
+      a->volumes[a->nvolumes++] = optarg;
+      break;
+    case 'Z':
+      if (s3vol_parse_size (optarg, &a->cache_size) < 0)
+        return bad (verb, "--cache-size wants a size like 10G");
+      break;
+    case 'I':
+      a->interval = strtoul (optarg, &end, 10);
+      if (*end || optarg[0] == '\0')
+        return bad (verb, "--commit-interval wants seconds (0: off)");
+      a->interval_set = true;
+      break;
+    case 'p':
+      a->port = strtoul (optarg, &end, 10);
+      if (*end || a->port == 0 || a->port > 65535)
+        return bad (verb, "--port wants a TCP port number");
+      break;
     case 'S': a->snapshot = optarg; break;
     case 's':
       if (s3vol_parse_size (optarg, &a->size) < 0 || a->size == 0)

@@ -16,6 +16,7 @@ enum {
   EXIT_CONFLICT = 4,    /* someone else published first */
   EXIT_BUSY = 5,        /* volume or mountpoint in use */
   EXIT_STORE = 6,       /* the store failed or could not be reached */
+  EXIT_PERM = 7,        /* needs root (mount, loop devices) */
 };
 
 struct cli_global {
@@ -30,7 +31,8 @@ struct cli_verb {
 
 extern const struct cli_verb verb_store_check;
 extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
-  verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify;
+  verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify,
+  verb_attach, verb_detach, verb_status, verb_commit, verb_reload;
 
 /* The log that prints errors and warnings to stderr. */
 extern const struct s3vol_log cli_log;
@@ -75,11 +77,27 @@ void cli_json_str (const char *s);
 #define OPT_VERSION 64u
 #define OPT_SNAPSHOT 128u
 #define OPT_MESSAGE 256u
+#define OPT_NO_FORMAT 512u
+#define OPT_READONLY 1024u
+#define OPT_CACHE_DIR 2048u
+#define OPT_CACHE_SIZE 4096u
+#define OPT_CREATE 8192u
+#define OPT_INTERVAL 16384u
+#define OPT_EPHEMERAL 32768u
+#define OPT_VOLUMES 65536u
+#define OPT_SOCKET 131072u
+#define OPT_PORT 262144u
+
+#define CLI_MAX_VOLUMES 16
 
 struct cli_args {
-  bool help, json, yes, dry_run, force;
-  uint64_t size, chunk_size, version;
-  const char *snapshot, *message;
+  bool help, json, yes, dry_run, force, no_format, readonly, create;
+  bool ephemeral, interval_set;
+  uint64_t size, chunk_size, version, cache_size;
+  unsigned interval, port;
+  const char *snapshot, *message, *cache_dir, *socket;
+  const char *volumes[CLI_MAX_VOLUMES];   /* -v NAME:PATH[:ro] */
+  int nvolumes;
   int npos;                     /* positional arguments */
   char **pos;
 };
@@ -90,6 +108,24 @@ struct cli_args {
  */
 int cli_parse (int argc, char **argv, unsigned allowed, int minpos,
                int maxpos, struct cli_args *a);
+
+/* Progress of a long operation: shown on stderr when it is a terminal,
+ * as bytes, percent and rate; nothing otherwise.
+ */
+struct cli_progress {
+  const char *what;
+  bool tty, shown;
+  int64_t start, last;
+};
+void cli_progress_init (struct cli_progress *p, const char *what);
+void cli_progress_update (struct cli_progress *p, uint64_t done,
+                          uint64_t total);
+void cli_progress_done (struct cli_progress *p);
+/* An import_progress-style callback; opaque is a struct cli_progress. */
+void cli_progress_cb (void *opaque, uint64_t done, uint64_t total);
+
+/* Put an empty ext4 filesystem on volume name (a new version). */
+int cli_format (struct volstore *vs, const char *name);
 
 /* Map a negative errno from libs3vol to an exit code. */
 int cli_exit_code (int err);

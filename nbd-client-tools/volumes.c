@@ -77,6 +77,15 @@ do_create (struct volstore *vs, const struct cli_args *a)
                        a->chunk_size, &info);
   if (r < 0)
     return cli_exit_code (r);
+  if (!a->no_format) {
+    r = cli_format (vs, a->pos[0]);
+    if (r != EXIT_OK) {
+      /* Leave nothing half made: the name goes, gc takes the rest. */
+      volstore_delete (vs, a->pos[0]);
+      return r;
+    }
+    volstore_info (vs, a->pos[0], &info);
+  }
   if (a->json) {
     print_info (&info, true);
     putchar ('\n');
@@ -92,14 +101,16 @@ do_create (struct volstore *vs, const struct cli_args *a)
 static int
 create (const struct cli_global *g, int argc, char **argv)
 {
-  return on_store (g, argc, argv, OPT_SIZE | OPT_CHUNK_SIZE | OPT_JSON,
+  return on_store (g, argc, argv,
+                   OPT_SIZE | OPT_CHUNK_SIZE | OPT_JSON | OPT_NO_FORMAT,
                    1, 1,
                    "usage: s3vol create NAME [--size SIZE] "
-                   "[--chunk-size SIZE] [--json]\n"
-                   "Create an empty volume (default size 1T, thin: only "
-                   "written chunks are stored;\n"
-                   "default chunk size 1M, a power of two from 64K to "
-                   "64M).\n", do_create);
+                   "[--chunk-size SIZE] [--no-format] [--json]\n"
+                   "Create a volume holding an empty ext4 filesystem "
+                   "(default size 1T, thin:\nonly written chunks are "
+                   "stored; default chunk size 1M, a power of two from\n"
+                   "64K to 64M).  --no-format leaves it all zeros (for a "
+                   "VM disk).\n", do_create);
 }
 
 struct list_out {

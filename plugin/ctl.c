@@ -31,6 +31,7 @@
 
 static int listen_fd = -1;
 static pthread_t accept_thread;
+static bool accepting;
 static char *sock_path;
 
 /* Open connections, so that ctl_stop can end them and wait. */
@@ -202,7 +203,7 @@ accept_loop (void *arg)
 }
 
 int
-ctl_start (const char *path)
+ctl_bind (const char *path)
 {
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   mode_t old;
@@ -227,8 +228,17 @@ ctl_start (const char *path)
   }
   umask (old);
   sock_path = strdup (path);
+  return 0;
+}
+
+int
+ctl_serve (void)
+{
+  if (listen_fd == -1)
+    return 0;
   if (pthread_create (&accept_thread, NULL, accept_loop, NULL) != 0)
     return -errno;
+  accepting = true;
   return 0;
 }
 
@@ -238,7 +248,9 @@ ctl_stop (void)
   if (listen_fd == -1)
     return;
   shutdown (listen_fd, SHUT_RDWR);
-  pthread_join (accept_thread, NULL);
+  if (accepting)
+    pthread_join (accept_thread, NULL);
+  accepting = false;
   pthread_mutex_lock (&conns_lock);
   for (int i = 0; i < nconns; i++)
     shutdown (conns[i], SHUT_RD);

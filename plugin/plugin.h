@@ -32,8 +32,11 @@ void committer_set_freeze (const char *path);
 /* One line of JSON describing the last commit's outcome. */
 void committer_status (char *buf, size_t n);
 
-/* ctl.c: the control socket. */
-int ctl_start (const char *path);
+/* ctl.c: the control socket: bound before nbdkit forks (so errors
+ * show), served after.
+ */
+int ctl_bind (const char *path);
+int ctl_serve (void);
 void ctl_stop (void);
 
 #endif

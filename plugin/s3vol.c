@@ -159,11 +159,12 @@ s3vol_config_complete (void)
   "force=BOOL            commits win over other writers (last write wins)\n" \
   "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut"
 
-/* Open the store and the cache.  Done after nbdkit forks into the
- * background, since the cache starts threads.
+/* Open the store and the cache, and bind the control socket, before
+ * nbdkit forks into the background, so that every mistake is reported
+ * to whoever started it.  Threads start after the fork.
  */
 static int
-s3vol_after_fork (void)
+s3vol_get_ready (void)
 {
   struct objstore_config ocfg = { .log = &plugin_log };
   struct volstore_config vcfg = { .log = &plugin_log };
@@ -194,9 +195,19 @@ s3vol_after_fork (void)
     r = cache_open (served.vs, &ccfg, &served.cache);
   cache_dir = NULL;             /* dir is on this stack */
   if (r == 0)
+    r = ctl_bind (ctl_path);
+  return r < 0 ? -1 : 0;
+}
+
+static int
+s3vol_after_fork (void)
+{
+  int r = cache_start (served.cache);
+
+  if (r == 0)
     r = committer_start ();
   if (r == 0)
-    r = ctl_start (ctl_path);
+    r = ctl_serve ();
   return r < 0 ? -1 : 0;
 }
 
@@ -347,6 +358,7 @@ static struct nbdkit_plugin plugin = {
   .config_complete = s3vol_config_complete,
   .config_help = s3vol_config_help,
   .magic_config_key = "volume",
+  .get_ready = s3vol_get_ready,
   .after_fork = s3vol_after_fork,
   .cleanup = s3vol_cleanup,
   .open = s3vol_open,

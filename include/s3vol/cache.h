@@ -51,6 +51,12 @@ struct cache;
 int cache_open (struct volstore *vs, const struct cache_config *cfg,
                 struct cache **out);
 
+/* Start the cache's threads (read-ahead).  Separate from cache_open so
+ * that a daemon can open (and report errors) before it forks.  Without
+ * it the cache works, with no read-ahead.
+ */
+int cache_start (struct cache *c);
+
 /* Flush and close (does not commit).  Returns the flush's result. */
 int cache_close (struct cache *c);
 

@@ -106,6 +106,11 @@ struct vol_info {
 int volstore_create (struct volstore *vs, const char *name, uint64_t size,
                      uint32_t chunk_size, struct vol_info *info);
 
+/* Does a volume of this name exist?  1, 0, or a negative errno (a bad
+ * name is -EINVAL); only store failures are logged.
+ */
+int volstore_exists (struct volstore *vs, const char *name);
+
 /* Information about a volume by name. */
 int volstore_info (struct volstore *vs, const char *name,
                    struct vol_info *info);

@@ -80,6 +80,7 @@ open_cache (bool readonly, uint64_t max_clean)
   struct cache *c = NULL;
 
   assert_int_equal (cache_open (vs, &cfg, &c), 0);
+  assert_int_equal (cache_start (c), 0);
   return c;
 }
 

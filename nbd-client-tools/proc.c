@@ -1,0 +1,195 @@
+/* s3vol CLI: running other programs (nbdkit, nbdfuse, losetup, mount). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+struct sink {
+  int fd;
+  char *buf;
+  size_t n, len;
+};
+
+/* Read once from s->fd into its buffer; close it at the end. */
+static void
+drain (struct sink *s)
+{
+  char tmp[4096];
+  ssize_t r = read (s->fd, tmp, sizeof tmp);
+  size_t room;
+
+  if (r < 0 && errno == EINTR)
+    return;
+  if (r <= 0) {
+    close (s->fd);
+    s->fd = -1;
+    return;
+  }
+  if (s->buf == NULL || s->n == 0)
+    return;
+  room = s->n - 1 - s->len;
+  if ((size_t) r > room)
+    r = room;
+  memcpy (s->buf + s->len, tmp, r);
+  s->len += r;
+  s->buf[s->len] = '\0';
+}
+
+int
+proc_run (const char *const *argv, char *out, size_t n, char *errbuf,
+          size_t en)
+{
+  struct sink sk[2] = { { -1, out, n, 0 }, { -1, errbuf, en, 0 } };
+  int po[2], pe[2], status, k;
+  struct pollfd pf[2];
+  pid_t pid;
+
+  if (out && n)
+    out[0] = '\0';
+  if (errbuf && en)
+    errbuf[0] = '\0';
+  if (pipe2 (po, O_CLOEXEC) == -1)
+    return -1;
+  if (pipe2 (pe, O_CLOEXEC) == -1) {
+    close (po[0]);
+    close (po[1]);
+    return -1;
+  }
+  pid = fork ();
+  if (pid == -1)
+    return -1;
+  if (pid == 0) {
+    int null = open ("/dev/null", O_RDONLY);
+    dup2 (null, 0);
+    dup2 (po[1], 1);
+    dup2 (pe[1], 2);
+    execvp (argv[0], (char *const *) argv);
+    fprintf (stderr, "cannot run %s: %s\n", argv[0], strerror (errno));
+    _exit (127);
+  }
+  close (po[1]);
+  close (pe[1]);
+  sk[0].fd = po[0];
+  sk[1].fd = pe[0];
+  while (sk[0].fd >= 0 || sk[1].fd >= 0) {
+    for (k = 0; k < 2; k++)
+      pf[k] = (struct pollfd) { .fd = sk[k].fd, .events = POLLIN };
+    if (poll (pf, 2, -1) == -1 && errno != EINTR)
+      break;
+    for (k = 0; k < 2; k++)
+      if (sk[k].fd >= 0 && pf[k].revents)
+        drain (&sk[k]);
+  }
+  while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
+    ;
+  if (WIFSIGNALED (status))
+    return 128 + WTERMSIG (status);
+  return WEXITSTATUS (status);
+}
+
+pid_t
+proc_spawn (const char *const *argv, const char *logfile)
+{
+  pid_t pid = fork ();
+  int fd;
+
+  if (pid != 0)
+    return pid;
+  setsid ();
+  fd = open ("/dev/null", O_RDONLY);
+  dup2 (fd, 0);
+  fd = open (logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    dup2 (fd, 1);
+    dup2 (fd, 2);
+  }
+  execvp (argv[0], (char *const *) argv);
+  fprintf (stderr, "cannot run %s: %s\n", argv[0], strerror (errno));
+  _exit (127);
+}
+
+bool
+proc_alive (pid_t pid)
+{
+  char path[64], buf[512], *p;
+  FILE *fp;
+  bool alive = false;
+
+  if (pid <= 0)
+    return false;
+  waitpid (pid, NULL, WNOHANG);   /* reap our own children */
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fp = fopen (path, "r");
+  if (fp == NULL)
+    return false;
+  if (fgets (buf, sizeof buf, fp) && (p = strrchr (buf, ')')) != NULL)
+    alive = p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+  fclose (fp);
+  return alive;
+}
+
+static void
+sleep_ms (int ms)
+{
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+  nanosleep (&ts, NULL);
+}
+
+bool
+proc_wait_path (const char *path, int ms, pid_t pid)
+{
+  struct stat st;
+
+  for (; ms > 0; ms -= 20) {
+    if (stat (path, &st) == 0)
+      return true;
+    if (pid > 0 && !proc_alive (pid))
+      return false;
+    sleep_ms (20);
+  }
+  return stat (path, &st) == 0;
+}
+
+void
+proc_stop (pid_t pid, int sig, int ms)
+{
+  if (!proc_alive (pid))
+    return;
+  kill (pid, sig);
+  for (; ms > 0 && proc_alive (pid); ms -= 20)
+    sleep_ms (20);
+  if (proc_alive (pid)) {
+    kill (pid, SIGKILL);
+    for (ms = 2000; ms > 0 && proc_alive (pid); ms -= 20)
+      sleep_ms (20);
+  }
+}
+
+bool
+proc_have (const char *prog)
+{
+  const char *path = getenv ("PATH");
+  char buf[PATH_MAX];
+  const char *p, *e;
+
+  if (strchr (prog, '/'))
+    return access (prog, X_OK) == 0;
+  for (p = path ? path : "/usr/bin:/bin"; *p; p = *e ? e + 1 : e) {
+    e = strchrnul (p, ':');
+    snprintf (buf, sizeof buf, "%.*s/%s", (int) (e - p), p, prog);
+    if (access (buf, X_OK) == 0)
+      return true;
+  }
+  return false;
+}
