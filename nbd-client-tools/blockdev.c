@@ -29,9 +29,10 @@
 /* The plugin: $S3VOL_PLUGIN, else next to this program (a build tree),
  * else by name from nbdkit's plugin directory.
  */
-static const char *
-plugin_path (char *buf, size_t n)
+const char *
+cli_plugin_path (char buf[PATH_MAX])
 {
+  const size_t n = PATH_MAX;
   const char *env = getenv ("S3VOL_PLUGIN");
   char exe[PATH_MAX];
   ssize_t len;
@@ -108,7 +109,7 @@ att_serve (struct attachment *a)
   argv[k++] = "--log=stderr";
   argv[k++] = "-U";
   argv[k++] = a->sock;
-  argv[k++] = plugin_path (plugin, sizeof plugin);
+  argv[k++] = cli_plugin_path (plugin);
 #define PARAM(fmt, ...)                                                 \
   (snprintf (p[i], sizeof p[i], fmt, __VA_ARGS__), argv[k++] = p[i++])
   PARAM ("store=%s", a->store);

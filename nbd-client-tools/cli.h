@@ -32,7 +32,8 @@ struct cli_verb {
 extern const struct cli_verb verb_store_check;
 extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
   verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify,
-  verb_attach, verb_detach, verb_status, verb_commit, verb_reload;
+  verb_attach, verb_detach, verb_status, verb_commit, verb_reload,
+  verb_run, verb_serve, verb_import, verb_export;
 
 /* The log that prints errors and warnings to stderr. */
 extern const struct s3vol_log cli_log;
@@ -123,6 +124,11 @@ void cli_progress_update (struct cli_progress *p, uint64_t done,
 void cli_progress_done (struct cli_progress *p);
 /* An import_progress-style callback; opaque is a struct cli_progress. */
 void cli_progress_cb (void *opaque, uint64_t done, uint64_t total);
+
+/* The nbdkit plugin to use: $S3VOL_PLUGIN, else the one next to this
+ * program, else "s3vol" from nbdkit's plugin directory.
+ */
+const char *cli_plugin_path (char buf[4096]);
 
 /* Put an empty ext4 filesystem on volume name (a new version). */
 int cli_format (struct volstore *vs, const char *name);

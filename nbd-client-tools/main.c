@@ -13,6 +13,7 @@ static const struct cli_verb *const verbs[] = {
   &verb_create, &verb_list, &verb_info, &verb_rename, &verb_delete,
   &verb_cp, &verb_versions, &verb_snapshot, &verb_gc, &verb_verify,
   &verb_attach, &verb_detach, &verb_status, &verb_commit, &verb_reload,
+  &verb_run, &verb_serve, &verb_import, &verb_export,
   &verb_store_check,
 };
 
