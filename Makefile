@@ -46,7 +46,7 @@ PLUGIN  := $(BUILD)/nbdkit-s3vol-plugin.so
 CLI     := $(BUILD)/s3vol
 
 .PHONY: all deps check check-unit check-s3 check-integration check-asan \
-        bench stress install clean
+        bench stress install clean demo
 
 all: deps-build $(LIB) $(PLUGIN) $(CLI)
 
@@ -97,6 +97,14 @@ unit: $(UNIT_BINS)
 # Ceph RGW for the whole run, runs every test, stops the server.
 check: deps-test all unit
 	@tests/run-all $(BUILD)
+
+# The README's main job.
+demo: deps-run all
+	@scripts/demo $(BUILD)
+
+.PHONY: deps-run
+deps-run:
+	@scripts/install-deps run
 
 check-unit: all unit
 	@tests/run-unit $(BUILD)
