@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -215,9 +216,11 @@ set_endpoint (struct aws_config *c, const char *url, const char *from,
       curl_url_get (u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
       curl_url_get (u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK ||
       curl_url_get (u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+    /* A URL with a user part may hold a password: not shown. */
     s3vol_error (log, "%s: endpoint \"%s\" (from %s) is not a valid URL: "
-                 "use http://HOST[:PORT] or https://HOST[:PORT]",
-                 what, url, from);
+                 "use http://HOST[:PORT] or https://HOST[:PORT]", what,
+                 strchr (url, '@') ? "(not shown: it has a user part)" : url,
+                 from);
     goto out;
   }
   curl_url_get (u, CURLUPART_PORT, &port, 0);

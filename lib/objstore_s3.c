@@ -188,6 +188,15 @@ sleep_ms (unsigned ms)
     ;
 }
 
+/* "OP KEY" or "OP", for messages. */
+static const char *
+what_of (const struct s3_req *r, char *buf, size_t n)
+{
+  snprintf (buf, n, "%s%s%s", r->op, r->key ? " " : "",
+            r->key ? r->key : "");
+  return buf;
+}
+
 /* What went wrong with the last try, in a few words. */
 static void
 describe (const struct s3_req *r, char *buf, size_t n)
@@ -227,7 +236,7 @@ s3_request (struct s3_store *s, struct s3_req *r)
   struct http_xfer *x = &r->http;
   struct s3vol_buf url = S3VOL_BUF_INIT;
   unsigned attempts = r->attempts ? r->attempts : s->attempts;
-  char why[CURL_ERROR_SIZE + 64];
+  char why[CURL_ERROR_SIZE + 64], what[OBJSTORE_KEY_MAX + 32];
   unsigned ms;
   int e;
 
@@ -247,14 +256,14 @@ s3_request (struct s3_store *s, struct s3_req *r)
       r->ambiguous = true;
     ms = backoff_ms (s, r->tries);
     describe (r, why, sizeof why);
-    s3vol_debug (s->log, "%s: %s %s: %s; try %u of %u in %u ms",
-                 s->name, r->op, r->key ? r->key : "", why,
-                 r->tries + 1, attempts, ms);
+    s3vol_debug (s->log, "%s: %s: %s; try %u of %u in %u ms", s->name,
+                 what_of (r, what, sizeof what), why, r->tries + 1,
+                 attempts, ms);
     sleep_ms (ms);
   }
  out:
   if (e < 0)
-    local_fail (s, r->op, e);
+    local_fail (s, what_of (r, what, sizeof what), e);
   curl_slist_free_all (x->headers);
   x->headers = NULL;
   x->url = NULL;
@@ -312,8 +321,7 @@ s3_fail (struct s3_store *s, const struct s3_req *r)
   char what[OBJSTORE_KEY_MAX + 32], tries[32] = "";
   const char *code = r->code;
 
-  snprintf (what, sizeof what, "%s%s%s", r->op, r->key ? " " : "",
-            r->key ? r->key : "");
+  what_of (r, what, sizeof what);
   if (r->tries > 1)
     snprintf (tries, sizeof tries, " after %u tries", r->tries);
   if (r->http.cc != CURLE_OK)
@@ -659,8 +667,9 @@ s3_list (struct objstore *os, const char *prefix, const char *start_after,
 }
 
 /* Does the store honour If-None-Match: * on PUT?  Create a fresh key
- * twice; the second must be refused.  Returns 0 with *caps set, or a
- * negative errno (logged) if the store could not be asked.
+ * twice; the second must be refused.  Returns 0 with *caps set (to be
+ * remembered), or a negative errno (logged) if the store could not be
+ * asked this time.
  */
 static int
 probe_create_only (struct s3_store *s, unsigned *caps)
@@ -674,6 +683,10 @@ probe_create_only (struct s3_store *s, unsigned *caps)
   aws_hex (rnd, sizeof rnd, hex);
   snprintf (key, sizeof key, ".probe/%s", hex);
   e = s3_put (&s->base, key, "probe", 5, OBJSTORE_CREATE_ONLY);
+  if (e == -EACCES) {
+    *caps = 0;                  /* no writes at all (logged) */
+    return 0;
+  }
   if (e == -EIO) {
     /* The store rejects the conditional header outright (logged). */
     *caps = 0;
