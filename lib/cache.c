@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "cache_int.h"
+#include "s3vol/parallel.h"
 
 /* ---- ptrmap: open addressing, chunk index -> pointer ---- */
 
@@ -670,22 +671,48 @@ cache_fetch_if_absent (struct cache *c, uint64_t i)
   cache_maybe_evict (c);
 }
 
+static int
+complete_one (size_t k, void *opaque)
+{
+  struct { struct cache *c; uint64_t *idx; } *x = opaque;
+  struct cache *c = x->c;
+  uint64_t i = x->idx[k];
+  int r = 0;
+
+  pthread_mutex_lock (stripe_of (c, i));
+  while (wait_busy (c, i))
+    ;
+  if (state_of (c, i) == CS_PARTIAL)
+    r = fetch (c, i);
+  pthread_mutex_unlock (stripe_of (c, i));
+  return r;
+}
+
+/* Fetch what partial chunks lack, in parallel. */
 int
 cache_complete_partials (struct cache *c)
 {
-  uint64_t i;
-  int r = 0;
+  struct { struct cache *c; uint64_t *idx; } x = { c, NULL };
+  size_t n = 0, cap = 0;
+  uint64_t i, *p;
+  int r;
 
-  for (i = 0; r == 0 && i < c->nchunks; i++) {
+  for (i = 0; i < c->nchunks; i++) {
     if (state_of (c, i) != CS_PARTIAL)
       continue;
-    pthread_mutex_lock (stripe_of (c, i));
-    while (wait_busy (c, i))
-      ;
-    if (state_of (c, i) == CS_PARTIAL)
-      r = fetch (c, i);
-    pthread_mutex_unlock (stripe_of (c, i));
+    if (n == cap) {
+      cap = cap ? 2 * cap : 64;
+      p = realloc (x.idx, cap * sizeof *p);
+      if (p == NULL) {
+        free (x.idx);
+        return -ENOMEM;
+      }
+      x.idx = p;
+    }
+    x.idx[n++] = i;
   }
+  r = s3vol_parallel (c->threads, n, complete_one, &x);
+  free (x.idx);
   return r;
 }
 
