@@ -46,7 +46,7 @@ PLUGIN  := $(BUILD)/nbdkit-s3vol-plugin.so
 CLI     := $(BUILD)/s3vol
 
 .PHONY: all deps check check-unit check-s3 check-integration check-asan \
-        bench stress install clean demo
+        bench stress install clean demo man
 
 all: deps-build $(LIB) $(PLUGIN) $(CLI)
 
@@ -130,6 +130,13 @@ install: all
 	install -m 0755 $(PLUGIN) $(DESTDIR)$$plugindir/nbdkit-s3vol-plugin.so
 	for m in docs/*.1; do [ -e "$$m" ] || continue; \
 	  install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done
+
+# Man pages are generated from POD and committed, so building needs no
+# perl; run this after editing a .pod.
+man:
+	for p in docs/*.pod; do \
+	  pod2man --section=1 --center=s3vol --release="s3vol $(VERSION)" \
+	    $$p > $${p%.pod}.1; done
 
 clean:
 	rm -rf build build-asan
