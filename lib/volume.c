@@ -376,33 +376,45 @@ volume_commit (struct volume *v, const struct vol_change *changes,
   free (nr.message);
   nr.message = opts && opts->message ? strndup (opts->message,
                                                 S3VOL_MESSAGE_MAX) : NULL;
+  /* The create-only put at base + 1 alone does not detect every moved
+   * head: retention may have pruned base + 1 (never the newest), and the
+   * put would then succeed behind the head, in a version nobody reads
+   * and the next gc prunes.  So look for the head before each try.
+   */
   for (tries = 0; ; tries++) {
-    r = vs_publish (v->vs, &nr);
-    if (r != -EEXIST)
-      break;
     r = vs_find_head (v->vs, &v->id, &head);
     if (r < 0)
       break;
-    if (!(opts && opts->force)) {
-      res->conflict_head = head;
-      s3vol_error (v->vs->log, "commit conflict on volume \"%s\": this "
-                   "change is based on version %" PRIu64 ", but version %"
-                   PRIu64 " was published meanwhile; nothing was lost: "
-                   "reload and redo it, or force it (last write wins)",
-                   v->name, v->root.seq, head);
-      r = -EEXIST;
-      break;
+    if (head >= nr.seq) {
+      if (!(opts && opts->force)) {
+        res->conflict_head = head;
+        r = -EEXIST;
+        if (opts && opts->quiet_conflict)
+          break;
+        s3vol_error (v->vs->log, "commit conflict on volume \"%s\": this "
+                     "change is based on version %" PRIu64 ", but version %"
+                     PRIu64 " was published meanwhile; nothing was lost: "
+                     "reload and redo it, or force it (last write wins)",
+                     v->name, v->root.seq, head);
+        r = -EEXIST;
+        break;
+      }
+      if (tries >= 16) {
+        s3vol_error (v->vs->log, "forced commit on volume \"%s\" kept "
+                     "losing the race to other writers", v->name);
+        r = -EBUSY;
+        break;
+      }
+      /* Last write wins: publish after the head, saying what it
+       * replaced.
+       */
+      nr.seq = head + 1;
+      nr.flags |= ROOT_FLAG_FORCED;
+      nr.overwrote = head;
     }
-    if (tries >= 16) {
-      s3vol_error (v->vs->log, "forced commit on volume \"%s\" kept "
-                   "losing the race to other writers", v->name);
-      r = -EBUSY;
+    r = vs_publish (v->vs, &nr);
+    if (r != -EEXIST)
       break;
-    }
-    /* Last write wins: publish after the head, saying what it replaced. */
-    nr.seq = head + 1;
-    nr.flags |= ROOT_FLAG_FORCED;
-    nr.overwrote = head;
   }
   if (r < 0) {
     root_free (&nr);

@@ -31,9 +31,12 @@
  * try.  A failing ONCE del_many (without lost_reply) deletes the first
  * half of its keys and fails, as the contract allows.
  *
+ * If a forwarded operation fails by itself, its own error is returned.
+ *
  * The wrapper does not own the inner store: objstore_close on the
  * wrapper leaves it open, and it must outlive the wrapper.  Messages
- * name the inner store's URL.  Every function here is thread-safe.
+ * name the inner store's URL and go to its log (as it was at wrap time).
+ * Every function here is thread-safe.
  */
 #ifndef S3VOL_OBJSTORE_FAULT_H
 #define S3VOL_OBJSTORE_FAULT_H

@@ -221,6 +221,8 @@ struct vol_change {
 struct vol_commit_opts {
   const char *message;          /* may be NULL */
   bool force;                   /* publish over a moved head */
+  bool quiet_conflict;          /* return a conflict without logging it
+                                   (the caller rebases and retries) */
 };
 
 struct vol_commit_result {
