@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -82,6 +83,25 @@ read_pid (const char *path)
   return pid;
 }
 
+/* nbdkit checks everything, forks, and its first process exits: 0 if
+ * the daemon is on its way (it then writes pidfile), else an error.
+ */
+static bool
+wait_daemon (pid_t parent, const char *pidfile)
+{
+  int ms, status;
+
+  for (ms = 0; ms < SERVE_TIMEOUT_MS; ms += 20) {
+    if (access (pidfile, F_OK) == 0)
+      return true;
+    if (waitpid (parent, &status, WNOHANG) == parent &&
+        !(WIFEXITED (status) && WEXITSTATUS (status) == 0))
+      return false;
+    usleep (20000);
+  }
+  return false;
+}
+
 int
 att_serve (struct attachment *a)
 {
@@ -133,8 +153,7 @@ att_serve (struct attachment *a)
   }
   argv[k] = NULL;
   parent = proc_spawn (argv, a->log);
-  a->nbdkit_pid = parent > 0 && proc_wait_path (pidfile, SERVE_TIMEOUT_MS,
-                                                 parent) ?
+  a->nbdkit_pid = parent > 0 && wait_daemon (parent, pidfile) ?
     read_pid (pidfile) : 0;
   if (a->nbdkit_pid > 0 &&
       proc_wait_path (a->ctl, SERVE_TIMEOUT_MS, a->nbdkit_pid) &&
