@@ -23,9 +23,10 @@
  *  - The map says "present" only for chunks whose bytes were fsynced
  *    before the map was (cache_disk_flush snapshots the states, syncs
  *    the data, then writes the map).
- *  - A CLEAN chunk is marked dirty on disk before its first write, so a
- *    write that reaches the disk before a flush can never sit in a chunk
- *    the map calls clean (which eviction would silently revert).
+ *  - A CLEAN chunk is marked dirty in memory, then on disk, before its
+ *    first write, so a write that reaches the disk before a flush can
+ *    never sit in a chunk the map calls clean (which eviction would
+ *    silently revert; see clean_to_dirty for why in that order).
  *  - Eviction marks a chunk absent on disk before punching its bytes.
  *  - Flush and commit complete PARTIAL chunks first, so the map never
  *    needs to describe them.
@@ -263,6 +264,39 @@ blocks_valid (const uint8_t *bits, uint32_t from, uint32_t to)
   return true;
 }
 
+static bool
+zero_block (const uint8_t *p)
+{
+  static const uint8_t zero[BLOCK];
+
+  return memcmp (p, zero, BLOCK) == 0;
+}
+
+/* A whole fetched chunk: the range is punched, then only the runs of
+ * blocks that are not all zeros are written (chunks of a filesystem are
+ * often mostly zeros: uninitialised inode tables, free space).
+ */
+static int
+store_sparse (struct cache *c, uint64_t i, const uint8_t *buf)
+{
+  uint32_t b, e, nb = c->chunk_size / BLOCK;
+  int r = cache_punch (c, i);
+
+  if (r < 0)                    /* no hole punching here: all of it */
+    return pwrite_all (c->datafd, buf, c->chunk_size, chunk_off (c, i));
+  for (b = 0; r == 0 && b < nb; b = e) {
+    for (e = b; e < nb && !zero_block (buf + (size_t) e * BLOCK); e++)
+      ;
+    if (e > b)
+      r = pwrite_all (c->datafd, buf + (size_t) b * BLOCK,
+                      (size_t) (e - b) * BLOCK,
+                      chunk_off (c, i) + (off_t) b * BLOCK);
+    else
+      e++;
+  }
+  return r;
+}
+
 /* Write the fetched chunk into its place: all of it for an ABSENT chunk
  * (a hole is punched instead), only the unwritten blocks of a PARTIAL.
  */
@@ -270,16 +304,22 @@ static int
 store_fetched (struct cache *c, uint64_t i, const uint8_t *buf, bool hole,
                const uint8_t *bits)
 {
-  uint32_t b, nb = c->chunk_size / BLOCK;
+  uint32_t b, e, nb = c->chunk_size / BLOCK;
   int r = 0;
 
   if (bits == NULL)
-    return hole ? cache_punch (c, i)
-      : pwrite_all (c->datafd, buf, c->chunk_size, chunk_off (c, i));
-  for (b = 0; r == 0 && b < nb; b++)
-    if (!(bits[b / 8] & 1 << b % 8))
-      r = pwrite_all (c->datafd, buf + (size_t) b * BLOCK, BLOCK,
+    return hole ? cache_punch (c, i) : store_sparse (c, i, buf);
+  /* Each run of unwritten blocks in one call. */
+  for (b = 0; r == 0 && b < nb; b = e) {
+    for (e = b; e < nb && !(bits[e / 8] & 1 << e % 8); e++)
+      ;
+    if (e > b)
+      r = pwrite_all (c->datafd, buf + (size_t) b * BLOCK,
+                      (size_t) (e - b) * BLOCK,
                       chunk_off (c, i) + (off_t) b * BLOCK);
+    else
+      e++;
+  }
   return r;
 }
 
@@ -303,7 +343,7 @@ fetch (struct cache *c, uint64_t i)
   if (r == 0) {
     r = store_fetched (c, i, buf, hole, bits);
     if (r == -ENOSPC) {
-      cache_maybe_evict (c);
+      cache_make_room (c);
       r = store_fetched (c, i, buf, hole, bits);
     }
     if (r < 0)
@@ -358,6 +398,25 @@ make_readable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
 }
 
 /* ---- writing ---- */
+
+/* A CLEAN chunk is about to change (lock held): make it DIRTY in memory,
+ * then on disk, before any of its bytes change.  In this order a flush
+ * running meanwhile, which writes the map from the in-memory states,
+ * can only write it as dirty; the other way round, it could write
+ * "clean" over the dirty mark just persisted, and a crash after the
+ * write would leave changed bytes in a chunk the map calls clean.
+ */
+static int
+clean_to_dirty (struct cache *c, uint64_t i)
+{
+  int r;
+
+  cache_set_state (c, i, CS_DIRTY);
+  r = cache_persist_dirty (c, i);
+  if (r < 0)
+    cache_set_state (c, i, CS_CLEAN);
+  return r;
+}
 
 /* If a commit still needs chunk i's bytes as they were at its cut, set
  * them aside before they change (lock held).
@@ -426,10 +485,9 @@ make_writable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
     if (s == CS_DIRTY || (s == CS_PARTIAL && aligned))
       break;
     if (s == CS_CLEAN) {
-      r = cache_persist_dirty (c, i);
+      r = clean_to_dirty (c, i);
       if (r < 0)
         return r;
-      cache_set_state (c, i, CS_DIRTY);
       break;
     }
     if (s == CS_ABSENT) {
@@ -556,20 +614,30 @@ static int
 write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
              size_t done, void *buf)
 {
-  int r;
+  bool wrote;
+  int r, tries;
 
-  pthread_mutex_lock (stripe_of (c, i));
-  r = make_writable (c, i, from, to);
-  if (r == 0) {
-    r = pwrite_all (c->datafd, (const char *) buf + done, to - from,
-                    chunk_off (c, i) + from);
-    if (r < 0)
-      local_error (c, "write", i, r);
-    else
-      mark_written (c, i, from, to);
-    set_flag (c, i, CF_REF);
+  for (tries = 0; ; tries++) {
+    pthread_mutex_lock (stripe_of (c, i));
+    r = make_writable (c, i, from, to);
+    wrote = r == 0;
+    if (r == 0) {
+      r = pwrite_all (c->datafd, (const char *) buf + done, to - from,
+                      chunk_off (c, i) + from);
+      if (r == 0)
+        mark_written (c, i, from, to);
+      set_flag (c, i, CF_REF);
+    }
+    pthread_mutex_unlock (stripe_of (c, i));
+    /* A full disk with clean chunks on it is not full: make room, once
+     * (without the stripe lock, which eviction may need).
+     */
+    if (r != -ENOSPC || tries > 0 || c->nclean == 0)
+      break;
+    cache_make_room (c);
   }
-  pthread_mutex_unlock (stripe_of (c, i));
+  if (r < 0 && wrote)
+    local_error (c, "write", i, r);
   return r;
 }
 
@@ -608,21 +676,45 @@ static int
 zero_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
             size_t done, void *zeros)
 {
+  struct s3vol_id id;
+  unsigned s;
   int r;
 
   (void) done;
   if (from != 0 || to != c->chunk_size)
     return write_piece (c, i, from, to, 0, zeros);
-  /* A whole chunk: it becomes a dirty hole, with no fetch and no data. */
+  /* A whole chunk: it becomes a dirty hole, with no fetch and no data;
+   * unless it is a hole in the base and unchanged here (ABSENT or
+   * CLEAN), when zeroing it changes nothing.  Then it stays as it is:
+   * a discard of a whole thin volume (mkfs does one) costs nothing,
+   * neither now nor at the next commit.
+   */
   pthread_mutex_lock (stripe_of (c, i));
   for (;;) {
     if (wait_busy (c, i))
       continue;
+    s = state_of (c, i);
+    if (s != CS_ABSENT && s != CS_CLEAN)
+      break;
+    pthread_mutex_unlock (stripe_of (c, i));
+    r = volume_chunk_id (c->vol, i, &id);
+    pthread_mutex_lock (stripe_of (c, i));
+    if (r < 0) {
+      pthread_mutex_unlock (stripe_of (c, i));
+      return r;
+    }
+    if (state_of (c, i) != s)
+      continue;
+    if (s3vol_id_is_hole (&id)) {
+      set_flag (c, i, CF_REF);
+      pthread_mutex_unlock (stripe_of (c, i));
+      return 0;
+    }
     break;
   }
   r = 0;
   if (state_of (c, i) == CS_CLEAN)
-    r = cache_persist_dirty (c, i);
+    r = clean_to_dirty (c, i);
   if (r == 0)
     r = save_for_commit (c, i);
   if (r == 0 && state_of (c, i) == CS_PARTIAL) {

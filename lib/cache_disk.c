@@ -124,8 +124,12 @@ cache_save_state (struct cache *c, bool clean)
   memcpy (b + 56, c->name, strnlen (c->name, S3VOL_NAME_MAX));
   snprintf (tmp, sizeof tmp, "%s/state.tmp", c->dir);
   snprintf (path, sizeof path, "%s/state", c->dir);
-  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd == -1 || write (fd, b, sizeof b) != sizeof b || fsync (fd) == -1)
+  /* Overwrite state.tmp in place: it was left allocated by the last
+   * save (below), so this needs no room on a full disk.
+   */
+  fd = open (tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd == -1 || pwrite (fd, b, sizeof b, 0) != sizeof b ||
+      ftruncate (fd, sizeof b) == -1 || fsync (fd) == -1)
     r = sys_error (c, "write", "state");
   if (fd >= 0)
     close (fd);
@@ -133,6 +137,17 @@ cache_save_state (struct cache *c, bool clean)
     r = sys_error (c, "rename", "state");
   if (r == 0)
     r = fsync_dirfd (c);
+  if (r == 0)
+    c->owner = getpid ();
+  /* Keep the room for the next save: a new state.tmp, allocated (not
+   * synced: losing it in a crash costs nothing).
+   */
+  if (r == 0 &&
+      (fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
+    if (write (fd, b, sizeof b) != sizeof b)
+      unlink (tmp);
+    close (fd);
+  }
   return r;
 }
 
@@ -333,17 +348,18 @@ persist_absent (struct cache *c, const uint64_t *victims, size_t n)
   return r;
 }
 
-void
-cache_maybe_evict (struct cache *c)
+/* Evict clean chunks until they take at most limit bytes. */
+static void
+evict_to (struct cache *c, uint64_t limit)
 {
   uint64_t victims[EVICT_BATCH];
   size_t n, k;
   int r;
 
-  if (c->nclean * c->chunk_size <= c->max_clean ||
+  if (c->nclean * c->chunk_size <= limit ||
       pthread_mutex_trylock (&c->evictlock) != 0)
     return;
-  while (c->nclean * c->chunk_size > c->max_clean) {
+  while (c->nclean * c->chunk_size > limit) {
     n = pick_victims (c, victims);
     if (n == 0)
       break;
@@ -362,7 +378,31 @@ cache_maybe_evict (struct cache *c)
   pthread_mutex_unlock (&c->evictlock);
 }
 
+void
+cache_maybe_evict (struct cache *c)
+{
+  evict_to (c, c->max_clean);
+}
+
+void
+cache_make_room (struct cache *c)
+{
+  evict_to (c, c->nclean / 2 * c->chunk_size);
+}
+
 /* ---- opening ---- */
+
+static int
+write_lock_pid (struct cache *c)
+{
+  char pid[32];
+
+  snprintf (pid, sizeof pid, "%d\n", (int) getpid ());
+  if (ftruncate (c->lockfd, 0) == -1 ||
+      pwrite (c->lockfd, pid, strlen (pid), 0) < 0)
+    return sys_error (c, "write", "lock");
+  return 0;
+}
 
 static int
 lock_dir (struct cache *c)
@@ -383,11 +423,22 @@ lock_dir (struct cache *c)
                  "process (pid %s)", c->dir, pid[0] ? pid : "?");
     return -EBUSY;
   }
-  snprintf (pid, sizeof pid, "%d\n", (int) getpid ());
-  if (ftruncate (c->lockfd, 0) == -1 ||
-      pwrite (c->lockfd, pid, strlen (pid), 0) < 0)
-    return sys_error (c, "write", "lock");
-  return 0;
+  return write_lock_pid (c);
+}
+
+/* The process that opened the cache may fork into a daemon (nbdkit does,
+ * after get_ready) that then owns it.  The lock file must name the
+ * owner, and the state file the pid its commits carry, which is how a
+ * restart after a crash recognises them (adopt_own_commits).
+ */
+int
+cache_disk_set_owner (struct cache *c)
+{
+  int r = write_lock_pid (c);
+
+  if (r == 0 && c->owner != getpid ())
+    r = cache_save_state (c, false);
+  return r;
 }
 
 /* Commits this cache published before a crash, after its base: adopt
@@ -466,6 +517,11 @@ load_map (struct cache *c)
 
   if (ftruncate (c->mapfd, len) == -1)
     return sys_error (c, "size", "map");
+  /* Allocated, so that writing the map never needs room: with the disk
+   * full of dirty data, a commit must still be able to flush.
+   */
+  if (fallocate (c->mapfd, 0, 0, len) == -1 && errno != EOPNOTSUPP)
+    return sys_error (c, "allocate", "map");
   n = pread (c->mapfd, c->durable, len, 0);
   if (n != (ssize_t) len)
     return n < 0 ? sys_error (c, "read", "map") : -EIO;

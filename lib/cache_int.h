@@ -52,6 +52,7 @@ struct cache {
   uint64_t max_clean;
   unsigned threads;
   int lockfd, datafd, mapfd;
+  pid_t owner;                  /* pid in the state file */
   uint64_t size, nchunks;
   uint32_t chunk_size;
 
@@ -137,9 +138,14 @@ void cache_set_state (struct cache *c, uint64_t i, unsigned s);
 int cache_disk_open (struct cache *c, const struct cache_config *cfg);
 void cache_disk_close (struct cache *c);
 int cache_disk_flush (struct cache *c);
+int cache_disk_set_owner (struct cache *c);
 int cache_persist_dirty (struct cache *c, uint64_t i);
 int cache_save_state (struct cache *c, bool clean);
 void cache_maybe_evict (struct cache *c);
+/* The cache disk is full: evict half the clean chunks, whatever the
+ * limit.
+ */
+void cache_make_room (struct cache *c);
 int cache_punch (struct cache *c, uint64_t i);
 int cache_fetch_into (struct cache *c, uint64_t i, void *buf, bool *hole);
 

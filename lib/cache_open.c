@@ -89,7 +89,9 @@ cache_open (struct volstore *vs, const struct cache_config *cfg,
 int
 cache_start (struct cache *c)
 {
-  return cache_prefetch_start (c);
+  int r = cache_disk_set_owner (c);
+
+  return r < 0 ? r : cache_prefetch_start (c);
 }
 
 int

@@ -23,7 +23,7 @@ static const struct option long_opts[] = {
   { "snapshot", required_argument, NULL, 'S' },
   { "message", required_argument, NULL, 'm' },
   { "no-format", no_argument, NULL, 'F' },
-  { "read-only", no_argument, NULL, 'r' },
+  { "read-only", no_argument, NULL, 'o' },
   { "cache-dir", required_argument, NULL, 'C' },
   { "cache-size", required_argument, NULL, 'Z' },
   { "create-if-missing", no_argument, NULL, 'M' },
@@ -31,7 +31,10 @@ static const struct option long_opts[] = {
   { "ephemeral", no_argument, NULL, 'E' },
   { "volume", required_argument, NULL, 'v' },
   { "socket", required_argument, NULL, 'U' },
-  { "port", required_argument, NULL, 'p' },
+  { "port", required_argument, NULL, 'P' },
+  { "recursive", no_argument, NULL, 'r' },
+  { "long", no_argument, NULL, 'l' },
+  { "parents", no_argument, NULL, 'p' },
   { NULL, 0, NULL, 0 },
 };
 
@@ -50,7 +53,7 @@ bit_of (int c)
   case 'S': return OPT_SNAPSHOT;
   case 'm': return OPT_MESSAGE;
   case 'F': return OPT_NO_FORMAT;
-  case 'r': return OPT_READONLY;
+  case 'o': return OPT_READONLY;
   case 'C': return OPT_CACHE_DIR;
   case 'Z': return OPT_CACHE_SIZE;
   case 'M': return OPT_CREATE;
@@ -58,7 +61,10 @@ bit_of (int c)
   case 'E': return OPT_EPHEMERAL;
   case 'v': return OPT_VOLUMES;
   case 'U': return OPT_SOCKET;
-  case 'p': return OPT_PORT;
+  case 'P': return OPT_PORT;
+  case 'r': return OPT_RECURSIVE;
+  case 'l': return OPT_LONG;
+  case 'p': return OPT_PARENTS;
   default: return 0;
   }
 }
@@ -83,7 +89,7 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
   memset (a, 0, sizeof *a);
   optind = 0;                   /* rescan from scratch (GNU) */
   opterr = 0;
-  while ((c = getopt_long (argc, argv, "hm:v:", long_opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "hm:v:rlp", long_opts, NULL)) != -1) {
     if (c == 'h') {
       a->help = true;
       return EXIT_OK;
@@ -100,7 +106,10 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
     case 'f': a->force = true; break;
     case 'm': a->message = optarg; break;
     case 'F': a->no_format = true; break;
-    case 'r': a->readonly = true; break;
+    case 'o': a->readonly = true; break;
+    case 'r': a->recursive = true; break;
+    case 'l': a->long_ = true; break;
+    case 'p': a->parents = true; break;
     case 'C': a->cache_dir = optarg; break;
     case 'M': a->create = true; break;
     case 'E': a->ephemeral = true; break;
@@ -120,7 +129,7 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
         return bad (verb, "--commit-interval wants seconds (0: off)");
       a->interval_set = true;
       break;
-    case 'p':
+    case 'P':
       a->port = strtoul (optarg, &end, 10);
       if (*end || a->port == 0 || a->port > 65535)
         return bad (verb, "--port wants a TCP port number");

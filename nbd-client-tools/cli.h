@@ -17,6 +17,8 @@ enum {
   EXIT_BUSY = 5,        /* volume or mountpoint in use */
   EXIT_STORE = 6,       /* the store failed or could not be reached */
   EXIT_PERM = 7,        /* needs root (mount, loop devices) */
+  EXIT_EXISTS = 8,      /* the destination exists (--force replaces it) */
+  EXIT_NOSPACE = 9,     /* the volume is full */
 };
 
 struct cli_global {
@@ -34,6 +36,12 @@ extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
   verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify,
   verb_attach, verb_detach, verb_status, verb_commit, verb_reload,
   verb_run, verb_serve, verb_import, verb_export;
+extern const struct cli_verb verb_ls, verb_get, verb_cat, verb_put,
+  verb_rm, verb_mkdir;
+/* The in-volume copy: s3vol cp NAME SRC DST (volumes.c's cp hands the
+ * three-argument form over).
+ */
+int cli_files_cp (const struct cli_global *g, int argc, char **argv);
 
 /* The log that prints errors and warnings to stderr. */
 extern const struct s3vol_log cli_log;
@@ -88,12 +96,16 @@ void cli_json_str (const char *s);
 #define OPT_VOLUMES 65536u
 #define OPT_SOCKET 131072u
 #define OPT_PORT 262144u
+#define OPT_RECURSIVE 524288u
+#define OPT_LONG 1048576u
+#define OPT_PARENTS 2097152u
 
 #define CLI_MAX_VOLUMES 16
 
 struct cli_args {
   bool help, json, yes, dry_run, force, no_format, readonly, create;
   bool ephemeral, interval_set;
+  bool recursive, long_, parents;
   uint64_t size, chunk_size, version, cache_size;
   unsigned interval, port;
   const char *snapshot, *message, *cache_dir, *socket;

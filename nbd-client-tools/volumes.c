@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,13 +254,28 @@ do_cp (struct volstore *vs, const struct cli_args *a)
 static int
 cp (const struct cli_global *g, int argc, char **argv)
 {
+  struct cli_args a;
+  int r;
+
+  /* Three arguments: a copy inside a volume (files.c). */
+  r = cli_parse (argc, argv, OPT_VERSION | OPT_SNAPSHOT | OPT_JSON |
+                 OPT_RECURSIVE | OPT_FORCE | OPT_MESSAGE, 0, INT_MAX, &a);
+  if (r != EXIT_OK)
+    return r;
+  if (!a.help && a.npos == 3)
+    return cli_files_cp (g, argc, argv);
   return on_store (g, argc, argv, OPT_VERSION | OPT_SNAPSHOT | OPT_JSON,
                    2, 2,
                    "usage: s3vol cp SRC DST [--version N | --snapshot S] "
                    "[--json]\n"
-                   "Fork a volume: DST starts as SRC's newest version (or "
-                   "the one given),\nsharing its data; nothing is "
-                   "copied.\n", do_cp);
+                   "       s3vol cp NAME SRC DST [-r] [--force] "
+                   "[-m MESSAGE]\n"
+                   "Two arguments: fork a volume: DST starts as SRC's newest "
+                   "version (or the\none given), sharing its data; nothing "
+                   "is copied.\n"
+                   "Three: copy SRC to DST inside volume NAME's filesystem "
+                   "(into DST if it is\na directory; -r for directories), "
+                   "published as one version.\n", do_cp);
 }
 
 static int
@@ -457,7 +473,8 @@ const struct cli_verb verb_list = { "list", "list volumes", list };
 const struct cli_verb verb_info = { "info", "show a volume", info };
 const struct cli_verb verb_rename = { "rename", "rename a volume", rename_ };
 const struct cli_verb verb_delete = { "delete", "delete a volume", delete };
-const struct cli_verb verb_cp = { "cp", "fork a volume (instant)", cp };
+const struct cli_verb verb_cp = { "cp", "fork a volume (instant), or copy "
+                                  "files in one", cp };
 const struct cli_verb verb_versions = { "versions", "list versions",
                                         versions };
 const struct cli_verb verb_snapshot = { "snapshot",

@@ -86,7 +86,11 @@ code_of (int r)
 static void
 reply_error (FILE *fp, int r)
 {
-  fprintf (fp, "error %s %s\n", code_of (r),
+  /* "readonly" means this attachment is read-only; a writable one that
+   * gets EROFS got it from a store on a read-only filesystem.
+   */
+  fprintf (fp, "error %s %s\n",
+           r == -EROFS && !served.readonly ? "store" : code_of (r),
            r == -EEXIST ? "another writer published first; see the log"
            : strerror (-r));
 }

@@ -51,9 +51,11 @@ struct cache;
 int cache_open (struct volstore *vs, const struct cache_config *cfg,
                 struct cache **out);
 
-/* Start the cache's threads (read-ahead).  Separate from cache_open so
- * that a daemon can open (and report errors) before it forks.  Without
- * it the cache works, with no read-ahead.
+/* Start the cache's threads (read-ahead) and record the calling process
+ * as the cache's owner (in the lock and state files).  Separate from
+ * cache_open so that a daemon can open (and report errors) before it
+ * forks; the daemon calls it.  Without it the cache works, with no
+ * read-ahead.
  */
 int cache_start (struct cache *c);
 

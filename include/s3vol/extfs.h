@@ -1,0 +1,192 @@
+/* s3vol: file operations inside a volume's ext4 filesystem, without
+ * mounting it (no kernel, no FUSE, no root).
+ *
+ * extfs_open opens one version of a volume through libext2fs, whose I/O
+ * goes to a private, temporary cache directory (struct cache, see
+ * cache.h): reads fetch only the chunks they touch, writes land in the
+ * cache as an overlay.  A version published while the filesystem was
+ * mounted and busy (a crash-consistent commit) can hold an ext4 journal
+ * that was never replayed; extfs_open replays it into the overlay first,
+ * so metadata is never read as it sits in the store.
+ *
+ * A writable handle records every change (put, mkdir, rm, cp) in an
+ * operation log as well as applying it.  extfs_commit publishes all of
+ * them as one new version.  If another writer published first, it opens
+ * the new head, replays the log on it and publishes again: writers of
+ * different files never lose each other's work; for a path both changed,
+ * the last to publish wins and is told (EXTFS_EV_OVERWROTE).
+ *
+ * Paths inside the volume are absolute or relative to its root, '/'
+ * separated; symlinks in the middle of a path are followed within the
+ * volume.
+ *
+ * Errors are negative errno values, logged once: -ENOENT (no such path,
+ * not logged by lookups a caller expects to fail), -EEXIST (the target
+ * exists), -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENOSPC (the volume is full:
+ * the message says how much room is left), -EMEDIUMTYPE (the volume
+ * holds no ext4 filesystem), -EUCLEAN (the filesystem or its journal is
+ * corrupt), -ENOTSUP (a feature s3vol cannot write), or the cache's and
+ * the store's errors.
+ *
+ * Not thread-safe: one thread uses a handle at a time.
+ */
+#ifndef S3VOL_EXTFS_H
+#define S3VOL_EXTFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s3vol/volume.h"
+
+/* What extfs_notify reports. */
+enum extfs_event {
+  EXTFS_EV_EXISTS,      /* put/cp: path exists; not overwritten (no force) */
+  EXTFS_EV_SKIPPED,     /* put: a local file of a kind not copied (socket) */
+  EXTFS_EV_REBASED,     /* the head moved to version seq: replaying there */
+  EXTFS_EV_OVERWROTE,   /* replaying replaced or removed path, which the
+                           writer of version seq had changed */
+  EXTFS_EV_REPLAYED,    /* opening version seq replayed its journal */
+};
+
+struct extfs_notify {
+  void (*fn) (void *opaque, enum extfs_event ev, const char *path,
+              uint64_t seq);
+  void *opaque;
+};
+
+/* Progress of long operations: bytes (or entries) done of total (0 if
+ * unknown), under a short label ("put", "upload", "get").  Called from
+ * the caller's thread, or while extfs_commit uploads from one other
+ * thread (never two at once).
+ */
+struct extfs_progress {
+  void (*fn) (void *opaque, const char *what, uint64_t done,
+              uint64_t total);
+  void *opaque;
+};
+
+struct extfs_config {
+  const struct s3vol_log *log;
+  const char *volume;
+  struct vol_ref ref;           /* read-only: the version (default: head);
+                                   writable handles use the head */
+  bool writable;
+  const char *tmpdir;           /* the private cache goes under it (NULL:
+                                   $TMPDIR, else /tmp); removed at close */
+  unsigned threads;             /* parallel fetches and uploads (0: 8) */
+  uint64_t cache_bytes;         /* clean chunks kept locally (0: 256 MiB) */
+  unsigned max_rebases;         /* replays on a moved head (0: 10) */
+  struct extfs_notify notify;
+  struct extfs_progress progress;
+};
+
+struct extfs;
+
+int extfs_open (struct volstore *vs, const struct extfs_config *cfg,
+                struct extfs **out);
+/* Remove the private cache; changes not committed are dropped. */
+void extfs_close (struct extfs *x);
+
+/* The version the handle shows (after extfs_commit: the one published). */
+uint64_t extfs_version (const struct extfs *x);
+
+struct extfs_space {
+  uint64_t total_bytes, free_bytes;
+  uint64_t total_inodes, free_inodes;
+};
+void extfs_space (struct extfs *x, struct extfs_space *sp);
+
+/* File attributes, with POSIX mode bits (S_IFREG | 0644, ...). */
+struct extfs_stat {
+  uint32_t ino;
+  uint32_t mode;
+  uint32_t nlink;
+  uint32_t uid, gid;
+  uint64_t size;
+  uint64_t alloc_bytes;         /* space allocated to the file */
+  int64_t atime_ns, mtime_ns, ctime_ns;
+};
+
+/* Attributes of path (a symlink itself: lstat). */
+int extfs_lstat (struct extfs *x, const char *path, struct extfs_stat *st);
+/* The same through symlinks; -ENOENT and -ENOTDIR are not logged. */
+int extfs_stat (struct extfs *x, const char *path, struct extfs_stat *st);
+
+/* A symlink's target, NUL-terminated; -ERANGE if n is too small. */
+int extfs_readlink (struct extfs *x, const char *path, char *buf, size_t n);
+
+/* List a directory: fn gets every entry but "." and "..", sorted by name
+ * (bytewise).  With stat, st is filled (target too, for a symlink);
+ * without, only st->ino and the type bits of st->mode are.  fn returns
+ * nonzero to stop (extfs_list then returns that value).
+ */
+typedef int (*extfs_list_fn) (void *opaque, const char *name,
+                              const struct extfs_stat *st,
+                              const char *target);
+int extfs_list (struct extfs *x, const char *path, bool stat,
+                extfs_list_fn fn, void *opaque);
+
+/* Flags of the operations below. */
+#define EXTFS_RECURSIVE 1u      /* get, rm, cp: whole directory trees */
+#define EXTFS_FORCE 2u          /* put, cp, get: replace existing files */
+#define EXTFS_PARENTS 4u        /* mkdir: make missing parents, no error
+                                   if it exists */
+
+/* Write regular file path's bytes to fd.  If fd is a regular file it is
+ * written sparsely (holes skipped, then sized with ftruncate); otherwise
+ * (a pipe) holes are written as zeros.
+ */
+int extfs_cat (struct extfs *x, const char *path, int fd);
+
+/* Copy remote (a file, a symlink, or with EXTFS_RECURSIVE a directory
+ * tree) to the local path (made; if it is an existing directory, into
+ * it).  Sizes, modes, mtimes, symlinks, hard links and holes are kept.
+ * Existing local files are refused (-EEXIST, each notified) unless
+ * EXTFS_FORCE.
+ */
+int extfs_get (struct extfs *x, const char *remote, const char *local,
+               unsigned flags);
+
+/* Writes (writable handles only).  Each is applied at once and logged
+ * for a replay on a moved head; nothing is published before
+ * extfs_commit.  After a failure the handle should be closed.
+ */
+
+/* Copy local files, symlinks and directory trees into the volume.  If
+ * remote ends in '/', is an existing directory, or n > 1, each local
+ * goes into it under its own name (remote is made if missing); else
+ * locals[0] becomes remote.  Missing parents are made.  Existing files
+ * are refused unless EXTFS_FORCE: all of them are notified, nothing is
+ * written, and the result is -EEXIST.  Hard links among the copied files
+ * stay hard links.
+ */
+int extfs_put (struct extfs *x, const char *const *locals, size_t n,
+               const char *remote, unsigned flags);
+int extfs_mkdir (struct extfs *x, const char *path, unsigned flags);
+/* Remove a file, symlink, empty directory, or with EXTFS_RECURSIVE a
+ * tree.
+ */
+int extfs_rm (struct extfs *x, const char *path, unsigned flags);
+/* Copy src to dst inside the volume (dst an existing directory: into
+ * it); directories need EXTFS_RECURSIVE.
+ */
+int extfs_cp (struct extfs *x, const char *src, const char *dst,
+              unsigned flags);
+
+struct extfs_commit_result {
+  uint64_t seq;                 /* version published (or the base, if
+                                   nothing changed) */
+  unsigned rebases;             /* replays on a moved head */
+  uint64_t bytes_uploaded;
+  bool changed;                 /* false: nothing to publish */
+};
+
+/* Publish every logged change as one version (see the top).  -EEXIST
+ * only if the head kept moving for max_rebases replays; -EBUSY for
+ * ... .  The handle then shows the published version.
+ */
+int extfs_commit (struct extfs *x, const char *message,
+                  struct extfs_commit_result *res);
+
+#endif /* S3VOL_EXTFS_H */

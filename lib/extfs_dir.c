@@ -1,0 +1,1021 @@
+/* s3vol: directories for extfs: lookups, path resolution, and adding,
+ * removing and repointing entries.
+ *
+ * libext2fs looks names up and links them by scanning a directory from
+ * its first block, which makes a put of n files into one directory cost
+ * n^2.  Writable handles keep a cache instead: the first lookup in a
+ * directory reads all of it into a hash table (name -> inode, type, and
+ * where the entry sits), and every change here keeps the table right.
+ *
+ *   linear dir   entries are appended to the last block (a new block
+ *                when it is full), as the kernel does; the table knows
+ *                each entry's block and offset, which never move
+ *   indexed dir  (htree) ext2fs_link inserts through the index, which
+ *                may move entries between leaves, so an entry is found
+ *                again by hashing its name down the index when needed
+ *   1 block full a linear directory whose only block is full becomes an
+ *                indexed one (the kernel's rule), so big directories
+ *                made by put stay fast for the kernel too
+ *
+ * Read-only handles use ext2fs_lookup (one scan per path component).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "extfs_int.h"
+
+#define MAX_SYMLINKS 40
+
+struct dent {
+  struct dent *next;
+  uint32_t hash;
+  ext2_ino_t ino;
+  uint32_t lblk, off;           /* where it is (linear directories) */
+  uint8_t ftype;
+  uint8_t len;
+  char name[];
+};
+
+struct dtab {
+  struct dtab *next;
+  ext2_ino_t dir;
+  bool indexed;
+  size_t n, cap;
+  struct dent **b;
+};
+
+struct dcache {
+  size_t n, cap;
+  struct dtab **b;
+};
+
+static uint32_t
+name_hash (const char *name, size_t len)
+{
+  uint32_t h = 2166136261u;
+  size_t i;
+
+  for (i = 0; i < len; i++)
+    h = (h ^ (unsigned char) name[i]) * 16777619u;
+  return h;
+}
+
+static int
+csum_size (struct extfs *x)
+{
+  return ext2fs_has_feature_metadata_csum (x->fs->super)
+    ? sizeof (struct ext2_dir_entry_tail) : 0;
+}
+
+/* ---- the cache ---- */
+
+int
+extfs_dc_new (struct extfs *x)
+{
+  x->dc = calloc (1, sizeof *x->dc);
+  return x->dc ? 0 : -ENOMEM;
+}
+
+static void
+free_tab (struct dtab *t)
+{
+  struct dent *d, *next;
+  size_t i;
+
+  for (i = 0; i < t->cap; i++)
+    for (d = t->b[i]; d; d = next) {
+      next = d->next;
+      free (d);
+    }
+  free (t->b);
+  free (t);
+}
+
+void
+extfs_dc_free (struct extfs *x)
+{
+  struct dtab *t, *next;
+  size_t i;
+
+  if (x->dc == NULL)
+    return;
+  for (i = 0; i < x->dc->cap; i++)
+    for (t = x->dc->b[i]; t; t = next) {
+      next = t->next;
+      free_tab (t);
+    }
+  free (x->dc->b);
+  free (x->dc);
+  x->dc = NULL;
+}
+
+static struct dtab **
+tab_slot (struct dcache *dc, ext2_ino_t dir)
+{
+  struct dtab **p;
+
+  for (p = &dc->b[(dir * 2654435761u) & (dc->cap - 1)]; *p; p = &(*p)->next)
+    if ((*p)->dir == dir)
+      break;
+  return p;
+}
+
+void
+extfs_dc_forget (struct extfs *x, ext2_ino_t dir)
+{
+  struct dtab **p, *t;
+
+  if (x->dc == NULL || x->dc->cap == 0)
+    return;
+  p = tab_slot (x->dc, dir);
+  if ((t = *p) != NULL) {
+    *p = t->next;
+    free_tab (t);
+    x->dc->n--;
+  }
+}
+
+static struct dent *
+dent_find (struct dtab *t, const char *name, size_t len)
+{
+  uint32_t h = name_hash (name, len);
+  struct dent *d;
+
+  if (t->cap == 0)
+    return NULL;
+  for (d = t->b[h & (t->cap - 1)]; d; d = d->next)
+    if (d->hash == h && d->len == len && memcmp (d->name, name, len) == 0)
+      return d;
+  return NULL;
+}
+
+static int
+dent_add (struct dtab *t, const char *name, size_t len, ext2_ino_t ino,
+          int ftype, uint32_t lblk, uint32_t off)
+{
+  struct dent *d, *next, **nb;
+  size_t i, cap;
+
+  if (t->n >= t->cap) {
+    cap = t->cap ? 2 * t->cap : 64;
+    nb = calloc (cap, sizeof *nb);
+    if (nb == NULL)
+      return -ENOMEM;
+    for (i = 0; i < t->cap; i++)
+      for (d = t->b[i]; d; d = next) {
+        next = d->next;
+        d->next = nb[d->hash & (cap - 1)];
+        nb[d->hash & (cap - 1)] = d;
+      }
+    free (t->b);
+    t->b = nb;
+    t->cap = cap;
+  }
+  d = malloc (sizeof *d + len + 1);
+  if (d == NULL)
+    return -ENOMEM;
+  d->hash = name_hash (name, len);
+  d->ino = ino;
+  d->ftype = ftype;
+  d->lblk = lblk;
+  d->off = off;
+  d->len = len;
+  memcpy (d->name, name, len);
+  d->name[len] = '\0';
+  d->next = t->b[d->hash & (t->cap - 1)];
+  t->b[d->hash & (t->cap - 1)] = d;
+  t->n++;
+  return 0;
+}
+
+static void
+dent_del (struct dtab *t, const char *name, size_t len)
+{
+  uint32_t h = name_hash (name, len);
+  struct dent **p, *d;
+
+  if (t->cap == 0)
+    return;
+  for (p = &t->b[h & (t->cap - 1)]; (d = *p) != NULL; p = &d->next)
+    if (d->hash == h && d->len == len && memcmp (d->name, name, len) == 0) {
+      *p = d->next;
+      free (d);
+      t->n--;
+      return;
+    }
+}
+
+/* ---- directory blocks ---- */
+
+/* Physical block of directory dir's logical block lblk. */
+static int
+dir_bmap (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
+          uint64_t lblk, blk64_t *pblk)
+{
+  errcode_t e;
+
+  *pblk = 0;
+  e = ext2fs_bmap2 (x->fs, dir, &in->small, NULL, 0, lblk, NULL, pblk);
+  if (e == 0 && *pblk == 0)
+    e = EXT2_ET_DIR_CORRUPTED;
+  return e ? extfs_fail (x, e, "map a block of", "a directory") : 0;
+}
+
+static int
+read_block (struct extfs *x, ext2_ino_t dir, blk64_t pblk, void *buf)
+{
+  errcode_t e = ext2fs_read_dir_block4 (x->fs, pblk, buf, 0, dir);
+
+  return e ? extfs_fail (x, e, "read", "a directory block") : 0;
+}
+
+static int
+write_block (struct extfs *x, ext2_ino_t dir, blk64_t pblk, void *buf)
+{
+  errcode_t e = ext2fs_write_dir_block4 (x->fs, pblk, buf, 0, dir);
+
+  return e ? extfs_fail (x, e, "write", "a directory block") : 0;
+}
+
+/* Walk the entries of a block: *off advances; 1 while there is one. */
+static int
+next_entry (struct extfs *x, char *buf, unsigned *off,
+            struct ext2_dir_entry **de, unsigned *rec_len)
+{
+  unsigned end = x->fs->blocksize - csum_size (x);
+
+  if (*off + 8 > end)
+    return 0;
+  *de = (struct ext2_dir_entry *) (buf + *off);
+  if (ext2fs_get_rec_len (x->fs, *de, rec_len) || *rec_len < 8 ||
+      *rec_len % 4 || *off + *rec_len > end ||
+      (unsigned) ext2fs_dirent_name_len (*de) + 8 > *rec_len)
+    return -EUCLEAN;
+  return 1;
+}
+
+struct loader {
+  struct extfs *x;
+  struct dtab *t;
+  ext2_ino_t dir;
+  char *buf;
+  int err;
+};
+
+static int
+load_run (void *opaque, const struct extfs_run *run)
+{
+  struct loader *l = opaque;
+  struct extfs *x = l->x;
+  struct ext2_dir_entry *de;
+  unsigned off, rec_len;
+  uint64_t k;
+  int r, len;
+
+  for (k = 0; k < run->len; k++) {
+    if (run->uninit)
+      continue;
+    r = read_block (x, l->dir, run->pblk + k, l->buf);
+    if (r < 0)
+      return r;
+    off = 0;
+    while ((r = next_entry (x, l->buf, &off, &de, &rec_len)) == 1) {
+      len = ext2fs_dirent_name_len (de);
+      if (de->inode && !(len == 1 && de->name[0] == '.') &&
+          !(len == 2 && de->name[0] == '.' && de->name[1] == '.')) {
+        r = dent_add (l->t, de->name, len, de->inode,
+                      ext2fs_dirent_file_type (de), run->lblk + k, off);
+        if (r < 0)
+          return r;
+      }
+      off += rec_len;
+    }
+    if (r < 0) {
+      s3vol_error (x->log, "directory inode %u is corrupt (volume %s): "
+                   "export the volume and run e2fsck -f", l->dir,
+                   x->volume);
+      return r;
+    }
+  }
+  return 0;
+}
+
+/* The cached table of directory dir, read on first use. */
+static int
+get_tab (struct extfs *x, ext2_ino_t dir, struct dtab **out)
+{
+  struct dcache *dc = x->dc;
+  struct loader l = { .x = x, .dir = dir };
+  union extfs_inode in;
+  struct dtab **p, *t, *next, **nb;
+  size_t i, cap;
+  int r;
+
+  if (dc->cap && (t = *tab_slot (dc, dir)) != NULL) {
+    *out = t;
+    return 0;
+  }
+  r = extfs_read_inode (x, dir, &in);
+  if (r < 0)
+    return r;
+  if (!LINUX_S_ISDIR (in.small.i_mode))
+    return -ENOTDIR;
+  if (in.small.i_flags & (EXT4_ENCRYPT_FL | EXT4_CASEFOLD_FL |
+                          EXT4_INLINE_DATA_FL)) {
+    s3vol_error (x->log, "directory inode %u is encrypted, casefolded or "
+                 "inline: s3vol cannot change it", dir);
+    return -ENOTSUP;
+  }
+  if (dc->n >= dc->cap) {
+    cap = dc->cap ? 2 * dc->cap : 64;
+    nb = calloc (cap, sizeof *nb);
+    if (nb == NULL)
+      return -ENOMEM;
+    for (i = 0; i < dc->cap; i++)
+      for (t = dc->b[i]; t; t = next) {
+        next = t->next;
+        t->next = nb[(t->dir * 2654435761u) & (cap - 1)];
+        nb[(t->dir * 2654435761u) & (cap - 1)] = t;
+      }
+    free (dc->b);
+    dc->b = nb;
+    dc->cap = cap;
+  }
+  t = calloc (1, sizeof *t);
+  l.buf = malloc (x->fs->blocksize);
+  if (t == NULL || l.buf == NULL) {
+    free (t);
+    free (l.buf);
+    return -ENOMEM;
+  }
+  t->dir = dir;
+  t->indexed = in.small.i_flags & EXT2_INDEX_FL;
+  l.t = t;
+  r = extfs_each_run (x, dir, &in, load_run, &l);
+  free (l.buf);
+  if (r < 0) {
+    free_tab (t);
+    return r;
+  }
+  p = tab_slot (dc, dir);
+  t->next = NULL;
+  *p = t;
+  dc->n++;
+  *out = t;
+  return 0;
+}
+
+/* ---- lookups ---- */
+
+int
+extfs_lookup (struct extfs *x, ext2_ino_t dir, const char *name,
+              ext2_ino_t *ino, int *ftype)
+{
+  size_t len = strlen (name);
+  struct dtab *t;
+  struct dent *d;
+  errcode_t e;
+  int r;
+
+  *ftype = EXT2_FT_UNKNOWN;
+  if (x->dc == NULL || strcmp (name, "..") == 0) {
+    e = ext2fs_lookup (x->fs, dir, name, len, NULL, ino);
+    if (e == EXT2_ET_FILE_NOT_FOUND)
+      return -ENOENT;
+    return e ? extfs_fail (x, e, "look up", name) : 0;
+  }
+  r = get_tab (x, dir, &t);
+  if (r < 0)
+    return r;
+  d = dent_find (t, name, len);
+  if (d == NULL)
+    return -ENOENT;
+  *ino = d->ino;
+  *ftype = d->ftype;
+  return 0;
+}
+
+/* A symlink's target (ino's inode in in), NUL-terminated. */
+int
+extfs_read_link (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
+                 char *buf, size_t n)
+{
+  uint64_t size = EXT2_I_SIZE (&in->small);
+  size_t got = 0;
+  blk64_t pblk = 0;
+  char *blk;
+  errcode_t e = 0;
+
+  if (size >= n)
+    return -ERANGE;
+  if (ext2fs_is_fast_symlink (&in->small))
+    memcpy (buf, in->small.i_block, size);
+  else if (in->small.i_flags & EXT4_INLINE_DATA_FL)
+    e = ext2fs_inline_data_get (x->fs, ino, &in->small, buf, &got);
+  else {
+    e = ext2fs_bmap2 (x->fs, ino, &in->small, NULL, 0, 0, NULL, &pblk);
+    blk = e ? NULL : malloc (x->fs->blocksize);
+    if (e == 0 && blk == NULL)
+      return -ENOMEM;
+    if (e == 0)
+      e = io_channel_read_blk64 (x->fs->io, pblk, 1, blk);
+    if (e == 0)
+      memcpy (buf, blk, size);
+    free (blk);
+  }
+  if (e)
+    return extfs_fail (x, e, "read", "a symlink");
+  buf[size] = '\0';
+  return 0;
+}
+
+int
+extfs_resolve (struct extfs *x, const char *path, bool follow,
+               ext2_ino_t *parent, char last[EXT2_NAME_LEN + 1],
+               ext2_ino_t *ino)
+{
+  char *work, *p, *comp, target[4096], *nw;
+  ext2_ino_t cur = EXT2_ROOT_INO, child;
+  union extfs_inode in;
+  int links = 0, ftype, r = 0;
+  size_t len;
+
+  *parent = EXT2_ROOT_INO;
+  last[0] = '\0';
+  work = strdup (path);
+  if (work == NULL)
+    return -ENOMEM;
+  p = work;
+  for (;;) {
+    while (*p == '/')
+      p++;
+    if (*p == '\0')
+      break;
+    comp = p;
+    p += strcspn (p, "/");
+    if (*p)
+      *p++ = '\0';
+    while (*p == '/')
+      p++;                      /* p: the rest, "" after the last */
+    if (strcmp (comp, ".") == 0)
+      continue;
+    len = strlen (comp);
+    if (len > EXT2_NAME_LEN) {
+      s3vol_error (x->log, "%s: a name in it is longer than %d bytes",
+                   path, EXT2_NAME_LEN);
+      r = -ENAMETOOLONG;
+      break;
+    }
+    r = extfs_lookup (x, cur, comp, &child, &ftype);
+    if (r == -ENOENT) {
+      *parent = *p ? 0 : cur;
+      memcpy (last, comp, len + 1);
+      break;
+    }
+    if (r < 0)
+      break;
+    if (ftype == EXT2_FT_UNKNOWN || ftype == EXT2_FT_SYMLINK) {
+      r = extfs_read_inode (x, child, &in);
+      if (r < 0)
+        break;
+      ftype = extfs_ftype_of_mode (in.small.i_mode);
+    }
+    if (ftype == EXT2_FT_SYMLINK && (*p || follow)) {
+      if (++links > MAX_SYMLINKS) {
+        s3vol_error (x->log, "%s: too many levels of symbolic links", path);
+        r = -ELOOP;
+        break;
+      }
+      r = extfs_read_link (x, child, &in, target, sizeof target);
+      if (r < 0)
+        break;
+      /* Go on with the target and what is left of the path. */
+      nw = malloc (strlen (target) + strlen (p) + 2);
+      if (nw == NULL) {
+        r = -ENOMEM;
+        break;
+      }
+      sprintf (nw, "%s/%s", target, p);
+      free (work);
+      work = p = nw;
+      if (target[0] == '/')
+        cur = EXT2_ROOT_INO;
+      continue;
+    }
+    if (*p && ftype != EXT2_FT_DIR) {
+      r = -ENOTDIR;
+      break;
+    }
+    *parent = cur;
+    memcpy (last, comp, len + 1);
+    cur = child;
+  }
+  free (work);
+  if (r == 0)
+    *ino = cur;
+  return r;
+}
+
+/* ---- changing entries ---- */
+
+/* Put name into the free room of entry de (at off) if it fits; 1 if. */
+static int
+fit (struct extfs *x, char *buf, unsigned off, unsigned rec_len,
+     const char *name, size_t len, ext2_ino_t ino, int ftype,
+     unsigned *at)
+{
+  struct ext2_dir_entry *de = (struct ext2_dir_entry *) (buf + off), *nd;
+  unsigned need = EXT2_DIR_REC_LEN (len), used;
+
+  used = de->inode ? EXT2_DIR_REC_LEN (ext2fs_dirent_name_len (de)) : 0;
+  if (rec_len < used + need)
+    return 0;
+  if (used) {
+    ext2fs_set_rec_len (x->fs, used, de);
+    nd = (struct ext2_dir_entry *) (buf + off + used);
+    ext2fs_set_rec_len (x->fs, rec_len - used, nd);
+    *at = off + used;
+  }
+  else {
+    nd = de;
+    *at = off;
+  }
+  nd->inode = ino;
+  ext2fs_dirent_set_name_len (nd, len);
+  ext2fs_dirent_set_file_type (nd, ext2fs_has_feature_filetype
+                               (x->fs->super) ? ftype : 0);
+  memcpy (nd->name, name, len);
+  return 1;
+}
+
+/* Append to the last block of a linear directory, or to a new block.
+ * -ENOSPC (not logged) when the only block is full and the directory
+ * should become indexed instead.
+ */
+static int
+linear_add (struct extfs *x, struct dtab *t, const char *name, size_t len,
+            ext2_ino_t ino, int ftype)
+{
+  union extfs_inode in;
+  unsigned off = 0, rec_len, at = 0;
+  struct ext2_dir_entry *de;
+  uint64_t nblocks, lblk;
+  blk64_t pblk;
+  char *buf;
+  errcode_t e;
+  int r, placed = 0;
+
+  r = extfs_read_inode (x, t->dir, &in);
+  if (r < 0)
+    return r;
+  nblocks = EXT2_I_SIZE (&in.small) / x->fs->blocksize;
+  buf = malloc (x->fs->blocksize);
+  if (buf == NULL)
+    return -ENOMEM;
+  lblk = nblocks - 1;
+  r = nblocks ? dir_bmap (x, t->dir, &in, lblk, &pblk) : -EUCLEAN;
+  if (r == 0)
+    r = read_block (x, t->dir, pblk, buf);
+  while (r == 0 && (r = next_entry (x, buf, &off, &de, &rec_len)) == 1) {
+    placed = fit (x, buf, off, rec_len, name, len, ino, ftype, &at);
+    if (placed)
+      break;
+    off += rec_len;
+    r = 0;
+  }
+  if (r >= 0 && !placed && nblocks == 1 &&
+      ext2fs_has_feature_dir_index (x->fs->super)) {
+    free (buf);
+    return -ENOSPC;
+  }
+  if (r >= 0 && !placed) {
+    /* A new last block. */
+    lblk = nblocks;
+    e = ext2fs_bmap2 (x->fs, t->dir, &in.small, NULL, BMAP_ALLOC, lblk,
+                      NULL, &pblk);
+    if (e) {
+      free (buf);
+      return e == EXT2_ET_BLOCK_ALLOC_FAIL
+        ? extfs_nospace (x, name, false)
+        : extfs_fail (x, e, "grow", "a directory");
+    }
+    r = extfs_read_inode (x, t->dir, &in);
+    if (r == 0)
+      r = ext2fs_inode_size_set (x->fs, &in.small, (lblk + 1) *
+                                 x->fs->blocksize) ? -EFBIG : 0;
+    if (r == 0)
+      r = extfs_write_inode (x, t->dir, &in);
+    memset (buf, 0, x->fs->blocksize);
+    de = (struct ext2_dir_entry *) buf;
+    ext2fs_set_rec_len (x->fs, x->fs->blocksize - csum_size (x), de);
+    if (csum_size (x))
+      ext2fs_initialize_dirent_tail (x->fs,
+                                     EXT2_DIRENT_TAIL (buf,
+                                                       x->fs->blocksize));
+    if (r == 0)
+      placed = fit (x, buf, 0, x->fs->blocksize - csum_size (x), name, len,
+                    ino, ftype, &at);
+  }
+  if (r >= 0 && placed)
+    r = write_block (x, t->dir, pblk, buf);
+  else if (r > 0 || r == -EUCLEAN)
+    r = extfs_fail (x, EXT2_ET_DIR_CORRUPTED, "add to", "a directory");
+  free (buf);
+  if (r < 0)
+    return r;
+  return dent_add (t, name, len, ino, ftype, lblk, at);
+}
+
+/* Turn a full one-block linear directory into an indexed one: block 0
+ * becomes the index root ("." and ".." kept), its other entries move to
+ * a new block 1, the single leaf.  ext2fs_link then splits leaves and
+ * grows the index as entries come.
+ */
+static int
+make_indexed (struct extfs *x, struct dtab *t)
+{
+  unsigned bs = x->fs->blocksize, cs = csum_size (x), off, rec_len, at;
+  struct ext2_dir_entry *de, *dot, *dotdot;
+  ext2_ino_t dot_ino = 0, dotdot_ino = 0;
+  union extfs_inode in;
+  struct ext2_dx_root_info *info;
+  struct ext2_dx_countlimit *cl;
+  blk64_t p0, p1;
+  char *old, *leaf;
+  errcode_t e;
+  int r;
+
+  r = extfs_read_inode (x, t->dir, &in);
+  if (r < 0)
+    return r;
+  old = calloc (1, bs);
+  leaf = calloc (1, bs);
+  if (old == NULL || leaf == NULL) {
+    free (old);
+    free (leaf);
+    return -ENOMEM;
+  }
+  r = dir_bmap (x, t->dir, &in, 0, &p0);
+  if (r == 0)
+    r = read_block (x, t->dir, p0, old);
+  /* The leaf: every entry but "." and "..", packed. */
+  de = (struct ext2_dir_entry *) leaf;
+  ext2fs_set_rec_len (x->fs, bs - cs, de);
+  if (cs)
+    ext2fs_initialize_dirent_tail (x->fs, EXT2_DIRENT_TAIL (leaf, bs));
+  off = 0;
+  at = 0;
+  while (r == 0 && (r = next_entry (x, old, &off, &de, &rec_len)) == 1) {
+    int len = ext2fs_dirent_name_len (de);
+    r = 0;
+    if (len == 1 && de->name[0] == '.')
+      dot_ino = de->inode;
+    else if (len == 2 && de->name[0] == '.' && de->name[1] == '.')
+      dotdot_ino = de->inode;
+    else if (de->inode &&
+             !fit (x, leaf, at, bs - cs - at, de->name, len, de->inode,
+                   ext2fs_dirent_file_type (de), &at))
+      r = -EUCLEAN;
+    off += rec_len;
+  }
+  if (r == 0 && (dot_ino != t->dir || dotdot_ino == 0))
+    r = -EUCLEAN;
+  if (r < 0) {
+    free (old);
+    free (leaf);
+    return r == -EUCLEAN
+      ? extfs_fail (x, EXT2_ET_DIR_CORRUPTED, "index", "a directory") : r;
+  }
+  e = ext2fs_bmap2 (x->fs, t->dir, &in.small, NULL, BMAP_ALLOC, 1, NULL,
+                    &p1);
+  if (e == 0)
+    e = ext2fs_write_dir_block4 (x->fs, p1, leaf, 0, t->dir);
+  if (e == 0) {
+    /* The root: "." (12 bytes), ".." over the rest, then the index. */
+    memset (old, 0, bs);
+    dot = (struct ext2_dir_entry *) old;
+    dotdot = (struct ext2_dir_entry *) (old + 12);
+    dot->inode = dot_ino;
+    dotdot->inode = dotdot_ino;
+    ext2fs_set_rec_len (x->fs, 12, dot);
+    ext2fs_set_rec_len (x->fs, bs - 12, dotdot);
+    ext2fs_dirent_set_name_len (dot, 1);
+    ext2fs_dirent_set_name_len (dotdot, 2);
+    if (ext2fs_has_feature_filetype (x->fs->super)) {
+      ext2fs_dirent_set_file_type (dot, EXT2_FT_DIR);
+      ext2fs_dirent_set_file_type (dotdot, EXT2_FT_DIR);
+    }
+    memcpy (dot->name, ".", 1);
+    memcpy (dotdot->name, "..", 2);
+    info = (struct ext2_dx_root_info *) (old + 24);
+    info->hash_version = x->fs->super->s_def_hash_version;
+    info->info_length = 8;
+    cl = (struct ext2_dx_countlimit *) (old + 32);
+    cl->limit = ext2fs_cpu_to_le16 ((bs - 32 - (cs ? 8 : 0)) / 8);
+    cl->count = ext2fs_cpu_to_le16 (1);
+    *(uint32_t *) (old + 36) = ext2fs_cpu_to_le32 (1);
+    e = ext2fs_write_dir_block4 (x->fs, p0, old, 0, t->dir);
+  }
+  free (old);
+  free (leaf);
+  if (e)
+    return e == EXT2_ET_BLOCK_ALLOC_FAIL ? extfs_nospace (x, "directory",
+                                                          false)
+      : extfs_fail (x, e, "index", "a directory");
+  r = extfs_read_inode (x, t->dir, &in);
+  if (r < 0)
+    return r;
+  in.small.i_flags |= EXT2_INDEX_FL;
+  ext2fs_inode_size_set (x->fs, &in.small, 2 * bs);
+  t->indexed = true;
+  return extfs_write_inode (x, t->dir, &in);
+}
+
+int
+extfs_dir_add (struct extfs *x, ext2_ino_t dir, const char *name,
+               ext2_ino_t ino, int ftype)
+{
+  size_t len = strlen (name);
+  struct dtab *t;
+  errcode_t e;
+  int r;
+
+  r = get_tab (x, dir, &t);
+  if (r < 0)
+    return r;
+  if (!t->indexed) {
+    r = linear_add (x, t, name, len, ino, ftype);
+    if (r != -ENOSPC || t->indexed)
+      return r;
+    r = make_indexed (x, t);
+    if (r < 0)
+      return r;
+  }
+  e = ext2fs_link (x->fs, dir, name, ino, ftype);
+  if (e == EXT2_ET_DIR_NO_SPACE) {
+    s3vol_error (x->log, "%s: the directory is full (its index cannot "
+                 "grow further)", name);
+    return -ENOSPC;
+  }
+  if (e)
+    return e == EXT2_ET_BLOCK_ALLOC_FAIL ? extfs_nospace (x, name, false)
+      : extfs_fail (x, e, "add an entry for", name);
+  return dent_add (t, name, len, ino, ftype, 0, 0);
+}
+
+/* The leaf block (logical) of an indexed directory name hashes to. */
+static int
+dx_leaf (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
+         const char *name, char *buf, uint32_t *lblk)
+{
+  struct ext2_dx_root_info *info;
+  struct ext2_dx_countlimit *cl;
+  struct ext2_dx_entry *ent;
+  ext2_dirhash_t hash, minor;
+  unsigned level, levels, count, lo, hi, mid, version;
+  blk64_t pblk;
+  errcode_t e;
+  int r;
+
+  r = dir_bmap (x, dir, in, 0, &pblk);
+  if (r == 0)
+    r = read_block (x, dir, pblk, buf);
+  if (r < 0)
+    return r;
+  info = (struct ext2_dx_root_info *) (buf + 24);
+  levels = info->indirect_levels;
+  version = info->hash_version;
+  if (version <= EXT2_HASH_TEA &&
+      (x->fs->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH))
+    version += 3;
+  e = ext2fs_dirhash2 (version, name, strlen (name), x->fs->encoding, 0,
+                       x->fs->super->s_hash_seed, &hash, &minor);
+  if (e)
+    return extfs_fail (x, e, "hash", name);
+  cl = (struct ext2_dx_countlimit *) (buf + 24 + info->info_length);
+  for (level = 0;; level++) {
+    ent = (struct ext2_dx_entry *) cl;
+    count = ext2fs_le16_to_cpu (cl->count);
+    if (count == 0 || count > ext2fs_le16_to_cpu (cl->limit))
+      return -EUCLEAN;
+    /* The last entry whose hash is <= ours (entry 0 has none). */
+    lo = 1;
+    hi = count;
+    while (lo < hi) {
+      mid = (lo + hi) / 2;
+      if (ext2fs_le32_to_cpu (ent[mid].hash) > hash)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    *lblk = ext2fs_le32_to_cpu (ent[lo - 1].block) & EXT4_DX_BLOCK_MASK;
+    if (level == levels)
+      return 0;
+    r = dir_bmap (x, dir, in, *lblk, &pblk);
+    if (r == 0)
+      r = read_block (x, dir, pblk, buf);
+    if (r < 0)
+      return r;
+    cl = (struct ext2_dx_countlimit *) (buf + 8);
+  }
+}
+
+/* Find name in logical block lblk of dir: 1 (and *off, *prev: the entry
+ * before it in the block, or UINT32_MAX), 0 if not there.
+ */
+static int
+scan_block (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
+            uint64_t lblk, const char *name, char *buf, blk64_t *pblk,
+            unsigned *off, unsigned *prev)
+{
+  struct ext2_dir_entry *de;
+  size_t len = strlen (name);
+  unsigned rec_len;
+  int r;
+
+  r = dir_bmap (x, dir, in, lblk, pblk);
+  if (r == 0)
+    r = read_block (x, dir, *pblk, buf);
+  if (r < 0)
+    return r;
+  *prev = UINT32_MAX;
+  *off = 0;
+  while ((r = next_entry (x, buf, off, &de, &rec_len)) == 1) {
+    if (de->inode && (size_t) ext2fs_dirent_name_len (de) == len &&
+        memcmp (de->name, name, len) == 0)
+      return 1;
+    *prev = *off;
+    *off += rec_len;
+  }
+  return r;
+}
+
+/* Where name's entry is in dir: its block (read into buf), offset, and
+ * the entry before it.
+ */
+static int
+locate (struct extfs *x, struct dtab *t, const char *name, char *buf,
+        blk64_t *pblk, unsigned *off, unsigned *prev)
+{
+  struct dent *d = dent_find (t, name, strlen (name));
+  union extfs_inode in;
+  uint64_t nblocks, k;
+  uint32_t lblk = 0;
+  int r;
+
+  if (d == NULL)
+    return -ENOENT;
+  r = extfs_read_inode (x, t->dir, &in);
+  if (r < 0)
+    return r;
+  if (!t->indexed)
+    r = scan_block (x, t->dir, &in, d->lblk, name, buf, pblk, off, prev);
+  else {
+    r = dx_leaf (x, t->dir, &in, name, buf, &lblk);
+    if (r == 0)
+      r = scan_block (x, t->dir, &in, lblk, name, buf, pblk, off, prev);
+    if (r == -EUCLEAN)
+      r = 0;                    /* look everywhere, below */
+  }
+  /* Not where expected (hash collisions across leaves): look everywhere. */
+  nblocks = EXT2_I_SIZE (&in.small) / x->fs->blocksize;
+  for (k = 0; r == 0 && k < nblocks; k++)
+    r = scan_block (x, t->dir, &in, k, name, buf, pblk, off, prev);
+  if (r == 0 || r == -EUCLEAN)
+    r = extfs_fail (x, EXT2_ET_DIR_CORRUPTED, "find the entry of", name);
+  return r < 0 ? r : 0;
+}
+
+int
+extfs_dir_remove (struct extfs *x, ext2_ino_t dir, const char *name)
+{
+  struct ext2_dir_entry *de, *pe;
+  unsigned off, prev, rec_len, prev_len;
+  struct dtab *t;
+  blk64_t pblk;
+  char *buf;
+  int r;
+
+  r = get_tab (x, dir, &t);
+  if (r < 0)
+    return r;
+  buf = malloc (x->fs->blocksize);
+  if (buf == NULL)
+    return -ENOMEM;
+  r = locate (x, t, name, buf, &pblk, &off, &prev);
+  if (r == 0) {
+    de = (struct ext2_dir_entry *) (buf + off);
+    if (prev != UINT32_MAX) {
+      pe = (struct ext2_dir_entry *) (buf + prev);
+      ext2fs_get_rec_len (x->fs, pe, &prev_len);
+      ext2fs_get_rec_len (x->fs, de, &rec_len);
+      ext2fs_set_rec_len (x->fs, prev_len + rec_len, pe);
+    }
+    else
+      de->inode = 0;
+    r = write_block (x, dir, pblk, buf);
+  }
+  free (buf);
+  if (r == 0)
+    dent_del (t, name, strlen (name));
+  return r;
+}
+
+int
+extfs_dir_set (struct extfs *x, ext2_ino_t dir, const char *name,
+               ext2_ino_t ino, int ftype)
+{
+  struct ext2_dir_entry *de;
+  unsigned off, prev;
+  struct dtab *t;
+  struct dent *d;
+  blk64_t pblk;
+  char *buf;
+  int r;
+
+  r = get_tab (x, dir, &t);
+  if (r < 0)
+    return r;
+  buf = malloc (x->fs->blocksize);
+  if (buf == NULL)
+    return -ENOMEM;
+  r = locate (x, t, name, buf, &pblk, &off, &prev);
+  if (r == 0) {
+    de = (struct ext2_dir_entry *) (buf + off);
+    de->inode = ino;
+    if (ext2fs_has_feature_filetype (x->fs->super))
+      ext2fs_dirent_set_file_type (de, ftype);
+    r = write_block (x, dir, pblk, buf);
+  }
+  free (buf);
+  d = dent_find (t, name, strlen (name));
+  if (r == 0 && d) {
+    d->ino = ino;
+    d->ftype = ftype;
+  }
+  return r;
+}
+
+/* ---- iterating ---- */
+
+struct each {
+  int (*fn) (void *, const char *, size_t, ext2_ino_t, int);
+  void *opaque;
+  int r;
+};
+
+static int
+each_entry (ext2_ino_t dir, int entry, struct ext2_dir_entry *de,
+            int offset, int blocksize, char *buf, void *priv)
+{
+  struct each *ea = priv;
+
+  (void) dir;
+  (void) offset;
+  (void) blocksize;
+  (void) buf;
+  if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE ||
+      de->inode == 0)
+    return 0;
+  ea->r = ea->fn (ea->opaque, de->name, ext2fs_dirent_name_len (de),
+                  de->inode, ext2fs_dirent_file_type (de));
+  return ea->r ? DIRENT_ABORT : 0;
+}
+
+int
+extfs_dir_each (struct extfs *x, ext2_ino_t dir,
+                int (*fn) (void *, const char *, size_t, ext2_ino_t, int),
+                void *opaque)
+{
+  struct each ea = { .fn = fn, .opaque = opaque };
+  errcode_t e;
+
+  e = ext2fs_dir_iterate2 (x->fs, dir, 0, NULL, each_entry, &ea);
+  if (e == EXT2_ET_NO_DIRECTORY)
+    return -ENOTDIR;
+  if (e)
+    return extfs_fail (x, e, "read", "a directory");
+  return ea.r;
+}
+
+static int
+any_entry (void *opaque, const char *name, size_t len, ext2_ino_t ino,
+           int ftype)
+{
+  (void) opaque;
+  (void) name;
+  (void) len;
+  (void) ino;
+  (void) ftype;
+  return 1;
+}
+
+int
+extfs_dir_empty (struct extfs *x, ext2_ino_t dir)
+{
+  int r = extfs_dir_each (x, dir, any_entry, NULL);
+
+  return r < 0 ? r : r == 0;
+}

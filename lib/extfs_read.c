@@ -1,0 +1,378 @@
+/* s3vol: reading a volume's files: stat, readlink, list, cat, get.
+ *
+ * A file's bytes are read run by run (extfs_each_run): each run of
+ * blocks is read from the cache in large pieces, so a big file streams
+ * at the cache's speed (which fetches ahead) rather than block by block;
+ * holes and unwritten extents are skipped, and stay holes in a local
+ * copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "extfs_int.h"
+
+#define PIECE EXTFS_PIECE
+
+int
+extfs_join (char *out, const char *dir, const char *name)
+{
+  size_t n = strlen (dir);
+  int len;
+
+  while (n > 1 && dir[n - 1] == '/')
+    n--;
+  if (name[0] == '\0')
+    len = snprintf (out, PATH_MAX, "%.*s", (int) n, dir);
+  else
+    len = snprintf (out, PATH_MAX, "%.*s%s%s", (int) n, dir,
+                    n && dir[n - 1] == '/' ? "" : "/", name);
+  return len >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* Resolve a path a user gave; say so if it is not there. */
+int
+extfs_find (struct extfs *x, const char *path, bool follow, ext2_ino_t *ino,
+      union extfs_inode *in)
+{
+  char last[EXT2_NAME_LEN + 1];
+  ext2_ino_t parent;
+  int r;
+
+  r = extfs_resolve (x, path, follow, &parent, last, ino);
+  if (r == -ENOENT || r == -ENOTDIR)
+    s3vol_error (x->log, "%s: %s in volume %s (version %" PRIu64 ")", path,
+                 r == -ENOENT ? "no such file or directory"
+                 : "a part of the path is not a directory", x->volume,
+                 x->seq);
+  if (r == 0 && in)
+    r = extfs_read_inode (x, *ino, in);
+  return r;
+}
+
+int
+extfs_lstat (struct extfs *x, const char *path, struct extfs_stat *st)
+{
+  union extfs_inode in;
+  ext2_ino_t ino;
+  int r = extfs_find (x, path, false, &ino, &in);
+
+  if (r == 0)
+    extfs_to_stat (x, ino, &in, st);
+  return r;
+}
+
+int
+extfs_stat (struct extfs *x, const char *path, struct extfs_stat *st)
+{
+  char last[EXT2_NAME_LEN + 1];
+  union extfs_inode in;
+  ext2_ino_t parent, ino;
+  int r;
+
+  r = extfs_resolve (x, path, true, &parent, last, &ino);
+  if (r == 0)
+    r = extfs_read_inode (x, ino, &in);
+  if (r == 0)
+    extfs_to_stat (x, ino, &in, st);
+  return r;
+}
+
+int
+extfs_readlink (struct extfs *x, const char *path, char *buf, size_t n)
+{
+  union extfs_inode in;
+  ext2_ino_t ino;
+  int r = extfs_find (x, path, false, &ino, &in);
+
+  if (r == 0 && !LINUX_S_ISLNK (in.small.i_mode)) {
+    s3vol_error (x->log, "%s: not a symbolic link", path);
+    r = -EINVAL;
+  }
+  return r == 0 ? extfs_read_link (x, ino, &in, buf, n) : r;
+}
+
+/* ---- listing ---- */
+
+struct entry {
+  char *name;
+  ext2_ino_t ino;
+  int ftype;
+  struct extfs_stat st;
+  char *target;
+};
+
+struct listing {
+  struct entry *e;
+  size_t n, cap;
+};
+
+static int
+collect (void *opaque, const char *name, size_t len, ext2_ino_t ino,
+         int ftype)
+{
+  struct listing *l = opaque;
+  struct entry *e;
+
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 256;
+    e = realloc (l->e, cap * sizeof *e);
+    if (e == NULL)
+      return -ENOMEM;
+    l->e = e;
+    l->cap = cap;
+  }
+  e = &l->e[l->n];
+  memset (e, 0, sizeof *e);
+  e->name = strndup (name, len);
+  if (e->name == NULL)
+    return -ENOMEM;
+  e->ino = ino;
+  e->ftype = ftype;
+  l->n++;
+  return 0;
+}
+
+static int
+by_name (const void *a, const void *b)
+{
+  return strcmp (((const struct entry *) a)->name,
+                 ((const struct entry *) b)->name);
+}
+
+static int
+by_ino (const void *a, const void *b)
+{
+  const struct entry *const *x = a, *const *y = b;
+
+  return (*x)->ino < (*y)->ino ? -1 : (*x)->ino > (*y)->ino;
+}
+
+static const uint32_t type_bits[] = {
+  [EXT2_FT_UNKNOWN] = 0, [EXT2_FT_REG_FILE] = S_IFREG,
+  [EXT2_FT_DIR] = S_IFDIR, [EXT2_FT_CHRDEV] = S_IFCHR,
+  [EXT2_FT_BLKDEV] = S_IFBLK, [EXT2_FT_FIFO] = S_IFIFO,
+  [EXT2_FT_SOCK] = S_IFSOCK, [EXT2_FT_SYMLINK] = S_IFLNK,
+};
+
+/* Attributes of every entry, read in inode order (neighbours share
+ * inode table blocks).
+ */
+static int
+stat_all (struct extfs *x, struct listing *l)
+{
+  struct entry **order = malloc ((l->n + 1) * sizeof *order);
+  union extfs_inode in;
+  char target[4096];
+  size_t i;
+  int r = 0;
+
+  if (order == NULL)
+    return -ENOMEM;
+  for (i = 0; i < l->n; i++)
+    order[i] = &l->e[i];
+  if (l->n > 1)
+    qsort (order, l->n, sizeof *order, by_ino);
+  for (i = 0; r == 0 && i < l->n; i++) {
+    r = extfs_read_inode (x, order[i]->ino, &in);
+    if (r < 0)
+      break;
+    extfs_to_stat (x, order[i]->ino, &in, &order[i]->st);
+    if (LINUX_S_ISLNK (in.small.i_mode) &&
+        extfs_read_link (x, order[i]->ino, &in, target, sizeof target) == 0)
+      order[i]->target = strdup (target);
+    if (i % 1024 == 0)
+      extfs_progress (x, "stat", i, l->n);
+  }
+  free (order);
+  return r;
+}
+
+int
+extfs_list (struct extfs *x, const char *path, bool stat, extfs_list_fn fn,
+            void *opaque)
+{
+  struct listing l = { 0 };
+  union extfs_inode in;
+  ext2_ino_t ino;
+  size_t i;
+  int r;
+
+  r = extfs_find (x, path, true, &ino, &in);
+  if (r == 0 && !LINUX_S_ISDIR (in.small.i_mode)) {
+    s3vol_error (x->log, "%s: not a directory", path);
+    r = -ENOTDIR;
+  }
+  if (r == 0)
+    r = extfs_dir_each (x, ino, collect, &l);
+  if (r == 0 && l.n > 1)
+    qsort (l.e, l.n, sizeof *l.e, by_name);
+  if (r == 0 && stat)
+    r = stat_all (x, &l);
+  for (i = 0; r == 0 && i < l.n; i++) {
+    if (!stat) {
+      l.e[i].st.ino = l.e[i].ino;
+      l.e[i].st.mode = l.e[i].ftype < 8 ? type_bits[l.e[i].ftype] : 0;
+    }
+    r = fn (opaque, l.e[i].name, &l.e[i].st, l.e[i].target);
+  }
+  for (i = 0; i < l.n; i++) {
+    free (l.e[i].name);
+    free (l.e[i].target);
+  }
+  free (l.e);
+  return r;
+}
+
+/* ---- file contents ---- */
+
+struct copy {
+  struct extfs *x;
+  int fd;
+  bool sparse;                  /* fd is a fresh regular file */
+  uint64_t size, pos;           /* file size, bytes written so far */
+  uint64_t *done;               /* for progress */
+  uint64_t total;
+  char *buf;
+  const char *path;
+};
+
+static int
+write_all (int fd, const char *buf, size_t n, off_t off, bool at)
+{
+  ssize_t w;
+
+  while (n > 0) {
+    w = at ? pwrite (fd, buf, n, off) : write (fd, buf, n);
+    if (w == -1 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w == 0 ? -EIO : -errno;
+    buf += w;
+    n -= w;
+    off += w;
+  }
+  return 0;
+}
+
+static int
+out_error (struct copy *c, int r)
+{
+  s3vol_error (c->x->log, "writing %s: %s", c->path, strerror (-r));
+  return r;
+}
+
+/* Zeros up to file offset end (a hole): skipped when sparse. */
+static int
+fill_to (struct copy *c, uint64_t end)
+{
+  size_t n;
+  int r;
+
+  if (end > c->size)
+    end = c->size;
+  if (c->sparse || end <= c->pos) {
+    if (end > c->pos)
+      c->pos = end;
+    return 0;
+  }
+  memset (c->buf, 0, PIECE);
+  while (c->pos < end) {
+    n = end - c->pos < PIECE ? end - c->pos : PIECE;
+    r = write_all (c->fd, c->buf, n, 0, false);
+    if (r < 0)
+      return out_error (c, r);
+    c->pos += n;
+  }
+  return 0;
+}
+
+static int
+copy_run (void *opaque, const struct extfs_run *run)
+{
+  struct copy *c = opaque;
+  struct extfs *x = c->x;
+  uint64_t bs = x->fs->blocksize, k, n, end;
+  errcode_t e;
+  int r;
+
+  r = fill_to (c, run->lblk * bs);
+  if (r < 0 || run->uninit)
+    return r;
+  for (k = 0; k < run->len && run->lblk * bs + k * bs < c->size; k += n) {
+    n = run->len - k < PIECE / bs ? run->len - k : PIECE / bs;
+    e = io_channel_read_blk64 (x->fs->io, run->pblk + k, n, c->buf);
+    if (e)
+      return extfs_fail (x, e, "read", c->path);
+    end = (run->lblk + k + n) * bs;
+    if (end > c->size)
+      end = c->size;
+    r = write_all (c->fd, c->buf, end - c->pos, c->pos, c->sparse);
+    if (r < 0)
+      return out_error (c, r);
+    *c->done += end - c->pos;
+    c->pos = end;
+    extfs_progress (x, "get", *c->done, c->total);
+  }
+  return 0;
+}
+
+int
+extfs_copy_out (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
+                int fd, bool sparse, const char *path, char *buf,
+                uint64_t *done, uint64_t total)
+{
+  struct copy c = { .x = x, .fd = fd, .sparse = sparse, .done = done,
+                    .total = total, .path = path, .buf = buf,
+                    .size = EXT2_I_SIZE (&in->small) };
+  size_t got = 0;
+  errcode_t e;
+  int r;
+
+  if (in->small.i_flags & EXT4_ENCRYPT_FL) {
+    s3vol_error (x->log, "%s: the file is encrypted", path);
+    return -ENOTSUP;
+  }
+  if (in->small.i_flags & EXT4_INLINE_DATA_FL) {
+    e = ext2fs_inline_data_get (x->fs, ino, &in->small, c.buf, &got);
+    r = e ? extfs_fail (x, e, "read", path) : 0;
+    if (r == 0)
+      r = write_all (fd, c.buf, got < c.size ? got : c.size, 0, sparse);
+    c.pos = got < c.size ? got : c.size;
+  }
+  else
+    r = extfs_each_run (x, ino, in, copy_run, &c);
+  if (r == 0)
+    r = fill_to (&c, c.size);
+  if (r == 0 && sparse && ftruncate (fd, c.size) == -1)
+    r = out_error (&c, -errno);
+  return r;
+}
+
+int
+extfs_cat (struct extfs *x, const char *path, int fd)
+{
+  union extfs_inode in;
+  ext2_ino_t ino;
+  uint64_t done = 0;
+  char *buf;
+  int r = extfs_find (x, path, true, &ino, &in);
+
+  if (r == 0 && !LINUX_S_ISREG (in.small.i_mode)) {
+    s3vol_error (x->log, "%s: %s", path, LINUX_S_ISDIR (in.small.i_mode)
+                 ? "is a directory" : "not a regular file");
+    r = LINUX_S_ISDIR (in.small.i_mode) ? -EISDIR : -EINVAL;
+  }
+  buf = r == 0 ? malloc (EXTFS_PIECE) : NULL;
+  if (r == 0 && buf == NULL)
+    r = -ENOMEM;
+  if (r == 0)
+    r = extfs_copy_out (x, ino, &in, fd, false, path, buf, &done,
+                        EXT2_I_SIZE (&in.small));
+  free (buf);
+  return r;
+}

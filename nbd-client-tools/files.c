@@ -1,0 +1,322 @@
+/* s3vol CLI: reading files of a volume without mounting it: ls, get,
+ * cat; and what every file verb shares (opening, progress, exit codes).
+ * The work is libs3vol's extfs (lib/extfs*.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "s3vol/volume.h"
+
+/* ---- shared ---- */
+
+static void
+notify (void *opaque, enum extfs_event ev, const char *path, uint64_t seq)
+{
+  struct files *f = opaque;
+
+  cli_progress_done (&f->pr);
+  f->pr.shown = false;
+  switch (ev) {
+  case EXTFS_EV_EXISTS:
+    fprintf (stderr, "s3vol %s: exists: %s\n", f->verb, path);
+    break;
+  case EXTFS_EV_SKIPPED:
+    fprintf (stderr, "s3vol %s: skipped %s (not a file, directory or "
+             "symlink)\n", f->verb, path);
+    break;
+  case EXTFS_EV_OVERWROTE:
+    fprintf (stderr, "s3vol %s: %s was changed by another writer (version "
+             "%" PRIu64 "); yours replaces it (last write wins)\n", f->verb,
+             path, seq);
+    break;
+  case EXTFS_EV_REBASED:
+  case EXTFS_EV_REPLAYED:
+    break;
+  }
+}
+
+static void
+progress (void *opaque, const char *what, uint64_t done, uint64_t total)
+{
+  struct files *f = opaque;
+
+  if (strcmp (what, "put") && strcmp (what, "get") && strcmp (what, "upload"))
+    return;                     /* counts of entries: not shown */
+  if (f->phase == NULL || strcmp (f->phase, what)) {
+    cli_progress_done (&f->pr);
+    cli_progress_init (&f->pr, what);
+    f->phase = what;
+  }
+  cli_progress_update (&f->pr, done, total);
+}
+
+int
+files_exit (int err)
+{
+  switch (-err) {
+  case 0: return EXIT_OK;
+  case EEXIST: return EXIT_EXISTS;
+  case ENOSPC: return EXIT_NOSPACE;
+  case ENOTDIR: case EISDIR: case ENOTEMPTY: case ENAMETOOLONG: case ELOOP:
+    return EXIT_USAGE;
+  case EMEDIUMTYPE: case ENOTSUP: case EUCLEAN: case EROFS:
+    return EXIT_FAIL;
+  default: return cli_exit_code (err);
+  }
+}
+
+int
+files_open (struct files *f, const char *verb, const struct cli_global *g,
+            const struct cli_args *a, const char *name, bool writable)
+{
+  struct extfs_config cfg = {
+    .log = &cli_log, .volume = name, .writable = writable,
+    .ref = { .seq = a->version, .snapshot = a->snapshot },
+    .notify = { notify, f }, .progress = { progress, f },
+  };
+  int r;
+
+  memset (f, 0, sizeof *f);
+  f->verb = verb;
+  f->volume = name;
+  cli_progress_init (&f->pr, verb);
+  r = cli_open_volstore (g, &f->os, &f->vs);
+  if (r != EXIT_OK)
+    return r;
+  r = extfs_open (f->vs, &cfg, &f->x);
+  if (r < 0) {
+    cli_close_volstore (f->os, f->vs);
+    f->vs = NULL;
+    return r == -EEXIST ? EXIT_CONFLICT : files_exit (r);
+  }
+  return EXIT_OK;
+}
+
+void
+files_close (struct files *f)
+{
+  cli_progress_done (&f->pr);
+  extfs_close (f->x);
+  if (f->vs)
+    cli_close_volstore (f->os, f->vs);
+}
+
+int
+files_commit (struct files *f, const char *message)
+{
+  struct extfs_commit_result res;
+  char h[16];
+  int r;
+
+  r = extfs_commit (f->x, message, &res);
+  cli_progress_done (&f->pr);
+  f->pr.shown = false;
+  if (r < 0)
+    return r == -EEXIST ? EXIT_CONFLICT : files_exit (r);
+  if (!res.changed)
+    printf ("%s: nothing changed (version %" PRIu64 ")\n", f->volume,
+            res.seq);
+  else
+    printf ("%s: version %" PRIu64 " (%s uploaded%s)\n", f->volume, res.seq,
+            cli_human (res.bytes_uploaded, h),
+            res.rebases ? ", redone on another writer's newer version"
+            : "");
+  return EXIT_OK;
+}
+
+/* Parse, answer --help; then open (read-only) and run fn. */
+static int
+with_files (const struct cli_global *g, int argc, char **argv,
+            unsigned allowed, int minpos, int maxpos, const char *usage,
+            int (*fn) (struct files *f, const struct cli_args *a))
+{
+  struct cli_args a;
+  struct files f;
+  int r;
+
+  r = cli_parse (argc, argv, allowed, minpos, maxpos, &a);
+  if (r != EXIT_OK || a.help)
+    return a.help ? cli_usage (usage, true) : r;
+  r = files_open (&f, argv[0], g, &a, a.pos[0], false);
+  if (r == EXIT_OK)
+    r = fn (&f, &a);
+  files_close (&f);
+  return r;
+}
+
+/* ---- ls ---- */
+
+struct ls {
+  const struct cli_args *a;
+  int n;
+};
+
+static const char *
+type_name (uint32_t mode)
+{
+  switch (mode & S_IFMT) {
+  case S_IFREG: return "file";
+  case S_IFDIR: return "dir";
+  case S_IFLNK: return "symlink";
+  case S_IFIFO: return "fifo";
+  case S_IFSOCK: return "socket";
+  case S_IFCHR: return "chardev";
+  case S_IFBLK: return "blockdev";
+  default: return "unknown";
+  }
+}
+
+static void
+mode_string (uint32_t mode, char out[11])
+{
+  static const char rwx[] = "rwxrwxrwx";
+  int i;
+
+  out[0] = S_ISDIR (mode) ? 'd' : S_ISLNK (mode) ? 'l' : S_ISCHR (mode)
+    ? 'c' : S_ISBLK (mode) ? 'b' : S_ISFIFO (mode) ? 'p' : S_ISSOCK (mode)
+    ? 's' : '-';
+  for (i = 0; i < 9; i++)
+    out[i + 1] = mode & (0400 >> i) ? rwx[i] : '-';
+  if (mode & S_ISUID)
+    out[3] = out[3] == 'x' ? 's' : 'S';
+  if (mode & S_ISGID)
+    out[6] = out[6] == 'x' ? 's' : 'S';
+  if (mode & S_ISVTX)
+    out[9] = out[9] == 'x' ? 't' : 'T';
+  out[10] = '\0';
+}
+
+static int
+ls_one (void *opaque, const char *name, const struct extfs_stat *st,
+        const char *target)
+{
+  struct ls *l = opaque;
+  char m[11], t[32];
+
+  if (l->a->json) {
+    printf ("%s{\"name\":", l->n ? ",\n" : "");
+    cli_json_str (name);
+    printf (",\"type\":\"%s\",\"size\":%" PRIu64 ",\"mode\":%" PRIu32
+            ",\"nlink\":%" PRIu32 ",\"uid\":%" PRIu32 ",\"gid\":%" PRIu32
+            ",\"mtime_ns\":%" PRId64 ",\"ino\":%" PRIu32,
+            type_name (st->mode), st->size, st->mode & 07777, st->nlink,
+            st->uid, st->gid, st->mtime_ns, st->ino);
+    if (target) {
+      printf (",\"target\":");
+      cli_json_str (target);
+    }
+    putchar ('}');
+  }
+  else if (l->a->long_) {
+    mode_string (st->mode, m);
+    printf ("%s %3" PRIu32 " %5" PRIu32 " %5" PRIu32 " %12" PRIu64
+            " %s %s%s%s\n", m, st->nlink, st->uid, st->gid, st->size,
+            cli_time (st->mtime_ns, t), name, target ? " -> " : "",
+            target ? target : "");
+  }
+  else
+    printf ("%s%s\n", name, S_ISDIR (st->mode) ? "/" : "");
+  l->n++;
+  return 0;
+}
+
+static int
+do_ls (struct files *f, const struct cli_args *a)
+{
+  const char *path = a->npos > 1 ? a->pos[1] : "/";
+  struct ls l = { .a = a };
+  struct extfs_stat st, dst;
+  char target[4096];
+  int r;
+
+  r = extfs_lstat (f->x, path, &st);
+  /* A symlink to a directory is listed, unless -l asks about the link. */
+  if (r == 0 && S_ISLNK (st.mode) && !a->long_ && !a->json &&
+      extfs_stat (f->x, path, &dst) == 0 && S_ISDIR (dst.mode))
+    st = dst;
+  if (a->json)
+    putchar ('[');
+  if (r == 0 && S_ISDIR (st.mode))
+    r = extfs_list (f->x, path, a->long_ || a->json, ls_one, &l);
+  else if (r == 0) {
+    if (S_ISLNK (st.mode) && extfs_readlink (f->x, path, target,
+                                             sizeof target) < 0)
+      target[0] = '\0';
+    r = ls_one (&l, path, &st, S_ISLNK (st.mode) ? target : NULL);
+  }
+  if (a->json)
+    printf ("]\n");
+  fflush (stdout);
+  return files_exit (r);
+}
+
+static int
+ls (const struct cli_global *g, int argc, char **argv)
+{
+  return with_files (g, argc, argv, OPT_LONG | OPT_JSON | OPT_VERSION |
+                     OPT_SNAPSHOT, 1, 2,
+                     "usage: s3vol ls NAME [PATH] [-l] [--json] "
+                     "[--version N | --snapshot S]\n"
+                     "List a directory (default /) of volume NAME's "
+                     "filesystem, without mounting\nit: names (directories "
+                     "end in /); -l: mode, links, owner, size, mtime;\n"
+                     "--json: all of it as one array.  Exit codes: 3 no "
+                     "such path or volume.\n", do_ls);
+}
+
+/* ---- get, cat ---- */
+
+static int
+do_get (struct files *f, const struct cli_args *a)
+{
+  const char *local = a->npos > 2 ? a->pos[2] : ".";
+  unsigned flags = (a->recursive ? EXTFS_RECURSIVE : 0) |
+    (a->force ? EXTFS_FORCE : 0);
+
+  if (strcmp (local, "-") == 0)
+    return files_exit (extfs_cat (f->x, a->pos[1], STDOUT_FILENO));
+  return files_exit (extfs_get (f->x, a->pos[1], local, flags));
+}
+
+static int
+get (const struct cli_global *g, int argc, char **argv)
+{
+  return with_files (g, argc, argv, OPT_RECURSIVE | OPT_FORCE |
+                     OPT_VERSION | OPT_SNAPSHOT, 2, 3,
+                     "usage: s3vol get NAME REMOTE [LOCAL | -] [-r] "
+                     "[--force] [--version N | --snapshot S]\n"
+                     "Copy REMOTE out of volume NAME's filesystem to LOCAL "
+                     "(default .; into it if\nit is a directory), or with - "
+                     "to stdout.  -r: directories.  Sizes, modes,\nmtimes, "
+                     "symlinks, hard links and holes are kept.  Existing "
+                     "local files are\nrefused unless --force.  Exit codes: "
+                     "3 no such path, 8 exists.\n", do_get);
+}
+
+static int
+do_cat (struct files *f, const struct cli_args *a)
+{
+  return files_exit (extfs_cat (f->x, a->pos[1], STDOUT_FILENO));
+}
+
+static int
+cat (const struct cli_global *g, int argc, char **argv)
+{
+  return with_files (g, argc, argv, OPT_VERSION | OPT_SNAPSHOT, 2, 2,
+                     "usage: s3vol cat NAME PATH [--version N | "
+                     "--snapshot S]\n"
+                     "Write a file of volume NAME's filesystem to stdout.\n",
+                     do_cat);
+}
+
+const struct cli_verb verb_ls = { "ls", "list files in a volume", ls };
+const struct cli_verb verb_get = { "get", "copy files out of a volume",
+                                   get };
+const struct cli_verb verb_cat = { "cat", "print a file of a volume", cat };

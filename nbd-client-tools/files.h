@@ -1,0 +1,39 @@
+/* s3vol CLI: what the file verbs (files.c, files_put.c) share. */
+#ifndef S3VOL_FILES_H
+#define S3VOL_FILES_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+#include "s3vol/extfs.h"
+
+/* A volume's filesystem opened for one verb. */
+struct files {
+  const char *verb;
+  const char *volume;
+  struct objstore *os;
+  struct volstore *vs;
+  struct extfs *x;
+  struct cli_progress pr;
+  const char *phase;            /* what pr shows now */
+  bool bytes;                   /* the phase counts bytes */
+};
+
+/* Open the store and volume name's filesystem: read-only at the version
+ * a names (--version, --snapshot), or writable at the head.  Prints one
+ * line and returns an exit code on failure.
+ */
+int files_open (struct files *f, const char *verb,
+                const struct cli_global *g, const struct cli_args *a,
+                const char *name, bool writable);
+void files_close (struct files *f);
+
+/* The exit code for a libs3vol error of a file verb (already printed). */
+int files_exit (int err);
+
+/* Publish a writable handle's changes, print the version (or that
+ * nothing changed).  Exit code.
+ */
+int files_commit (struct files *f, const char *message);
+
+#endif

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Faults, as root (the directory store's outage is a tmpfs remounted
+# read-only).  On the directory store and on S3:
+#  - the store goes away during a commit: the commit fails with a clear
+#    error, writes and reads go on from the cache, the background
+#    committer (commit-interval=1) retries with backoff, and once the
+#    store is back everything is committed; a fresh cache reads it all.
+#    S3: scripts/s3-server pause / resume stop and restart radosgw.
+#  - a corrupt chunk in the store: reading that chunk gives EIO (and
+#    only that chunk), and the nbdkit log names its key.
+# On the directory store only (they do not depend on the store):
+#  - a cache on a full disk (an 8 MiB tmpfs, a 64 MiB volume): writes
+#    beyond it fail with ENOSPC, what was written before is intact, and
+#    after a commit writes go on;
+#  - a second nbdkit on the same cache directory fails, naming the pid
+#    of the one that has it.
+. "$(dirname "$0")/functions.sh"
+requires_root
+requires mount umount
+on_each_store
+make_store
+seed=${S3VOL_TEST_SEED:-$RANDOM}
+echo "store $STORE_KIND, seed $seed"
+s3server=$SRCDIR/scripts/s3-server
+
+store_down=0
+store_down () {
+  store_down=1
+  if [ "$STORE_KIND" = dir ]; then
+    mount -o remount,ro "$STORE_DIR"
+  else
+    "$s3server" pause
+  fi
+}
+store_up () {
+  [ $store_down = 1 ] || return 0
+  if [ "$STORE_KIND" = dir ]; then
+    mount -o remount,rw "$STORE_DIR"
+  else
+    "$s3server" resume
+  fi
+  store_down=0
+}
+
+# wait_until SECONDS CMD...: poll CMD every 0.2 s.
+wait_until () {
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}
+
+# status_ge NAME FIELD N, status_is NAME FIELD VALUE: test a status field.
+status_ge () { [ "$(ctl_status "$1" "$2")" -ge "$3" ]; }
+status_is () { [ "$(ctl_status "$1" "$2")" = "$3" ]; }
+
+io () { local name=$1; shift; nbdsh_script "$name" "$ITDIR/iohelp.py" "$@"; }
+
+if [ "$STORE_KIND" = dir ]; then
+  # A store that can be made read-only: a tmpfs of its own.
+  mount -t tmpfs -o size=512M s3vol-it-store "$STORE_DIR"
+  on_exit "umount_fs '$STORE_DIR'"
+fi
+on_exit store_up
+
+# ---------------------------------------------------------------------
+phase "store down during a commit"
+create_volume down 64M 64K
+start_plugin w volume=down commit-interval=1
+io w write "$T/down.model" 0 $((3 << 20)) $((seed + 1))
+commit w "before the outage" >/dev/null
+io w write "$T/down.model" $((5 << 20)) $((2 << 20)) $((seed + 2))
+failures0=$(ctl_status w commit_failures)
+store_down
+t0=$SECONDS
+out=$(ctl w "commit during the outage") &&
+  die "a commit with the store down succeeded: $out"
+echo "commit with the store down: '$out' after $((SECONDS - t0))s"
+case $out in
+  "error store "*) ;;
+  *) die "unexpected answer: $out" ;;
+esac
+# The cache goes on: writes, flushes, reads.
+io w write "$T/down.model" $((9 << 20)) $((1 << 20)) $((seed + 3))
+io w check "$T/down.model"
+wait_until 30 status_ge w commit_failures $((failures0 + 2)) ||
+  die "the background committer did not retry"
+echo "failed commits so far: $(( $(ctl_status w commit_failures) - failures0 ))," \
+     "dirty bytes: $(ctl_status w dirty_bytes)"
+store_up
+timed t wait_until 60 status_is w dirty_bytes 0 ||
+  die "nothing was committed after the store came back"
+echo "committed ${t}s after the store came back:" \
+     "$(ctl_status w last_commit_result), version $(ctl_status w last_commit_version)"
+grep -q "commits of down succeed again" "$T/w.log" ||
+  die "the log does not say that commits succeed again"
+stop_plugin w
+start_plugin r volume=down readonly=true
+io r check "$T/down.model"
+stop_plugin r
+
+# ---------------------------------------------------------------------
+phase "a corrupt chunk in the store"
+make_store corrupt                      # its chunks are all this volume's
+create_volume bad 8M 64K
+start_plugin wb volume=bad
+io wb write "$T/bad.model" 0 $((1 << 20)) $((seed + 4))
+v=$(commit wb "16 chunks")
+stop_plugin wb
+if [ "$STORE_KIND" = dir ]; then
+  f=$(cd "$STORE_DIR" && find chunks -type f -name '*@' | sort | head -n1)
+  key=${f%@}
+  python3 - "$STORE_DIR/$f" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 2] ^= 0x40
+open(p, "wb").write(b)
+PY
+else
+  key=$(python3 "$ITDIR/s3obj.py" list "$STORE" | awk '$2 ~ "/chunks/" { print $2; exit }')
+  python3 "$ITDIR/s3obj.py" get "$STORE" "$key" "$T/obj"
+  python3 - "$T/obj" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 2] ^= 0x40
+open(p, "wb").write(b)
+PY
+  python3 "$ITDIR/s3obj.py" put "$STORE" "$key" "$T/obj"
+  key=chunks/${key#*/chunks/}
+fi
+echo "flipped a byte of $key"
+start_plugin rb volume=bad version="$v"
+io rb chunks "$T/bad.model" 65536 >"$T/bad.out"
+cat "$T/bad.out"
+[ "$(grep -c '^bad ' "$T/bad.out")" = 1 ] || die "expected one bad chunk"
+grep -q '^bad [0-9]* EIO$' "$T/bad.out" || die "the bad chunk did not give EIO"
+grep -F "$key" "$T/rb.log" || die "the log does not name $key"
+stop_plugin rb
+
+if [ "$STORE_KIND" = dir ]; then
+# ---------------------------------------------------------------------
+phase "a cache on a full disk"
+mkdir -p "$T/small"
+mount -t tmpfs -o size=8M s3vol-it-cache "$T/small"
+on_exit "umount_fs '$T/small'"
+create_volume full 64M 64K
+start_plugin f volume=full cache-dir="$T/small/cache"
+out=$(io f fill "$T/full.model" 0 $((1 << 20)) $((seed + 5)))
+echo "$out"
+wrote=$(echo "$out" | awk '{ print $2 }')
+[ "$(echo "$out" | awk '{ print $4 }')" = ENOSPC ] || die "no ENOSPC: $out"
+[ "$wrote" -gt 0 ] && [ "$wrote" -lt $((8 << 20)) ] || die "wrote $wrote bytes"
+grep -q "full of data not yet committed" "$T/f.log" ||
+  die "the log does not explain the ENOSPC"
+io f check "$T/full.model" >/dev/null 2>&1 ||
+  echo "(the range of the failed write is undefined; checked below)"
+v=$(commit f "what fitted")
+# Committed data is clean, and clean data makes room: writes go on.
+out=$(io f fill "$T/full.model" "$wrote" $((1 << 20)) $((seed + 6)) \
+        $((wrote + (6 << 20))))
+echo "after the commit: $out"
+[ "$out" = "wrote $((6 << 20)) errno none" ] ||
+  die "writes after the commit failed: $out"
+io f check "$T/full.model"
+v=$(commit f "more")
+stop_plugin f
+start_plugin r2 volume=full version="$v"
+io r2 check "$T/full.model"
+stop_plugin r2
+
+# ---------------------------------------------------------------------
+phase "a second nbdkit on the same cache directory"
+start_plugin one volume=full cache-dir="$T/shared.cache"
+start_plugin two volume=full cache-dir="$T/shared.cache" &&
+  die "a second nbdkit opened a cache directory in use"
+cat "$T/two.log"
+grep -q "in use by another s3vol process (pid $(plugin_pid one))" "$T/two.log" ||
+  die "the error does not name the pid of the owner ($(plugin_pid one))"
+stop_plugin one
+fi
+phase "done"

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# File operations without mounting (s3vol ls/get/put/cat/rm/mkdir/cp),
+# as a user without root runs them: a round trip of an awkward tree
+# (spaces, unicode, 255-byte names, empty files, a 1 GiB sparse file,
+# symlinks, hard links, deep paths), 10,000 files in one commit, two
+# concurrent puts, a full volume, a volume that is not ext4, bad input
+# with its exit code, and e2fsck -fn on what put left.  On a directory
+# store and on the S3 test server.  The mounted side (attach/reload, a
+# crash-consistent journal) is files_mount.sh.
+. "$(dirname "$0")/functions.sh"
+requires mkfs.ext4 e2fsck nbdcopy
+on_each_store
+make_store
+
+same_tree () {  # DIR1 DIR2: same names, types, modes, sizes, mtimes, links
+  local f
+  for f in "$1" "$2"; do
+    (cd "$f" && find . -printf '%p %y %m %T@ %n %l %s\n' |
+       awk '$2 == "d" { $NF = "-" } { print }' | sort) > "$T/$(basename "$f").meta"
+  done
+  cmp -s "$T/$(basename "$1").meta" "$T/$(basename "$2").meta" || {
+    diff "$T/$(basename "$1").meta" "$T/$(basename "$2").meta" | head -20
+    return 1
+  }
+  diff -r --no-dereference "$1" "$2"
+}
+
+expect_exit () {  # CODE CMD...: run CMD, want exit CODE and one error line
+  local want=$1 rc=0; shift
+  "$@" >"$T/out" 2>"$T/err" || rc=$?
+  [ "$rc" = "$want" ] || die "$* exited $rc, not $want: $(cat "$T/err")"
+  [ "$(grep -c . "$T/err")" -ge 1 ] || die "$*: no error message"
+  echo "   exit $rc: $(head -1 "$T/err")"
+}
+
+phase "round trip of an awkward tree"
+src=$T/src
+mkdir -p "$src/with space" "$src/üñíçødé ☃" \
+  "$src/deep/$(printf 'd%.0s' $(seq 1 200))/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o"
+echo "x" > "$src/with space/file name.txt"
+echo "u" > "$src/üñíçødé ☃/ファイル"
+echo long > "$src/$(printf 'n%.0s' $(seq 1 255))"
+echo deep > "$src/deep/$(printf 'd%.0s' $(seq 1 200))/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/file"
+: > "$src/empty"
+truncate -s 1G "$src/sparse"
+echo middle | dd of="$src/sparse" bs=1 seek=536870912 conv=notrunc 2>/dev/null
+echo end | dd of="$src/sparse" bs=1 seek=1073741000 conv=notrunc 2>/dev/null
+head -c 3000000 /dev/urandom > "$src/random"
+echo hard > "$src/hard1"
+ln "$src/hard1" "$src/hard2"
+ln "$src/hard1" "$src/deep/hard3"
+ln -s "with space/file name.txt" "$src/relative-link"
+ln -s /no/such/target "$src/dangling-link"
+ln -s "$(printf 'l%.0s' $(seq 1 300))" "$src/long-link"
+chmod 640 "$src/hard1"
+chmod 4755 "$src/empty"
+chmod 700 "$src/with space"
+touch -h -d '2001-02-03 04:05:06.123456789' "$src/empty" "$src/relative-link"
+s3vol create v --size 8G >/dev/null
+v0=$(head_version v)
+timed t s3vol put v "$src" /tree/ >/dev/null
+echo "   put: ${t}s"
+[ "$(head_version v)" = $((v0 + 1)) ] || die "put did not publish one version"
+timed t s3vol get v /tree/src "$T/out" -r
+echo "   get -r: ${t}s"
+same_tree "$src" "$T/out" || die "the tree came back different"
+[ "$(du -k "$T/out/sparse" | cut -f1)" -lt 1024 ] || die "sparse file not sparse"
+[ "$(stat -c %i "$T/out/hard1")" = "$(stat -c %i "$T/out/deep/hard3")" ] ||
+  die "hard links not kept"
+s3vol get v /tree/src/random - | cmp - "$src/random" || die "get - differs"
+s3vol cat v "/tree/src/üñíçødé ☃/ファイル" | grep -qx u || die "cat"
+s3vol ls v /tree/src | grep -qx 'with space/' || die "ls"
+s3vol ls -l v /tree/src | grep -q 'relative-link -> with space/file name.txt' ||
+  die "ls -l symlink"
+s3vol ls --json v /tree/src | python3 -c '
+import json, sys
+e = {x["name"]: x for x in json.load(sys.stdin)}
+assert e["sparse"]["size"] == 1 << 30 and e["sparse"]["type"] == "file"
+assert e["empty"]["mode"] == 0o4755, e["empty"]
+assert e["dangling-link"]["target"] == "/no/such/target"
+assert e["hard1"]["nlink"] == 3' || die "ls --json"
+s3vol get v /tree/src/hard1 "$T/out" 2>/dev/null && die "get over a file"
+s3vol get v /tree/src/random "$T/one" --version "$((v0 + 1))" >/dev/null
+cmp "$T/one" "$src/random" || die "get --version"
+rm -rf "$T/out" "$T/one"
+
+phase "in-volume cp, rm, mkdir"
+s3vol cp v /tree/src /copy -r >/dev/null
+s3vol get v /copy/random - | cmp - "$src/random" || die "cp -r"
+s3vol rm v /copy -r >/dev/null
+s3vol ls v / | grep -q '^copy/' && die "rm -r"
+s3vol mkdir v /made/a/b -p >/dev/null
+s3vol ls v /made/a | grep -qx 'b/' || die "mkdir -p"
+s3vol cp v /tree/src/hard1 /made/ >/dev/null
+s3vol cat v /made/hard1 | grep -qx hard || die "cp into a directory"
+
+phase "10,000 small files in one commit"
+mkdir -p "$T/many"
+python3 -c '
+import os, sys
+d = sys.argv[1]
+for i in range(10000):
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(os.urandom(4096))' "$T/many"
+before=$(head_version v)
+timed t s3vol put v "$T/many" /many >/dev/null
+[ "$(head_version v)" = $((before + 1)) ] || die "10,000 files: not one version"
+n=$(s3vol ls v /many | wc -l)
+[ "$n" = 10000 ] || die "10,000 files: ls shows $n"
+s3vol get v /many/f04321 - | cmp - "$T/many/f04321" || die "a small file"
+echo "   put of 10,000 files: ${t}s, one version"
+
+phase "two writers at once, different files"
+mkdir -p "$T/w1" "$T/w2"
+for i in $(seq 1 200); do echo "a$i" > "$T/w1/a$i"; echo "b$i" > "$T/w2/b$i"; done
+before=$(head_version v)
+s3vol put v "$T/w1" /both/ >"$T/w1.out" 2>&1 & p1=$!
+s3vol put v "$T/w2" /both/ >"$T/w2.out" 2>&1 & p2=$!
+wait $p1 || die "writer 1: $(cat "$T/w1.out")"
+wait $p2 || die "writer 2: $(cat "$T/w2.out")"
+[ "$(s3vol ls v /both/w1 | wc -l)" = 200 ] || die "writer 1's files lost"
+[ "$(s3vol ls v /both/w2 | wc -l)" = 200 ] || die "writer 2's files lost"
+[ "$(head_version v)" = $((before + 2)) ] || die "not two versions"
+cat "$T/w1.out" "$T/w2.out" | sed 's/^/   /'
+
+phase "the same file from two writers: the last wins and is told"
+echo first > "$T/first"; echo second > "$T/second"
+s3vol put v "$T/first" /same --force >/dev/null 2>&1 &
+s3vol put v "$T/second" /same --force >/dev/null 2>&1 &
+wait
+s3vol cat v /same | grep -qx 'first\|second' || die "/same"
+
+phase "e2fsck -fn on the result"
+s3vol export v "$T/img.raw" >/dev/null
+e2fsck -fn "$T/img.raw" >"$T/fsck.log" 2>&1 || { cat "$T/fsck.log"; die "e2fsck"; }
+tail -1 "$T/fsck.log" | sed 's/^/   /'
+rm -f "$T/img.raw"
+
+phase "a full volume: nothing published, room left said"
+s3vol create small --size 64M >/dev/null
+head -c 100M /dev/zero > "$T/big"
+before=$(head_version small)
+expect_exit 9 s3vol put small "$T/big" /big
+grep -q 'free of' "$T/err" || die "no room said"
+[ "$(head_version small)" = "$before" ] || die "a full volume published"
+
+phase "bad input"
+create_volume raw 64M
+expect_exit 1 s3vol ls raw
+grep -q 'never formatted' "$T/err" || die "unformatted volume not said"
+expect_exit 3 s3vol ls v /no/such/dir
+expect_exit 3 s3vol get v /no/such/file "$T/x"
+expect_exit 3 s3vol ls nosuchvolume
+expect_exit 8 s3vol put v "$T/first" /same
+expect_exit 2 s3vol rm v /tree
+expect_exit 3 s3vol mkdir v /a/b/c
+expect_exit 2 s3vol put v
+expect_exit 2 s3vol get v /tree "$T/t2"

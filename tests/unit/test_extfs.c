@@ -1,0 +1,516 @@
+/* s3vol: file operations inside a volume's ext4 image (extfs), on the
+ * store under test: round trips, conflicts and rebases, a full volume, a
+ * volume that is not ext4, and journal replay against e2fsck's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "s3vol/extfs.h"
+#include "s3vol/import.h"
+#include "testutil.h"
+
+static struct objstore *os;
+static struct volstore *vs;
+static struct test_log tlog;
+static char work[256];
+static int volno;
+
+static int
+run (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
+static int
+run (const char *fmt, ...)
+{
+  char cmd[4096];
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (cmd, sizeof cmd, fmt, ap);
+  va_end (ap);
+  return system (cmd);
+}
+
+static int
+setup (void **state)
+{
+  struct volstore_config cfg = { .log = &tlog.log };
+  const char *tmp = getenv ("TMPDIR");
+
+  (void) state;
+  if (run ("command -v mkfs.ext4 debugfs e2fsck >/dev/null") != 0) {
+    fprintf (stderr, "SKIP: needs mkfs.ext4, debugfs and e2fsck\n");
+    exit (TEST_SKIP);
+  }
+  os = test_store_open ();
+  test_log_init (&tlog);
+  assert_int_equal (volstore_open (os, &cfg, &vs), 0);
+  snprintf (work, sizeof work, "%s/s3vol-extfs-test-XXXXXX",
+            tmp && tmp[0] ? tmp : "/tmp");
+  assert_non_null (mkdtemp (work));
+  return 0;
+}
+
+static int
+teardown (void **state)
+{
+  (void) state;
+  if (run ("rm -rf '%s'", work) != 0)
+    fprintf (stderr, "warning: could not remove %s\n", work);
+  volstore_close (vs);
+  test_store_close (os);
+  return 0;
+}
+
+/* Import image file path as the newest version of volume name. */
+static void
+import (const char *name, const char *path)
+{
+  struct volume *v;
+  uint64_t seq;
+  int fd = open (path, O_RDONLY);
+
+  assert_true (fd >= 0);
+  assert_int_equal (volume_open (vs, name, NULL, &v), 0);
+  assert_int_equal (volume_import_fd (v, vs, fd, 4, "test image", NULL,
+                                      &seq), 0);
+  volume_close (v);
+  close (fd);
+}
+
+/* A new volume of size MiB; formatted with ext4 unless mkfs is NULL. */
+static const char *
+new_volume (unsigned mib, const char *mkfs)
+{
+  static char name[32];
+  char img[300];
+
+  snprintf (name, sizeof name, "extfs%d-%d", volno++, (int) getpid ());
+  assert_int_equal (volstore_create (vs, name, (uint64_t) mib << 20, 0,
+                                     NULL), 0);
+  if (mkfs) {
+    snprintf (img, sizeof img, "%s/mkfs.img", work);
+    assert_int_equal (run ("rm -f %s && truncate -s %uM %s && mkfs.ext4 -q "
+                           "-F %s %s", img, mib, img, mkfs, img), 0);
+    import (name, img);
+    unlink (img);
+  }
+  return name;
+}
+
+static struct extfs *
+open_fs (const char *name, bool writable, uint64_t seq)
+{
+  struct extfs_config cfg = {
+    .log = &tlog.log, .volume = name, .writable = writable,
+    .ref = { .seq = seq }, .tmpdir = work,
+  };
+  struct extfs *x = NULL;
+
+  assert_int_equal (extfs_open (vs, &cfg, &x), 0);
+  return x;
+}
+
+static uint64_t
+head_of (const char *name)
+{
+  struct vol_info info;
+
+  assert_int_equal (volstore_info (vs, name, &info), 0);
+  return info.head;
+}
+
+static void
+write_file (const char *path, const char *content)
+{
+  FILE *fp = fopen (path, "w");
+
+  assert_non_null (fp);
+  fputs (content, fp);
+  assert_int_equal (fclose (fp), 0);
+}
+
+/* Read a volume file into buf (NUL-terminated). */
+static void
+cat (struct extfs *x, const char *path, char *buf, size_t n)
+{
+  char tmp[300];
+  ssize_t got;
+  int fd;
+
+  snprintf (tmp, sizeof tmp, "%s/cat.out", work);
+  fd = open (tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_true (fd >= 0);
+  assert_int_equal (extfs_cat (x, path, fd), 0);
+  got = pread (fd, buf, n - 1, 0);
+  assert_true (got >= 0);
+  buf[got] = '\0';
+  close (fd);
+}
+
+static void
+commit (struct extfs *x, struct extfs_commit_result *res)
+{
+  struct extfs_commit_result r;
+
+  assert_int_equal (extfs_commit (x, "test", res ? res : &r), 0);
+}
+
+/* ---- tests ---- */
+
+static void
+test_round_trip (void **state)
+{
+  const char *name = new_volume (256, "");
+  const char *locals[1];
+  char src[300], out[300], buf[256];
+  struct extfs_stat st;
+  struct extfs *x;
+  uint64_t before;
+
+  (void) state;
+  snprintf (src, sizeof src, "%s/src", work);
+  assert_int_equal (run ("rm -rf %s && mkdir -p '%s/sub dir/deep/er' && "
+                         "cd %s && echo one > a && : > empty && "
+                         "ln a hard && ln -s a link && "
+                         "truncate -s 100M sparse && "
+                         "echo mid | dd of=sparse bs=1 seek=50000000 "
+                         "conv=notrunc 2>/dev/null && "
+                         "echo deep > 'sub dir/deep/er/f' && "
+                         "printf 'x%%.0s' $(seq 1 255) | xargs touch && "
+                         "chmod 750 'sub dir' && chmod 600 a && "
+                         "touch -d '2001-02-03 04:05:06.5' empty", src, src,
+                         src), 0);
+  before = head_of (name);
+  x = open_fs (name, true, 0);
+  locals[0] = src;
+  assert_int_equal (extfs_put (x, locals, 1, "/data/", 0), 0);
+  assert_int_equal (extfs_mkdir (x, "/m/n/o", EXTFS_PARENTS), 0);
+  commit (x, NULL);
+  extfs_close (x);
+  assert_int_equal (head_of (name), before + 1);
+
+  /* Read back from a fresh cache. */
+  x = open_fs (name, false, 0);
+  cat (x, "/data/src/a", buf, sizeof buf);
+  assert_string_equal (buf, "one\n");
+  cat (x, "/data/src/sub dir/deep/er/f", buf, sizeof buf);
+  assert_string_equal (buf, "deep\n");
+  assert_int_equal (extfs_lstat (x, "/data/src/hard", &st), 0);
+  assert_int_equal (st.nlink, 2);
+  assert_int_equal (st.mode, S_IFREG | 0600);
+  assert_int_equal (extfs_lstat (x, "/data/src/sparse", &st), 0);
+  assert_int_equal (st.size, 100u << 20);
+  assert_true (st.alloc_bytes < (1u << 20));      /* still sparse */
+  assert_int_equal (extfs_lstat (x, "/data/src/empty", &st), 0);
+  assert_int_equal (st.mtime_ns, 981173106500000000ll);
+  assert_int_equal (extfs_readlink (x, "/data/src/link", buf, sizeof buf), 0);
+  assert_string_equal (buf, "a");
+  assert_int_equal (extfs_lstat (x, "/m/n/o", &st), 0);
+  assert_true (S_ISDIR (st.mode));
+  assert_int_equal (extfs_lstat (x, "/nope", &st), -ENOENT);
+
+  /* get -r: the same tree, holes and links kept. */
+  snprintf (out, sizeof out, "%s/out", work);
+  assert_int_equal (extfs_get (x, "/data/src", out, EXTFS_RECURSIVE), 0);
+  extfs_close (x);
+  assert_int_equal (run ("diff -r %s %s", src, out), 0);
+  assert_int_equal (run ("cd %s && find . -printf '%%p %%m %%s %%T@ %%y %%n "
+                         "%%l\\n' | grep -v ' d ' | sort > ../a.lst && cd %s "
+                         "&& find . -printf '%%p %%m %%s %%T@ %%y %%n %%l\\n' "
+                         "| grep -v ' d ' | sort > ../b.lst && cmp ../a.lst "
+                         "../b.lst", src, out), 0);
+  assert_int_equal (run ("test $(du -k %s/sparse | cut -f1) -lt 1024", out),
+                    0);
+  assert_int_equal (run ("rm -rf %s %s", src, out), 0);
+}
+
+static void
+test_edit (void **state)
+{
+  const char *name = new_volume (128, "");
+  const char *locals[2];
+  char a[300], b[300], buf[64];
+  struct extfs_stat st;
+  struct extfs *x;
+  uint64_t before;
+
+  (void) state;
+  snprintf (a, sizeof a, "%s/fa", work);
+  snprintf (b, sizeof b, "%s/fb", work);
+  write_file (a, "A");
+  write_file (b, "B");
+  x = open_fs (name, true, 0);
+  locals[0] = a;
+  locals[1] = b;
+  assert_int_equal (extfs_put (x, locals, 2, "/d", 0), 0);
+  assert_int_equal (extfs_cp (x, "/d", "/e", 0), -EISDIR);
+  assert_int_equal (extfs_cp (x, "/d", "/e", EXTFS_RECURSIVE), 0);
+  assert_int_equal (extfs_cp (x, "/d/fa", "/e/fb", 0), -EEXIST);
+  assert_int_equal (extfs_cp (x, "/d/fa", "/e/fb", EXTFS_FORCE), 0);
+  assert_int_equal (extfs_rm (x, "/d", 0), -EISDIR);
+  assert_int_equal (extfs_rm (x, "/d", EXTFS_RECURSIVE), 0);
+  assert_int_equal (extfs_rm (x, "/", EXTFS_RECURSIVE), -EINVAL);
+  assert_int_equal (extfs_mkdir (x, "/e", 0), -EEXIST);
+  assert_int_equal (extfs_mkdir (x, "/x/y", 0), -ENOENT);
+  commit (x, NULL);
+  extfs_close (x);
+
+  x = open_fs (name, false, 0);
+  assert_int_equal (extfs_lstat (x, "/d", &st), -ENOENT);
+  cat (x, "/e/fb", buf, sizeof buf);
+  assert_string_equal (buf, "A");
+  cat (x, "/e/fa", buf, sizeof buf);
+  assert_string_equal (buf, "A");
+  extfs_close (x);
+
+  /* Existing files: refused, nothing published. */
+  before = head_of (name);
+  x = open_fs (name, true, 0);
+  locals[0] = b;
+  assert_int_equal (extfs_put (x, locals, 1, "/e/fa", 0), -EEXIST);
+  extfs_close (x);
+  assert_int_equal (head_of (name), before);
+}
+
+struct seen {
+  int overwrote;
+  char path[256];
+};
+
+static void
+notified (void *opaque, enum extfs_event ev, const char *path, uint64_t seq)
+{
+  struct seen *s = opaque;
+
+  (void) seq;
+  if (ev == EXTFS_EV_OVERWROTE) {
+    s->overwrote++;
+    snprintf (s->path, sizeof s->path, "%s", path);
+  }
+}
+
+static void
+test_rebase (void **state)
+{
+  const char *name = new_volume (128, "");
+  struct extfs_config cfg = {
+    .log = &tlog.log, .volume = name, .writable = true, .tmpdir = work,
+  };
+  struct extfs_commit_result res;
+  struct seen seen = { 0 };
+  const char *locals[1];
+  char a[300], b[300], buf[64];
+  struct extfs *x, *y, *r;
+
+  (void) state;
+  snprintf (a, sizeof a, "%s/ra", work);
+  snprintf (b, sizeof b, "%s/rb", work);
+  write_file (a, "from x");
+  write_file (b, "from y");
+  /* Two writers of the same version, different files: both survive. */
+  x = open_fs (name, true, 0);
+  cfg.notify.fn = notified;
+  cfg.notify.opaque = &seen;
+  assert_int_equal (extfs_open (vs, &cfg, &y), 0);
+  locals[0] = a;
+  assert_int_equal (extfs_put (x, locals, 1, "/shared/a", 0), 0);
+  locals[0] = b;
+  assert_int_equal (extfs_put (y, locals, 1, "/shared/b", 0), 0);
+  commit (x, NULL);
+  commit (y, &res);
+  assert_int_equal (res.rebases, 1);
+  assert_int_equal (seen.overwrote, 0);
+  extfs_close (x);
+  extfs_close (y);
+  r = open_fs (name, false, 0);
+  cat (r, "/shared/a", buf, sizeof buf);
+  assert_string_equal (buf, "from x");
+  cat (r, "/shared/b", buf, sizeof buf);
+  assert_string_equal (buf, "from y");
+  extfs_close (r);
+
+  /* The same path: the last to publish wins, and is told. */
+  x = open_fs (name, true, 0);
+  assert_int_equal (extfs_open (vs, &cfg, &y), 0);
+  locals[0] = a;
+  assert_int_equal (extfs_put (x, locals, 1, "/shared/same", 0), 0);
+  locals[0] = b;
+  assert_int_equal (extfs_put (y, locals, 1, "/shared/same", 0), 0);
+  commit (x, NULL);
+  commit (y, &res);
+  assert_int_equal (res.rebases, 1);
+  assert_int_equal (seen.overwrote, 1);
+  assert_string_equal (seen.path, "/shared/same");
+  extfs_close (x);
+  extfs_close (y);
+  r = open_fs (name, false, 0);
+  cat (r, "/shared/same", buf, sizeof buf);
+  assert_string_equal (buf, "from y");
+  extfs_close (r);
+}
+
+static void
+test_full (void **state)
+{
+  const char *name = new_volume (32, "");
+  const char *locals[1];
+  char big[300];
+  struct extfs *x;
+  uint64_t before;
+
+  (void) state;
+  snprintf (big, sizeof big, "%s/big", work);
+  assert_int_equal (run ("head -c 48M /dev/zero | tr '\\0' x > %s", big), 0);
+  before = head_of (name);
+  x = open_fs (name, true, 0);
+  locals[0] = big;
+  tlog.errors = 0;
+  assert_int_equal (extfs_put (x, locals, 1, "/big", 0), -ENOSPC);
+  assert_int_equal (tlog.errors, 1);
+  assert_non_null (strstr (tlog.last_error, "free of"));
+  extfs_close (x);
+  assert_int_equal (head_of (name), before);
+  unlink (big);
+}
+
+static void
+test_not_ext4 (void **state)
+{
+  const char *name = new_volume (16, NULL);
+  struct extfs_config cfg = {
+    .log = &tlog.log, .volume = name, .tmpdir = work,
+  };
+  struct extfs *x = NULL;
+
+  (void) state;
+  assert_int_equal (extfs_open (vs, &cfg, &x), -EMEDIUMTYPE);
+  assert_non_null (strstr (tlog.last_error, "never formatted"));
+}
+
+/* A journal written by debugfs and never replayed: what extfs reads must
+ * be what e2fsck's replay leaves, for every journal flavour.
+ */
+static void
+test_journal (void **state)
+{
+  static const char *const flavours[][2] = {
+    { "-O ^64bit,^metadata_csum", "jo" },
+    { "-O ^metadata_csum", "jo -c -v 1" },
+    { "", "jo -c -v 2" },
+    { "", "jo -c -v 3" },
+    { "-O ^64bit", "jo -c -v 3" },
+    { "-b 1024", "jo -c" },
+  };
+  char img[300], name[32], got[300], want[300];
+  struct extfs *x;
+  size_t i;
+  int fd;
+
+  (void) state;
+  for (i = 0; i < sizeof flavours / sizeof flavours[0]; i++) {
+    snprintf (name, sizeof name, "journal%zu-%d", i, (int) getpid ());
+    assert_int_equal (volstore_create (vs, name, 64u << 20, 0, NULL), 0);
+    snprintf (img, sizeof img, "%s/j.img", work);
+    /* Blocks of file F rewritten in the journal, one of them revoked. */
+    assert_int_equal (run ("cd %s && rm -f j.img k.img && truncate -s 64M "
+                           "j.img && mkfs.ext4 -q -F %s j.img && "
+                           "head -c 20000 /dev/urandom > A && "
+                           "head -c 4096 /dev/urandom > B && "
+                           "debugfs -w -R 'write A F' j.img >/dev/null 2>&1 "
+                           "&& b0=$(debugfs -R 'bmap F 0' j.img 2>/dev/null) "
+                           "&& b1=$(debugfs -R 'bmap F 1' j.img 2>/dev/null) "
+                           "&& b2=$(debugfs -R 'bmap F 2' j.img 2>/dev/null) "
+                           "&& printf '%s\\njw -b %%s,%%s B\\njw -b %%s B\\n"
+                           "jw -r %%s\\njc\\n' $b0 $b2 $b1 $b1 > cmds && "
+                           "debugfs -w -f cmds j.img >/dev/null 2>&1 && "
+                           "cp j.img k.img && "
+                           "{ e2fsck -fy k.img >/dev/null 2>&1; true; } && "
+                           "debugfs -R 'cat F' k.img > want 2>/dev/null && "
+                           "! cmp -s want A", work, flavours[i][0],
+                           flavours[i][1]), 0);
+    import (name, img);
+    x = open_fs (name, false, 0);
+    snprintf (got, sizeof got, "%s/got", work);
+    snprintf (want, sizeof want, "%s/want", work);
+    fd = open (got, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true (fd >= 0);
+    assert_int_equal (extfs_cat (x, "/F", fd), 0);
+    close (fd);
+    extfs_close (x);
+    if (run ("cmp %s %s", got, want) != 0)
+      fail_msg ("journal flavour %zu (%s, %s): replay differs from e2fsck's",
+                i, flavours[i][0], flavours[i][1]);
+  }
+}
+
+/* What put and friends leave is a clean filesystem. */
+static void
+test_fsck (void **state)
+{
+  const char *name = new_volume (256, "");
+  const char *locals[1];
+  char src[300], img[300];
+  struct extfs *x;
+  struct volume *v;
+  uint64_t i, n;
+  void *buf;
+  int fd;
+
+  (void) state;
+  snprintf (src, sizeof src, "%s/many", work);
+  assert_int_equal (run ("rm -rf %s && mkdir -p %s/sub && cd %s && "
+                         "for i in $(seq 1 2000); do echo $i > f$i; done && "
+                         "for i in $(seq 1 50); do ln -s f$i sub/l$i; "
+                         "done && head -c 3000000 /dev/urandom > sub/big",
+                         src, src, src), 0);
+  x = open_fs (name, true, 0);
+  locals[0] = src;
+  assert_int_equal (extfs_put (x, locals, 1, "/t", 0), 0);
+  assert_int_equal (extfs_rm (x, "/t/f7", 0), 0);
+  assert_int_equal (extfs_cp (x, "/t/sub", "/u", EXTFS_RECURSIVE), 0);
+  assert_int_equal (extfs_put (x, locals, 1, "/t", EXTFS_FORCE), 0);
+  commit (x, NULL);
+  extfs_close (x);
+  /* The version as an image file, for e2fsck. */
+  snprintf (img, sizeof img, "%s/check.img", work);
+  fd = open (img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true (fd >= 0);
+  assert_int_equal (volume_open (vs, name, NULL, &v), 0);
+  buf = malloc (volume_chunk_size (v));
+  n = volume_size (v) / volume_chunk_size (v);
+  for (i = 0; i < n; i++) {
+    assert_int_equal (volume_read_chunk (v, i, buf, NULL), 0);
+    assert_int_equal (pwrite (fd, buf, volume_chunk_size (v),
+                              i * volume_chunk_size (v)),
+                      (ssize_t) volume_chunk_size (v));
+  }
+  free (buf);
+  volume_close (v);
+  close (fd);
+  assert_int_equal (run ("e2fsck -fn %s >%s/fsck.log 2>&1 || "
+                         "{ cat %s/fsck.log; false; }", img, work, work), 0);
+  assert_int_equal (run ("rm -rf %s %s", src, img), 0);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_round_trip),
+    cmocka_unit_test (test_edit),
+    cmocka_unit_test (test_rebase),
+    cmocka_unit_test (test_full),
+    cmocka_unit_test (test_not_ext4),
+    cmocka_unit_test (test_journal),
+    cmocka_unit_test (test_fsck),
+  };
+
+  fprintf (stderr, "extfs on %s\n", test_store_url ());
+  return cmocka_run_group_tests (tests, setup, teardown);
+}
