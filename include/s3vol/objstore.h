@@ -40,7 +40,9 @@
 #include "s3vol/buf.h"
 #include "s3vol/log.h"
 
-/* Longest key accepted, in bytes (S3's own limit). */
+/* Longest key accepted, in bytes (S3's own limit; on S3 it bounds the
+ * store's prefix and the key together, so keep keys well below it).
+ */
 #define OBJSTORE_KEY_MAX 1024
 
 /* objstore_get's len meaning "up to the end of the object". */

@@ -227,6 +227,8 @@ STORE=file://$work/store
 mkdir -p "$work/store"
 run_on () {
   export S3VOL_STORE=$1 STORE=$1
+  # Cache directories belong to one volume of one store: fresh ones here.
+  rm -rf "$work"/c1 "$work"/c2 "$work"/cw "$work"/cr
   echo "=== store $1"
   round_trip; nothing_running
   writer_reader; nothing_running
