@@ -92,7 +92,7 @@ wait_daemon (pid_t parent, const char *pidfile)
   int ms, status;
 
   for (ms = 0; ms < SERVE_TIMEOUT_MS; ms += 20) {
-    if (access (pidfile, F_OK) == 0)
+    if (read_pid (pidfile) > 0)     /* written whole, not just created */
       return true;
     if (waitpid (parent, &status, WNOHANG) == parent &&
         !(WIFEXITED (status) && WEXITSTATUS (status) == 0))
