@@ -120,6 +120,11 @@ check-asan:
 bench: deps-test all $(BENCH_BINS)
 	@tests/bench/run $(BUILD)
 
+# Crash tests with many more iterations than make check runs
+# (ITERATIONS=N, default 2000).
+stress: all
+	@BUILD=$(BUILD) tests/stress/crash.sh $(or $(ITERATIONS),2000)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/s3vol

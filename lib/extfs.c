@@ -5,35 +5,24 @@
  *            over it, the journal replayed into it if the version needs
  *            recovery, then ext2fs_open2 (bitmaps too when writable)
  *   change   put/mkdir/rm/cp apply to the filesystem (so to the cache)
- *            and append to the operation log
- *   commit   ext2fs_close2 writes the superblock, descriptors and
- *            bitmaps; cache_commit uploads the changed chunks and
- *            publishes them.  A conflict (the head moved) throws the
- *            cache away, opens the new head on a fresh one, runs the log
- *            again there, and publishes that.
- *
- * The log holds each operation as it was resolved the first time (which
- * local path became which remote path), so a replay does the same thing
- * on the new head; where another writer changed a path the log changes
- * too, the replay wins (last write wins) and says so.
+ *            and append to the operation log (extfs_log.c)
+ *   commit   extfs_log.c: one version, redone on a moved head
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "s3vol/parallel.h"
 #include "extfs_int.h"
 
 #define DEFAULT_CACHE_BYTES (256ull << 20)
-#define DEFAULT_REBASES 10
+#define BITMAP_CACHE_MAX (8ull << 30)
 
 /* ---- errors ---- */
 
@@ -304,8 +293,8 @@ prefetch_bitmaps (struct extfs *x)
   return r;
 }
 
-static int
-open_fs (struct extfs *x, bool rw)
+int
+extfs_open_fs (struct extfs *x, bool rw)
 {
   int flags = EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP;
   char name[64];
@@ -377,8 +366,8 @@ check_features (struct extfs *x)
 }
 
 /* Open the cache and the filesystem on version ref (x->seq set). */
-static int
-open_version (struct extfs *x, const struct vol_ref *ref)
+int
+extfs_open_version (struct extfs *x, const struct vol_ref *ref)
 {
   struct cache_config cc = {
     .log = x->log, .volume = x->volume, .ref = *ref,
@@ -387,8 +376,22 @@ open_version (struct extfs *x, const struct vol_ref *ref)
     .threads = x->cfg.threads,
   };
   unsigned replayed = 0;
+  struct volume *v;
   int r;
 
+  /* Writers read every initialised group's bitmaps: about one chunk per
+   * 2 GiB of volume.  They must all stay cached from the prefetch to the
+   * end (they are mostly zeros, which the cache does not store).
+   */
+  if (x->writable && x->cfg.cache_bytes == 0 &&
+      volume_open (x->vs, x->volume, ref, &v) == 0) {
+    uint64_t bitmaps = volume_size (v) / (2ull << 30) + 1;
+    bitmaps *= 2 * (uint64_t) volume_chunk_size (v);
+    if (bitmaps > BITMAP_CACHE_MAX)
+      bitmaps = BITMAP_CACHE_MAX;
+    cc.max_clean_bytes += bitmaps;
+    volume_close (v);
+  }
   r = make_tmp (x);
   if (r < 0)
     return r;
@@ -405,18 +408,18 @@ open_version (struct extfs *x, const struct vol_ref *ref)
   x->io.cache = x->cache;
   x->io.log = x->log;
   x->io.size = cache_size (x->cache);
-  r = open_fs (x, false);
+  r = extfs_open_fs (x, false);
   if (r == 0 && ext2fs_has_feature_journal_needs_recovery (x->fs->super)) {
     r = extfs_journal_replay (x, &replayed);
     close_fs (x);
     if (r == 0)
-      r = open_fs (x, x->writable);
+      r = extfs_open_fs (x, x->writable);
     if (r == 0)
       extfs_notify (x, EXTFS_EV_REPLAYED, "", x->seq);
   }
   else if (r == 0 && x->writable) {
     close_fs (x);
-    r = open_fs (x, true);
+    r = extfs_open_fs (x, true);
   }
   if (r == 0 && x->writable)
     r = check_features (x);
@@ -425,8 +428,8 @@ open_version (struct extfs *x, const struct vol_ref *ref)
   return r;
 }
 
-static void
-close_version (struct extfs *x)
+void
+extfs_close_version (struct extfs *x)
 {
   extfs_dc_free (x);
   close_fs (x);
@@ -461,7 +464,7 @@ extfs_open (struct volstore *vs, const struct extfs_config *cfg,
     r = -EINVAL;
   }
   else
-    r = open_version (x, x->writable ? &head : &cfg->ref);
+    r = extfs_open_version (x, x->writable ? &head : &cfg->ref);
   if (r < 0) {
     extfs_close (x);
     return r;
@@ -470,36 +473,13 @@ extfs_open (struct volstore *vs, const struct extfs_config *cfg,
   return 0;
 }
 
-static void
-free_log (struct extfs *x)
-{
-  struct extfs_seen *s, *next;
-  size_t i;
-
-  for (i = 0; i < x->nops; i++) {
-    free (x->ops[i].a);
-    free (x->ops[i].b);
-  }
-  free (x->ops);
-  x->ops = NULL;
-  x->nops = x->capops = 0;
-  for (i = 0; i < x->capseen; i++)
-    for (s = x->seen[i]; s; s = next) {
-      next = s->next;
-      free (s);
-    }
-  free (x->seen);
-  x->seen = NULL;
-  x->nseen = x->capseen = 0;
-}
-
 void
 extfs_close (struct extfs *x)
 {
   if (x == NULL)
     return;
-  close_version (x);
-  free_log (x);
+  extfs_close_version (x);
+  extfs_free_log (x);
   free (x->volume);
   free (x);
 }
@@ -519,342 +499,4 @@ extfs_space (struct extfs *x, struct extfs_space *sp)
   sp->free_bytes = ext2fs_free_blocks_count (sb) * x->fs->blocksize;
   sp->total_inodes = sb->s_inodes_count;
   sp->free_inodes = sb->s_free_inodes_count;
-}
-
-/* ---- the operation log ---- */
-
-int
-extfs_log_op (struct extfs *x, enum extfs_op_kind kind, const char *a,
-              const char *b, unsigned flags)
-{
-  struct extfs_op *op;
-
-  x->changed = true;
-  if (x->replaying)
-    return 0;
-  if (x->nops == x->capops) {
-    size_t cap = x->capops ? 2 * x->capops : 16;
-    op = realloc (x->ops, cap * sizeof *op);
-    if (op == NULL)
-      return -ENOMEM;
-    x->ops = op;
-    x->capops = cap;
-  }
-  op = &x->ops[x->nops];
-  op->kind = kind;
-  op->flags = flags;
-  op->a = strdup (a);
-  op->b = b ? strdup (b) : NULL;
-  if (op->a == NULL || (b && op->b == NULL)) {
-    free (op->a);
-    free (op->b);
-    return -ENOMEM;
-  }
-  x->nops++;
-  return 0;
-}
-
-static size_t
-hash_path (const char *p)
-{
-  size_t h = 14695981039346656037ull;
-
-  for (; *p; p++)
-    h = (h ^ (unsigned char) *p) * 1099511628211ull;
-  return h;
-}
-
-static struct extfs_seen *
-find_seen (struct extfs *x, const char *path)
-{
-  struct extfs_seen *s;
-
-  if (x->capseen == 0)
-    return NULL;
-  for (s = x->seen[hash_path (path) & (x->capseen - 1)]; s; s = s->next)
-    if (strcmp (s->path, path) == 0)
-      return s;
-  return NULL;
-}
-
-static int
-add_seen (struct extfs *x, struct extfs_seen *s)
-{
-  struct extfs_seen **t, *e, *next;
-  size_t i, cap;
-
-  if (x->nseen >= x->capseen) {
-    cap = x->capseen ? 2 * x->capseen : 256;
-    t = calloc (cap, sizeof *t);
-    if (t == NULL)
-      return -ENOMEM;
-    for (i = 0; i < x->capseen; i++)
-      for (e = x->seen[i]; e; e = next) {
-        next = e->next;
-        e->next = t[hash_path (e->path) & (cap - 1)];
-        t[hash_path (e->path) & (cap - 1)] = e;
-      }
-    free (x->seen);
-    x->seen = t;
-    x->capseen = cap;
-  }
-  i = hash_path (s->path) & (x->capseen - 1);
-  s->next = x->seen[i];
-  x->seen[i] = s;
-  x->nseen++;
-  return 0;
-}
-
-/* The state of path now, in the form remembered. */
-static int
-state_of (struct extfs *x, const char *path, struct extfs_seen *s)
-{
-  union extfs_inode in;
-  char last[EXT2_NAME_LEN + 1];
-  ext2_ino_t parent, ino;
-  int r;
-
-  s->present = false;
-  r = extfs_resolve (x, path, false, &parent, last, &ino);
-  if (r == -ENOENT)
-    return 0;
-  if (r == 0)
-    r = extfs_read_inode (x, ino, &in);
-  if (r < 0)
-    return r;
-  s->present = true;
-  s->ino = ino;
-  s->gen = in.small.i_generation;
-  s->ctime_ns = extfs_get_time (&in, T_CTIME);
-  s->size = EXT2_I_SIZE (&in.small);
-  return 0;
-}
-
-static bool
-same_state (const struct extfs_seen *a, const struct extfs_seen *b)
-{
-  if (a->present != b->present)
-    return false;
-  return !a->present || (a->ino == b->ino && a->gen == b->gen &&
-                         a->ctime_ns == b->ctime_ns && a->size == b->size);
-}
-
-int
-extfs_touch (struct extfs *x, const char *path)
-{
-  struct extfs_seen *s = find_seen (x, path), now = { 0 };
-  int r;
-
-  if (!x->replaying) {
-    if (s)
-      return 0;
-    s = calloc (1, sizeof *s + strlen (path) + 1);
-    if (s == NULL)
-      return -ENOMEM;
-    strcpy (s->path, path);
-    r = state_of (x, path, s);
-    if (r == 0)
-      r = add_seen (x, s);
-    if (r < 0)
-      free (s);
-    return r;
-  }
-  /* Replaying: compare the head with the base, once per replay (later
-   * touches would see our own replayed changes).  Told after a publish.
-   */
-  if (s == NULL || s->checked == x->rebases)
-    return 0;
-  s->checked = x->rebases;
-  r = state_of (x, path, &now);
-  if (r < 0)
-    return r;
-  s->changed = !same_state (s, &now);
-  return 0;
-}
-
-/* Before a replay: nothing found changed yet. */
-static void
-clear_changed (struct extfs *x)
-{
-  struct extfs_seen *s;
-  size_t i;
-
-  for (i = 0; i < x->capseen; i++)
-    for (s = x->seen[i]; s; s = s->next)
-      s->changed = false;
-}
-
-/* After a publish: the paths this replaced that another writer changed. */
-static void
-tell_changed (struct extfs *x, uint64_t head)
-{
-  struct extfs_seen *s;
-  size_t i;
-
-  for (i = 0; i < x->capseen; i++)
-    for (s = x->seen[i]; s; s = s->next)
-      if (s->changed)
-        extfs_notify (x, EXTFS_EV_OVERWROTE, s->path, head);
-}
-
-/* ---- committing ---- */
-
-struct watch {
-  struct extfs *x;
-  pthread_mutex_t lock;
-  pthread_cond_t cond;
-  bool stop;
-};
-
-/* Report upload progress while cache_commit runs. */
-static void *
-watch_upload (void *arg)
-{
-  struct watch *w = arg;
-  struct cache_stats st;
-  struct timespec ts;
-
-  pthread_mutex_lock (&w->lock);
-  while (!w->stop) {
-    clock_gettime (CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 200000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait (&w->cond, &w->lock, &ts);
-    if (w->stop)
-      break;
-    cache_stats (w->x->cache, &st);
-    extfs_progress (w->x, "upload", st.bytes_uploaded, 0);
-  }
-  pthread_mutex_unlock (&w->lock);
-  return NULL;
-}
-
-static int
-publish (struct extfs *x, const char *message, struct vol_commit_result *res,
-         uint64_t *uploaded)
-{
-  struct vol_commit_opts o = { .message = message, .quiet_conflict = true };
-  struct watch w = { .x = x };
-  struct cache_stats st;
-  pthread_t t;
-  bool watching;
-  errcode_t e;
-  int r;
-
-  e = ext2fs_close2 (x->fs, EXT2_FLAG_FLUSH_NO_SYNC);
-  x->fs = NULL;
-  if (e)
-    return extfs_fail (x, e, "write the filesystem metadata of",
-                       x->volume);
-  pthread_mutex_init (&w.lock, NULL);
-  pthread_cond_init (&w.cond, NULL);
-  watching = x->cfg.progress.fn &&
-    pthread_create (&t, NULL, watch_upload, &w) == 0;
-  r = cache_commit (x->cache, &o, res);
-  if (watching) {
-    pthread_mutex_lock (&w.lock);
-    w.stop = true;
-    pthread_cond_signal (&w.cond);
-    pthread_mutex_unlock (&w.lock);
-    pthread_join (t, NULL);
-  }
-  pthread_mutex_destroy (&w.lock);
-  pthread_cond_destroy (&w.cond);
-  cache_stats (x->cache, &st);
-  *uploaded = st.bytes_uploaded;
-  return r;
-}
-
-static int
-run_op (struct extfs *x, const struct extfs_op *op)
-{
-  unsigned flags = op->flags | EXTFS_FORCE;
-
-  switch (op->kind) {
-  case OP_PUT: return extfs_run_put (x, op->a, op->b, flags);
-  case OP_MKDIR: return extfs_run_mkdir (x, op->a, flags | EXTFS_PARENTS);
-  case OP_RM: return extfs_run_rm (x, op->a, flags);
-  case OP_CP: return extfs_run_cp (x, op->a, op->b, flags);
-  }
-  return -EINVAL;
-}
-
-/* The head moved: open it on a fresh cache and run the log there. */
-static int
-rebase (struct extfs *x, uint64_t head)
-{
-  struct vol_ref ref = { 0 };
-  size_t i;
-  int r;
-
-  close_version (x);
-  r = open_version (x, &ref);
-  if (r < 0)
-    return r;
-  extfs_notify (x, EXTFS_EV_REBASED, "", x->seq);
-  (void) head;
-  x->rebases++;
-  clear_changed (x);
-  x->replaying = true;
-  for (i = 0; r == 0 && i < x->nops; i++)
-    r = run_op (x, &x->ops[i]);
-  x->replaying = false;
-  if (r < 0)
-    s3vol_error (x->log, "volume %s: could not redo the changes on "
-                 "version %" PRIu64 ", which another writer published "
-                 "meanwhile; nothing was published", x->volume, x->seq);
-  return r;
-}
-
-int
-extfs_commit (struct extfs *x, const char *message,
-              struct extfs_commit_result *res)
-{
-  unsigned max = x->cfg.max_rebases ? x->cfg.max_rebases : DEFAULT_REBASES;
-  struct vol_commit_result cres;
-  uint64_t up = 0;
-  int r;
-
-  memset (res, 0, sizeof *res);
-  r = extfs_check_writable (x);
-  if (r < 0)
-    return r;
-  res->seq = x->seq;
-  if (!x->changed)
-    return 0;
-  for (;;) {
-    r = publish (x, message, &cres, &up);
-    res->bytes_uploaded += up;
-    if (r != -EEXIST)
-      break;
-    if (res->rebases == max) {
-      s3vol_error (x->log, "volume %s: other writers kept publishing "
-                   "first (%u times); nothing was published", x->volume,
-                   max);
-      return -EEXIST;
-    }
-    res->rebases++;
-    r = rebase (x, cres.conflict_head);
-    if (r < 0)
-      return r;
-  }
-  if (r < 0)
-    return r;
-  if (res->rebases)
-    tell_changed (x, x->seq);
-  res->changed = cres.seq != x->seq;
-  res->seq = cres.seq;
-  x->seq = cres.seq;
-  x->changed = false;
-  free_log (x);
-  /* Go on showing the new version. */
-  r = open_fs (x, true);
-  if (r == 0) {
-    extfs_dc_free (x);
-    r = extfs_dc_new (x);
-  }
-  return r;
 }

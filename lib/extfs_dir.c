@@ -26,7 +26,6 @@
 
 #include "extfs_int.h"
 
-#define MAX_SYMLINKS 40
 
 struct dent {
   struct dent *next;
@@ -62,8 +61,8 @@ name_hash (const char *name, size_t len)
   return h;
 }
 
-static int
-csum_size (struct extfs *x)
+int
+extfs_dir_csum (struct extfs *x)
 {
   return ext2fs_has_feature_metadata_csum (x->fs->super)
     ? sizeof (struct ext2_dir_entry_tail) : 0;
@@ -210,8 +209,8 @@ dent_del (struct dtab *t, const char *name, size_t len)
 /* ---- directory blocks ---- */
 
 /* Physical block of directory dir's logical block lblk. */
-static int
-dir_bmap (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
+int
+extfs_dir_bmap (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
           uint64_t lblk, blk64_t *pblk)
 {
   errcode_t e;
@@ -223,16 +222,16 @@ dir_bmap (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
   return e ? extfs_fail (x, e, "map a block of", "a directory") : 0;
 }
 
-static int
-read_block (struct extfs *x, ext2_ino_t dir, blk64_t pblk, void *buf)
+int
+extfs_dirblock_read (struct extfs *x, ext2_ino_t dir, blk64_t pblk, void *buf)
 {
   errcode_t e = ext2fs_read_dir_block4 (x->fs, pblk, buf, 0, dir);
 
   return e ? extfs_fail (x, e, "read", "a directory block") : 0;
 }
 
-static int
-write_block (struct extfs *x, ext2_ino_t dir, blk64_t pblk, void *buf)
+int
+extfs_dirblock_write (struct extfs *x, ext2_ino_t dir, blk64_t pblk, void *buf)
 {
   errcode_t e = ext2fs_write_dir_block4 (x->fs, pblk, buf, 0, dir);
 
@@ -240,11 +239,11 @@ write_block (struct extfs *x, ext2_ino_t dir, blk64_t pblk, void *buf)
 }
 
 /* Walk the entries of a block: *off advances; 1 while there is one. */
-static int
-next_entry (struct extfs *x, char *buf, unsigned *off,
+int
+extfs_dirent_next (struct extfs *x, char *buf, unsigned *off,
             struct ext2_dir_entry **de, unsigned *rec_len)
 {
-  unsigned end = x->fs->blocksize - csum_size (x);
+  unsigned end = x->fs->blocksize - extfs_dir_csum (x);
 
   if (*off + 8 > end)
     return 0;
@@ -277,11 +276,11 @@ load_run (void *opaque, const struct extfs_run *run)
   for (k = 0; k < run->len; k++) {
     if (run->uninit)
       continue;
-    r = read_block (x, l->dir, run->pblk + k, l->buf);
+    r = extfs_dirblock_read (x, l->dir, run->pblk + k, l->buf);
     if (r < 0)
       return r;
     off = 0;
-    while ((r = next_entry (x, l->buf, &off, &de, &rec_len)) == 1) {
+    while ((r = extfs_dirent_next (x, l->buf, &off, &de, &rec_len)) == 1) {
       len = ext2fs_dirent_name_len (de);
       if (de->inode && !(len == 1 && de->name[0] == '.') &&
           !(len == 2 && de->name[0] == '.' && de->name[1] == '.')) {
@@ -397,132 +396,11 @@ extfs_lookup (struct extfs *x, ext2_ino_t dir, const char *name,
   return 0;
 }
 
-/* A symlink's target (ino's inode in in), NUL-terminated. */
-int
-extfs_read_link (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
-                 char *buf, size_t n)
-{
-  uint64_t size = EXT2_I_SIZE (&in->small);
-  size_t got = 0;
-  blk64_t pblk = 0;
-  char *blk;
-  errcode_t e = 0;
-
-  if (size >= n)
-    return -ERANGE;
-  if (ext2fs_is_fast_symlink (&in->small))
-    memcpy (buf, in->small.i_block, size);
-  else if (in->small.i_flags & EXT4_INLINE_DATA_FL)
-    e = ext2fs_inline_data_get (x->fs, ino, &in->small, buf, &got);
-  else {
-    e = ext2fs_bmap2 (x->fs, ino, &in->small, NULL, 0, 0, NULL, &pblk);
-    blk = e ? NULL : malloc (x->fs->blocksize);
-    if (e == 0 && blk == NULL)
-      return -ENOMEM;
-    if (e == 0)
-      e = io_channel_read_blk64 (x->fs->io, pblk, 1, blk);
-    if (e == 0)
-      memcpy (buf, blk, size);
-    free (blk);
-  }
-  if (e)
-    return extfs_fail (x, e, "read", "a symlink");
-  buf[size] = '\0';
-  return 0;
-}
-
-int
-extfs_resolve (struct extfs *x, const char *path, bool follow,
-               ext2_ino_t *parent, char last[EXT2_NAME_LEN + 1],
-               ext2_ino_t *ino)
-{
-  char *work, *p, *comp, target[4096], *nw;
-  ext2_ino_t cur = EXT2_ROOT_INO, child;
-  union extfs_inode in;
-  int links = 0, ftype, r = 0;
-  size_t len;
-
-  *parent = EXT2_ROOT_INO;
-  last[0] = '\0';
-  work = strdup (path);
-  if (work == NULL)
-    return -ENOMEM;
-  p = work;
-  for (;;) {
-    while (*p == '/')
-      p++;
-    if (*p == '\0')
-      break;
-    comp = p;
-    p += strcspn (p, "/");
-    if (*p)
-      *p++ = '\0';
-    while (*p == '/')
-      p++;                      /* p: the rest, "" after the last */
-    if (strcmp (comp, ".") == 0)
-      continue;
-    len = strlen (comp);
-    if (len > EXT2_NAME_LEN) {
-      s3vol_error (x->log, "%s: a name in it is longer than %d bytes",
-                   path, EXT2_NAME_LEN);
-      r = -ENAMETOOLONG;
-      break;
-    }
-    r = extfs_lookup (x, cur, comp, &child, &ftype);
-    if (r == -ENOENT) {
-      *parent = *p ? 0 : cur;
-      memcpy (last, comp, len + 1);
-      break;
-    }
-    if (r < 0)
-      break;
-    if (ftype == EXT2_FT_UNKNOWN || ftype == EXT2_FT_SYMLINK) {
-      r = extfs_read_inode (x, child, &in);
-      if (r < 0)
-        break;
-      ftype = extfs_ftype_of_mode (in.small.i_mode);
-    }
-    if (ftype == EXT2_FT_SYMLINK && (*p || follow)) {
-      if (++links > MAX_SYMLINKS) {
-        s3vol_error (x->log, "%s: too many levels of symbolic links", path);
-        r = -ELOOP;
-        break;
-      }
-      r = extfs_read_link (x, child, &in, target, sizeof target);
-      if (r < 0)
-        break;
-      /* Go on with the target and what is left of the path. */
-      nw = malloc (strlen (target) + strlen (p) + 2);
-      if (nw == NULL) {
-        r = -ENOMEM;
-        break;
-      }
-      sprintf (nw, "%s/%s", target, p);
-      free (work);
-      work = p = nw;
-      if (target[0] == '/')
-        cur = EXT2_ROOT_INO;
-      continue;
-    }
-    if (*p && ftype != EXT2_FT_DIR) {
-      r = -ENOTDIR;
-      break;
-    }
-    *parent = cur;
-    memcpy (last, comp, len + 1);
-    cur = child;
-  }
-  free (work);
-  if (r == 0)
-    *ino = cur;
-  return r;
-}
-
 /* ---- changing entries ---- */
 
 /* Put name into the free room of entry de (at off) if it fits; 1 if. */
-static int
-fit (struct extfs *x, char *buf, unsigned off, unsigned rec_len,
+int
+extfs_dirent_fit (struct extfs *x, char *buf, unsigned off, unsigned rec_len,
      const char *name, size_t len, ext2_ino_t ino, int ftype,
      unsigned *at)
 {
@@ -575,11 +453,11 @@ linear_add (struct extfs *x, struct dtab *t, const char *name, size_t len,
   if (buf == NULL)
     return -ENOMEM;
   lblk = nblocks - 1;
-  r = nblocks ? dir_bmap (x, t->dir, &in, lblk, &pblk) : -EUCLEAN;
+  r = nblocks ? extfs_dir_bmap (x, t->dir, &in, lblk, &pblk) : -EUCLEAN;
   if (r == 0)
-    r = read_block (x, t->dir, pblk, buf);
-  while (r == 0 && (r = next_entry (x, buf, &off, &de, &rec_len)) == 1) {
-    placed = fit (x, buf, off, rec_len, name, len, ino, ftype, &at);
+    r = extfs_dirblock_read (x, t->dir, pblk, buf);
+  while (r == 0 && (r = extfs_dirent_next (x, buf, &off, &de, &rec_len)) == 1) {
+    placed = extfs_dirent_fit (x, buf, off, rec_len, name, len, ino, ftype, &at);
     if (placed)
       break;
     off += rec_len;
@@ -609,128 +487,23 @@ linear_add (struct extfs *x, struct dtab *t, const char *name, size_t len,
       r = extfs_write_inode (x, t->dir, &in);
     memset (buf, 0, x->fs->blocksize);
     de = (struct ext2_dir_entry *) buf;
-    ext2fs_set_rec_len (x->fs, x->fs->blocksize - csum_size (x), de);
-    if (csum_size (x))
+    ext2fs_set_rec_len (x->fs, x->fs->blocksize - extfs_dir_csum (x), de);
+    if (extfs_dir_csum (x))
       ext2fs_initialize_dirent_tail (x->fs,
                                      EXT2_DIRENT_TAIL (buf,
                                                        x->fs->blocksize));
     if (r == 0)
-      placed = fit (x, buf, 0, x->fs->blocksize - csum_size (x), name, len,
+      placed = extfs_dirent_fit (x, buf, 0, x->fs->blocksize - extfs_dir_csum (x), name, len,
                     ino, ftype, &at);
   }
   if (r >= 0 && placed)
-    r = write_block (x, t->dir, pblk, buf);
+    r = extfs_dirblock_write (x, t->dir, pblk, buf);
   else if (r > 0 || r == -EUCLEAN)
     r = extfs_fail (x, EXT2_ET_DIR_CORRUPTED, "add to", "a directory");
   free (buf);
   if (r < 0)
     return r;
   return dent_add (t, name, len, ino, ftype, lblk, at);
-}
-
-/* Turn a full one-block linear directory into an indexed one: block 0
- * becomes the index root ("." and ".." kept), its other entries move to
- * a new block 1, the single leaf.  ext2fs_link then splits leaves and
- * grows the index as entries come.
- */
-static int
-make_indexed (struct extfs *x, struct dtab *t)
-{
-  unsigned bs = x->fs->blocksize, cs = csum_size (x), off, rec_len, at;
-  struct ext2_dir_entry *de, *dot, *dotdot;
-  ext2_ino_t dot_ino = 0, dotdot_ino = 0;
-  union extfs_inode in;
-  struct ext2_dx_root_info *info;
-  struct ext2_dx_countlimit *cl;
-  blk64_t p0, p1;
-  char *old, *leaf;
-  errcode_t e;
-  int r;
-
-  r = extfs_read_inode (x, t->dir, &in);
-  if (r < 0)
-    return r;
-  old = calloc (1, bs);
-  leaf = calloc (1, bs);
-  if (old == NULL || leaf == NULL) {
-    free (old);
-    free (leaf);
-    return -ENOMEM;
-  }
-  r = dir_bmap (x, t->dir, &in, 0, &p0);
-  if (r == 0)
-    r = read_block (x, t->dir, p0, old);
-  /* The leaf: every entry but "." and "..", packed. */
-  de = (struct ext2_dir_entry *) leaf;
-  ext2fs_set_rec_len (x->fs, bs - cs, de);
-  if (cs)
-    ext2fs_initialize_dirent_tail (x->fs, EXT2_DIRENT_TAIL (leaf, bs));
-  off = 0;
-  at = 0;
-  while (r == 0 && (r = next_entry (x, old, &off, &de, &rec_len)) == 1) {
-    int len = ext2fs_dirent_name_len (de);
-    r = 0;
-    if (len == 1 && de->name[0] == '.')
-      dot_ino = de->inode;
-    else if (len == 2 && de->name[0] == '.' && de->name[1] == '.')
-      dotdot_ino = de->inode;
-    else if (de->inode &&
-             !fit (x, leaf, at, bs - cs - at, de->name, len, de->inode,
-                   ext2fs_dirent_file_type (de), &at))
-      r = -EUCLEAN;
-    off += rec_len;
-  }
-  if (r == 0 && (dot_ino != t->dir || dotdot_ino == 0))
-    r = -EUCLEAN;
-  if (r < 0) {
-    free (old);
-    free (leaf);
-    return r == -EUCLEAN
-      ? extfs_fail (x, EXT2_ET_DIR_CORRUPTED, "index", "a directory") : r;
-  }
-  e = ext2fs_bmap2 (x->fs, t->dir, &in.small, NULL, BMAP_ALLOC, 1, NULL,
-                    &p1);
-  if (e == 0)
-    e = ext2fs_write_dir_block4 (x->fs, p1, leaf, 0, t->dir);
-  if (e == 0) {
-    /* The root: "." (12 bytes), ".." over the rest, then the index. */
-    memset (old, 0, bs);
-    dot = (struct ext2_dir_entry *) old;
-    dotdot = (struct ext2_dir_entry *) (old + 12);
-    dot->inode = dot_ino;
-    dotdot->inode = dotdot_ino;
-    ext2fs_set_rec_len (x->fs, 12, dot);
-    ext2fs_set_rec_len (x->fs, bs - 12, dotdot);
-    ext2fs_dirent_set_name_len (dot, 1);
-    ext2fs_dirent_set_name_len (dotdot, 2);
-    if (ext2fs_has_feature_filetype (x->fs->super)) {
-      ext2fs_dirent_set_file_type (dot, EXT2_FT_DIR);
-      ext2fs_dirent_set_file_type (dotdot, EXT2_FT_DIR);
-    }
-    memcpy (dot->name, ".", 1);
-    memcpy (dotdot->name, "..", 2);
-    info = (struct ext2_dx_root_info *) (old + 24);
-    info->hash_version = x->fs->super->s_def_hash_version;
-    info->info_length = 8;
-    cl = (struct ext2_dx_countlimit *) (old + 32);
-    cl->limit = ext2fs_cpu_to_le16 ((bs - 32 - (cs ? 8 : 0)) / 8);
-    cl->count = ext2fs_cpu_to_le16 (1);
-    *(uint32_t *) (old + 36) = ext2fs_cpu_to_le32 (1);
-    e = ext2fs_write_dir_block4 (x->fs, p0, old, 0, t->dir);
-  }
-  free (old);
-  free (leaf);
-  if (e)
-    return e == EXT2_ET_BLOCK_ALLOC_FAIL ? extfs_nospace (x, "directory",
-                                                          false)
-      : extfs_fail (x, e, "index", "a directory");
-  r = extfs_read_inode (x, t->dir, &in);
-  if (r < 0)
-    return r;
-  in.small.i_flags |= EXT2_INDEX_FL;
-  ext2fs_inode_size_set (x->fs, &in.small, 2 * bs);
-  t->indexed = true;
-  return extfs_write_inode (x, t->dir, &in);
 }
 
 int
@@ -749,9 +522,10 @@ extfs_dir_add (struct extfs *x, ext2_ino_t dir, const char *name,
     r = linear_add (x, t, name, len, ino, ftype);
     if (r != -ENOSPC || t->indexed)
       return r;
-    r = make_indexed (x, t);
+    r = extfs_make_indexed (x, t->dir);
     if (r < 0)
       return r;
+    t->indexed = true;
   }
   e = ext2fs_link (x->fs, dir, name, ino, ftype);
   if (e == EXT2_ET_DIR_NO_SPACE) {
@@ -763,63 +537,6 @@ extfs_dir_add (struct extfs *x, ext2_ino_t dir, const char *name,
     return e == EXT2_ET_BLOCK_ALLOC_FAIL ? extfs_nospace (x, name, false)
       : extfs_fail (x, e, "add an entry for", name);
   return dent_add (t, name, len, ino, ftype, 0, 0);
-}
-
-/* The leaf block (logical) of an indexed directory name hashes to. */
-static int
-dx_leaf (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
-         const char *name, char *buf, uint32_t *lblk)
-{
-  struct ext2_dx_root_info *info;
-  struct ext2_dx_countlimit *cl;
-  struct ext2_dx_entry *ent;
-  ext2_dirhash_t hash, minor;
-  unsigned level, levels, count, lo, hi, mid, version;
-  blk64_t pblk;
-  errcode_t e;
-  int r;
-
-  r = dir_bmap (x, dir, in, 0, &pblk);
-  if (r == 0)
-    r = read_block (x, dir, pblk, buf);
-  if (r < 0)
-    return r;
-  info = (struct ext2_dx_root_info *) (buf + 24);
-  levels = info->indirect_levels;
-  version = info->hash_version;
-  if (version <= EXT2_HASH_TEA &&
-      (x->fs->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH))
-    version += 3;
-  e = ext2fs_dirhash2 (version, name, strlen (name), x->fs->encoding, 0,
-                       x->fs->super->s_hash_seed, &hash, &minor);
-  if (e)
-    return extfs_fail (x, e, "hash", name);
-  cl = (struct ext2_dx_countlimit *) (buf + 24 + info->info_length);
-  for (level = 0;; level++) {
-    ent = (struct ext2_dx_entry *) cl;
-    count = ext2fs_le16_to_cpu (cl->count);
-    if (count == 0 || count > ext2fs_le16_to_cpu (cl->limit))
-      return -EUCLEAN;
-    /* The last entry whose hash is <= ours (entry 0 has none). */
-    lo = 1;
-    hi = count;
-    while (lo < hi) {
-      mid = (lo + hi) / 2;
-      if (ext2fs_le32_to_cpu (ent[mid].hash) > hash)
-        hi = mid;
-      else
-        lo = mid + 1;
-    }
-    *lblk = ext2fs_le32_to_cpu (ent[lo - 1].block) & EXT4_DX_BLOCK_MASK;
-    if (level == levels)
-      return 0;
-    r = dir_bmap (x, dir, in, *lblk, &pblk);
-    if (r == 0)
-      r = read_block (x, dir, pblk, buf);
-    if (r < 0)
-      return r;
-    cl = (struct ext2_dx_countlimit *) (buf + 8);
-  }
 }
 
 /* Find name in logical block lblk of dir: 1 (and *off, *prev: the entry
@@ -835,14 +552,14 @@ scan_block (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
   unsigned rec_len;
   int r;
 
-  r = dir_bmap (x, dir, in, lblk, pblk);
+  r = extfs_dir_bmap (x, dir, in, lblk, pblk);
   if (r == 0)
-    r = read_block (x, dir, *pblk, buf);
+    r = extfs_dirblock_read (x, dir, *pblk, buf);
   if (r < 0)
     return r;
   *prev = UINT32_MAX;
   *off = 0;
-  while ((r = next_entry (x, buf, off, &de, &rec_len)) == 1) {
+  while ((r = extfs_dirent_next (x, buf, off, &de, &rec_len)) == 1) {
     if (de->inode && (size_t) ext2fs_dirent_name_len (de) == len &&
         memcmp (de->name, name, len) == 0)
       return 1;
@@ -873,7 +590,7 @@ locate (struct extfs *x, struct dtab *t, const char *name, char *buf,
   if (!t->indexed)
     r = scan_block (x, t->dir, &in, d->lblk, name, buf, pblk, off, prev);
   else {
-    r = dx_leaf (x, t->dir, &in, name, buf, &lblk);
+    r = extfs_dx_leaf (x, t->dir, &in, name, buf, &lblk);
     if (r == 0)
       r = scan_block (x, t->dir, &in, lblk, name, buf, pblk, off, prev);
     if (r == -EUCLEAN)
@@ -915,7 +632,7 @@ extfs_dir_remove (struct extfs *x, ext2_ino_t dir, const char *name)
     }
     else
       de->inode = 0;
-    r = write_block (x, dir, pblk, buf);
+    r = extfs_dirblock_write (x, dir, pblk, buf);
   }
   free (buf);
   if (r == 0)
@@ -947,7 +664,7 @@ extfs_dir_set (struct extfs *x, ext2_ino_t dir, const char *name,
     de->inode = ino;
     if (ext2fs_has_feature_filetype (x->fs->super))
       ext2fs_dirent_set_file_type (de, ftype);
-    r = write_block (x, dir, pblk, buf);
+    r = extfs_dirblock_write (x, dir, pblk, buf);
   }
   free (buf);
   d = dent_find (t, name, strlen (name));
@@ -956,66 +673,4 @@ extfs_dir_set (struct extfs *x, ext2_ino_t dir, const char *name,
     d->ftype = ftype;
   }
   return r;
-}
-
-/* ---- iterating ---- */
-
-struct each {
-  int (*fn) (void *, const char *, size_t, ext2_ino_t, int);
-  void *opaque;
-  int r;
-};
-
-static int
-each_entry (ext2_ino_t dir, int entry, struct ext2_dir_entry *de,
-            int offset, int blocksize, char *buf, void *priv)
-{
-  struct each *ea = priv;
-
-  (void) dir;
-  (void) offset;
-  (void) blocksize;
-  (void) buf;
-  if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE ||
-      de->inode == 0)
-    return 0;
-  ea->r = ea->fn (ea->opaque, de->name, ext2fs_dirent_name_len (de),
-                  de->inode, ext2fs_dirent_file_type (de));
-  return ea->r ? DIRENT_ABORT : 0;
-}
-
-int
-extfs_dir_each (struct extfs *x, ext2_ino_t dir,
-                int (*fn) (void *, const char *, size_t, ext2_ino_t, int),
-                void *opaque)
-{
-  struct each ea = { .fn = fn, .opaque = opaque };
-  errcode_t e;
-
-  e = ext2fs_dir_iterate2 (x->fs, dir, 0, NULL, each_entry, &ea);
-  if (e == EXT2_ET_NO_DIRECTORY)
-    return -ENOTDIR;
-  if (e)
-    return extfs_fail (x, e, "read", "a directory");
-  return ea.r;
-}
-
-static int
-any_entry (void *opaque, const char *name, size_t len, ext2_ino_t ino,
-           int ftype)
-{
-  (void) opaque;
-  (void) name;
-  (void) len;
-  (void) ino;
-  (void) ftype;
-  return 1;
-}
-
-int
-extfs_dir_empty (struct extfs *x, ext2_ino_t dir)
-{
-  int r = extfs_dir_each (x, dir, any_entry, NULL);
-
-  return r < 0 ? r : r == 0;
 }

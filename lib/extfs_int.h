@@ -1,11 +1,14 @@
 /* s3vol: internals of extfs (file operations in a volume's ext4 image),
  * shared by its files (private to lib/):
  *
- *   extfs.c          open, close, the private cache, commit and rebase
+ *   extfs.c          open, close, the private cache
+ *   extfs_log.c      the operation log, commit and rebase
  *   extfs_io.c       the libext2fs I/O manager over struct cache
  *   extfs_bcache.c   its write-back cache of metadata blocks
  *   extfs_journal.c  jbd2 journal replay into the overlay
  *   extfs_dir.c      directory cache, lookups, entries added and removed
+ *   extfs_htree.c    indexed (htree) directories
+ *   extfs_path.c     path resolution, symlinks, walking a directory
  *   extfs_node.c     inodes: attributes, times, block runs, freeing
  *   extfs_read.c     stat, list, cat
  *   extfs_get.c      get (files out of the volume)
@@ -126,6 +129,14 @@ int extfs_fail (struct extfs *x, errcode_t e, const char *what,
 /* -ENOSPC, logged with the room left in the volume. */
 int extfs_nospace (struct extfs *x, const char *path, bool inodes);
 int extfs_check_writable (struct extfs *x);
+/* Open x->fs on the cache (rw: with bitmaps); open a version on a new
+ * private cache (x->seq set); close both, removing the cache.
+ */
+int extfs_open_fs (struct extfs *x, bool rw);
+int extfs_open_version (struct extfs *x, const struct vol_ref *ref);
+void extfs_close_version (struct extfs *x);
+/* extfs_log.c */
+void extfs_free_log (struct extfs *x);
 int extfs_log_op (struct extfs *x, enum extfs_op_kind kind, const char *a,
                   const char *b, unsigned flags);
 /* Before a change to path: remember its base state (first run), or
@@ -180,6 +191,31 @@ int extfs_dir_add (struct extfs *x, ext2_ino_t dir, const char *name,
 int extfs_dir_remove (struct extfs *x, ext2_ino_t dir, const char *name);
 int extfs_dir_set (struct extfs *x, ext2_ino_t dir, const char *name,
                    ext2_ino_t ino, int ftype);
+
+/* Directory blocks (extfs_dir.c), for extfs_htree.c: the physical block
+ * of logical block lblk; reading and writing one (checksums checked and
+ * set); the next entry of a block at *off (1, 0 at the end, -EUCLEAN);
+ * putting name into the free room of the entry at off (1 if it fit,
+ * *at: where); the size of the checksum tail.
+ */
+int extfs_dir_bmap (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
+                    uint64_t lblk, blk64_t *pblk);
+int extfs_dirblock_read (struct extfs *x, ext2_ino_t dir, blk64_t pblk,
+                         void *buf);
+int extfs_dirblock_write (struct extfs *x, ext2_ino_t dir, blk64_t pblk,
+                          void *buf);
+int extfs_dirent_next (struct extfs *x, char *buf, unsigned *off,
+                       struct ext2_dir_entry **de, unsigned *rec_len);
+int extfs_dirent_fit (struct extfs *x, char *buf, unsigned off,
+                      unsigned rec_len, const char *name, size_t len,
+                      ext2_ino_t ino, int ftype, unsigned *at);
+int extfs_dir_csum (struct extfs *x);
+/* extfs_htree.c: index a full one-block linear directory; the logical
+ * leaf block of an indexed directory that name hashes to (buf: a block).
+ */
+int extfs_make_indexed (struct extfs *x, ext2_ino_t dir);
+int extfs_dx_leaf (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
+                   const char *name, char *buf, uint32_t *lblk);
 
 /* Call fn for every entry of directory dir but "." and "..", in disk
  * order.  fn returns nonzero to stop.

@@ -278,13 +278,26 @@ s3vol_can_true (void *handle)
   return 1;
 }
 
-/* Map a libs3vol result to nbdkit's: errno set, -1. */
+/* Map a libs3vol result to nbdkit's: errno set, -1.  NBD carries only a
+ * few errors, and nbdkit sends EINVAL ("invalid argument") for any
+ * other; a store that is down (ECONNREFUSED, ETIMEDOUT...), refuses
+ * access or holds a bad object is an I/O error to the client.
+ */
 static int
 result (int r)
 {
   if (r >= 0)
     return 0;
-  nbdkit_set_error (-r == EBADMSG || -r == ENOENT ? EIO : -r);
+  switch (-r) {
+  case EPERM: case EIO: case ENOMEM: case EINVAL: case ENOSPC:
+  case EROFS: case EDQUOT: case EFBIG: case EOVERFLOW: case ENOTSUP:
+  case ESHUTDOWN:
+    nbdkit_set_error (-r);
+    break;
+  default:
+    nbdkit_set_error (EIO);
+    break;
+  }
   return -1;
 }
 

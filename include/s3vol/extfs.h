@@ -133,9 +133,8 @@ int extfs_list (struct extfs *x, const char *path, bool stat,
 #define EXTFS_PARENTS 4u        /* mkdir: make missing parents, no error
                                    if it exists */
 
-/* Write regular file path's bytes to fd.  If fd is a regular file it is
- * written sparsely (holes skipped, then sized with ftruncate); otherwise
- * (a pipe) holes are written as zeros.
+/* Write regular file path's bytes to fd in order (a stream: holes are
+ * written as zeros).  extfs_get keeps holes.
  */
 int extfs_cat (struct extfs *x, const char *path, int fd);
 
@@ -182,9 +181,12 @@ struct extfs_commit_result {
   bool changed;                 /* false: nothing to publish */
 };
 
-/* Publish every logged change as one version (see the top).  -EEXIST
- * only if the head kept moving for max_rebases replays; -EBUSY for
- * ... .  The handle then shows the published version.
+/* Publish every logged change as one version (see the top); nothing
+ * if nothing changed.  -EEXIST only if the head kept moving for
+ * max_rebases replays; a replay that cannot be done (a source another
+ * writer removed, a file where a directory is wanted) fails with its own
+ * error, publishing nothing.  On success the handle shows the published
+ * version (and may take more changes); on failure close it.
  */
 int extfs_commit (struct extfs *x, const char *message,
                   struct extfs_commit_result *res);

@@ -20,7 +20,10 @@ trap 'rm -rf "$work"' EXIT
 export TMPDIR=$work
 
 secs () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# Each timed step starts with the page cache's dirty data written out,
+# so one step's writeback does not slow the next.
 now () { date +%s.%N; }
+settle () { sync; }
 row () { printf '  %-46s %s\n' "$1" "$2"; }
 
 # The local data, made once.
@@ -45,29 +48,35 @@ bench_store () {
   echo "--- $kind store ($store)"
   "$S3VOL" "${sv[@]}" create fb --size 1T >/dev/null || { echo "  create failed"; return; }
 
+  settle
   t0=$(now); "$S3VOL" "${sv[@]}" put fb "$work/big" /big >/dev/null; t1=$(now)
   s=$(secs "$t0" "$t1")
   row "put of one $MIB MiB file" "$(awk -v m="$MIB" -v s="$s" 'BEGIN { printf "%7.2f s %8.1f MiB/s", s, m / s }')"
   rm -f "$work/got"
+  settle
   t0=$(now); "$S3VOL" "${sv[@]}" get fb /big "$work/got" >/dev/null; t1=$(now)
   s=$(secs "$t0" "$t1")
   row "get of it (fresh cache)" "$(awk -v m="$MIB" -v s="$s" 'BEGIN { printf "%7.2f s %8.1f MiB/s", s, m / s }')"
   cmp -s "$work/got" "$work/big" || row "get of it" "MISMATCH"
   rm -f "$work/got"
+  settle
   t0=$(now); "$S3VOL" "${sv[@]}" get fb /big - > /dev/null; t1=$(now)
   s=$(secs "$t0" "$t1")
   row "get of it to stdout" "$(awk -v m="$MIB" -v s="$s" 'BEGIN { printf "%7.2f s %8.1f MiB/s", s, m / s }')"
+  settle
   "$RAW" "$store" raw "$MIB" 8 2>/dev/null | while read -r op rate; do
     row "plain $op of $MIB x 1 MiB objects, 8 threads" "$(printf '%18.1f MiB/s' "$rate")"
   done
 
   before=$(count "$store")
+  settle
   t0=$(now); "$S3VOL" "${sv[@]}" put fb "$work/small" /small >/dev/null; t1=$(now)
   after=$(count "$store")
   s=$(secs "$t0" "$t1")
   row "put of 10,000 x 4 KiB files (one commit)" "$(awk -v s="$s" 'BEGIN { printf "%7.2f s %8.0f files/s", s, 10000 / s }')"
   row "  objects written, bytes written" "$(echo "$before $after" | awk '{ printf "%d objects, %.1f MiB (files: 39.1 MiB)", $3 - $1, ($4 - $2) / 1048576 }')"
 
+  settle
   t0=$(now); "$S3VOL" "${sv[@]}" put fb "$work/empty" /wide >/dev/null; t1=$(now)
   s=$(secs "$t0" "$t1")
   row "put of $NLS empty files in one directory" "$(awk -v s="$s" -v n="$NLS" 'BEGIN { printf "%7.2f s %8.0f files/s", s, n / s }')"

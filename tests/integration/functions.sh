@@ -406,3 +406,20 @@ umount_fs () {
     sleep 0.1
   done
 }
+
+# ---- run directly (tests/run-all runs every *.sh here): a self-test ----
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  echo "functions.sh: the helpers of the integration tests; checking them"
+  make_store
+  create_volume selftest 8M 64K
+  start_plugin a volume=selftest
+  [ "$(ctl_status a volume)" = selftest ] || die "ctl status"
+  pid=$(plugin_pid a)
+  nbdsh_script a /dev/stdin <<<'assert h.get_size() == 8 << 20'
+  kill_plugin a
+  _alive "$pid" && die "kill_plugin left nbdkit running"
+  start_plugin a volume=selftest || die "restart after kill -9"
+  stop_plugin a
+  echo "ok"
+fi

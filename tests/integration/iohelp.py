@@ -10,7 +10,10 @@ should hold.
                              write STEP-byte blocks from OFF on until a
                              write fails or END; print "wrote N errno E"
                              (E: the failure's errno name, or "none")
-  check MODEL                read everything back; fail on a difference
+  check MODEL [OFF LEN]      read everything (or LEN bytes at OFF) back;
+                             fail on a difference
+  error MODEL OFF LEN        reading LEN bytes at OFF must fail: print
+                             the errno name
   chunks MODEL CHUNK         read chunk by chunk; print "bad OFF ERRNO"
                              for each that fails, compare the others
 """
@@ -68,11 +71,19 @@ elif cmd == "fill":
         wrote += step
     print("wrote %d errno %s" % (wrote, failure))
 elif cmd == "check":
-    for off in range(0, size, 4 << 20):
-        n = min(4 << 20, size - off)
+    start, length = args if args else (0, size)
+    for off in range(start, start + length, 4 << 20):
+        n = min(4 << 20, start + length - off)
         if h.pread(n, off) != model_read(off, n):
             sys.exit("data at %d..%d differs from the model" % (off, off + n))
-    print("all %d bytes match" % size)
+    print("%d bytes at %d match" % (length, start))
+elif cmd == "error":
+    off, n = args
+    try:
+        h.pread(n, off)
+        sys.exit("reading %d bytes at %d worked" % (n, off))
+    except nbd.Error as e:
+        print(err_name(e))
 elif cmd == "chunks":
     (chunk,) = args
     for off in range(0, size, chunk):

@@ -1,0 +1,193 @@
+/* s3vol: paths for extfs: resolving them (symlinks followed within the
+ * volume), reading symlinks, and walking a directory's entries.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extfs_int.h"
+
+#define MAX_SYMLINKS 40
+
+/* A symlink's target (ino's inode in in), NUL-terminated. */
+int
+extfs_read_link (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
+                 char *buf, size_t n)
+{
+  uint64_t size = EXT2_I_SIZE (&in->small);
+  size_t got = 0;
+  blk64_t pblk = 0;
+  char *blk;
+  errcode_t e = 0;
+
+  if (size >= n)
+    return -ERANGE;
+  if (ext2fs_is_fast_symlink (&in->small))
+    memcpy (buf, in->small.i_block, size);
+  else if (in->small.i_flags & EXT4_INLINE_DATA_FL)
+    e = ext2fs_inline_data_get (x->fs, ino, &in->small, buf, &got);
+  else {
+    e = ext2fs_bmap2 (x->fs, ino, &in->small, NULL, 0, 0, NULL, &pblk);
+    blk = e ? NULL : malloc (x->fs->blocksize);
+    if (e == 0 && blk == NULL)
+      return -ENOMEM;
+    if (e == 0)
+      e = io_channel_read_blk64 (x->fs->io, pblk, 1, blk);
+    if (e == 0)
+      memcpy (buf, blk, size);
+    free (blk);
+  }
+  if (e)
+    return extfs_fail (x, e, "read", "a symlink");
+  buf[size] = '\0';
+  return 0;
+}
+
+int
+extfs_resolve (struct extfs *x, const char *path, bool follow,
+               ext2_ino_t *parent, char last[EXT2_NAME_LEN + 1],
+               ext2_ino_t *ino)
+{
+  char *work, *p, *comp, target[4096], *nw;
+  ext2_ino_t cur = EXT2_ROOT_INO, child;
+  union extfs_inode in;
+  int links = 0, ftype, r = 0;
+  size_t len;
+
+  *parent = EXT2_ROOT_INO;
+  last[0] = '\0';
+  work = strdup (path);
+  if (work == NULL)
+    return -ENOMEM;
+  p = work;
+  for (;;) {
+    while (*p == '/')
+      p++;
+    if (*p == '\0')
+      break;
+    comp = p;
+    p += strcspn (p, "/");
+    if (*p)
+      *p++ = '\0';
+    while (*p == '/')
+      p++;                      /* p: the rest, "" after the last */
+    if (strcmp (comp, ".") == 0)
+      continue;
+    len = strlen (comp);
+    if (len > EXT2_NAME_LEN) {
+      s3vol_error (x->log, "%s: a name in it is longer than %d bytes",
+                   path, EXT2_NAME_LEN);
+      r = -ENAMETOOLONG;
+      break;
+    }
+    r = extfs_lookup (x, cur, comp, &child, &ftype);
+    if (r == -ENOENT) {
+      *parent = *p ? 0 : cur;
+      memcpy (last, comp, len + 1);
+      break;
+    }
+    if (r < 0)
+      break;
+    if (ftype == EXT2_FT_UNKNOWN || ftype == EXT2_FT_SYMLINK) {
+      r = extfs_read_inode (x, child, &in);
+      if (r < 0)
+        break;
+      ftype = extfs_ftype_of_mode (in.small.i_mode);
+    }
+    if (ftype == EXT2_FT_SYMLINK && (*p || follow)) {
+      if (++links > MAX_SYMLINKS) {
+        s3vol_error (x->log, "%s: too many levels of symbolic links", path);
+        r = -ELOOP;
+        break;
+      }
+      r = extfs_read_link (x, child, &in, target, sizeof target);
+      if (r < 0)
+        break;
+      /* Go on with the target and what is left of the path. */
+      nw = malloc (strlen (target) + strlen (p) + 2);
+      if (nw == NULL) {
+        r = -ENOMEM;
+        break;
+      }
+      sprintf (nw, "%s/%s", target, p);
+      free (work);
+      work = p = nw;
+      if (target[0] == '/')
+        cur = EXT2_ROOT_INO;
+      continue;
+    }
+    if (*p && ftype != EXT2_FT_DIR) {
+      r = -ENOTDIR;
+      break;
+    }
+    *parent = cur;
+    memcpy (last, comp, len + 1);
+    cur = child;
+  }
+  free (work);
+  if (r == 0)
+    *ino = cur;
+  return r;
+}
+
+/* ---- iterating ---- */
+
+struct each {
+  int (*fn) (void *, const char *, size_t, ext2_ino_t, int);
+  void *opaque;
+  int r;
+};
+
+static int
+each_entry (ext2_ino_t dir, int entry, struct ext2_dir_entry *de,
+            int offset, int blocksize, char *buf, void *priv)
+{
+  struct each *ea = priv;
+
+  (void) dir;
+  (void) offset;
+  (void) blocksize;
+  (void) buf;
+  if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE ||
+      de->inode == 0)
+    return 0;
+  ea->r = ea->fn (ea->opaque, de->name, ext2fs_dirent_name_len (de),
+                  de->inode, ext2fs_dirent_file_type (de));
+  return ea->r ? DIRENT_ABORT : 0;
+}
+
+int
+extfs_dir_each (struct extfs *x, ext2_ino_t dir,
+                int (*fn) (void *, const char *, size_t, ext2_ino_t, int),
+                void *opaque)
+{
+  struct each ea = { .fn = fn, .opaque = opaque };
+  errcode_t e;
+
+  e = ext2fs_dir_iterate2 (x->fs, dir, 0, NULL, each_entry, &ea);
+  if (e == EXT2_ET_NO_DIRECTORY)
+    return -ENOTDIR;
+  if (e)
+    return extfs_fail (x, e, "read", "a directory");
+  return ea.r;
+}
+
+static int
+any_entry (void *opaque, const char *name, size_t len, ext2_ino_t ino,
+           int ftype)
+{
+  (void) opaque;
+  (void) name;
+  (void) len;
+  (void) ino;
+  (void) ftype;
+  return 1;
+}
+
+int
+extfs_dir_empty (struct extfs *x, ext2_ino_t dir)
+{
+  int r = extfs_dir_each (x, dir, any_entry, NULL);
+
+  return r < 0 ? r : r == 0;
+}
