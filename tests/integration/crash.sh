@@ -41,8 +41,10 @@ on_exit "kill $IO_PID 2>/dev/null"
 io_expect () {
   local line
   while :; do
-    IFS= read -r -t 120 line <&$io_out ||
+    if ! IFS= read -r -t 120 line <&$io_out; then
+      tail -n 20 "$T/io.out"
       die "iteration $k: the checker went away (seed $seed)"
+    fi
     echo "$line" >>"$T/io.out"
     case $line in
       FAIL*) grep -A30 -m1 '^FAIL' "$T/io.out" | sed -n '1,25p'
@@ -89,6 +91,8 @@ for ((k = 1; k <= iters; k++)); do
   ((k % 50 == 0)) && phase "$k crashes"
 done
 echo "quit" >&$io_in
+io_expect bye
+echo "$reply"
 
 phase "summary"
 grep -c '^crashed' "$T/io.out" | sed 's/^/crashes: /'

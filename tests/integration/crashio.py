@@ -16,6 +16,7 @@ on stdin and answers on stdout:
   commit ITER URI CTL check as above, then commit; answer "version V".
   compare ITER URI    check that the device holds exactly DIR/base (a
                       fresh cache on the committed version); answer "ok".
+  quit                answer "bye ..." and end.
 A failed check answers "FAIL ..." and exits 1.
 
 Every written sector carries its own identity: a 16-byte header (magic,
@@ -41,6 +42,7 @@ never overlap, so the writes to one sector are ordered.
 """
 import os
 import random
+import resource
 import struct
 import sys
 import threading
@@ -50,6 +52,10 @@ import nbd
 import ctl
 
 SECTOR = 512
+# Write buffers, reused: libnbd 1.14's python aio_pwrite keeps a reference
+# to every nbd.Buffer it is given, so each write wraps a slice of one of
+# these (the leak is then a small object, not the data).
+POOL = [bytearray(1 << 20) for _ in range(8)]
 MAGIC = 0x53335643                       # "CV3S"
 sdir, seed = sys.argv[1], int(sys.argv[2])
 base_path, log_path = os.path.join(sdir, "base"), os.path.join(sdir, "log")
@@ -133,19 +139,12 @@ def allowed_values(base):
 
 
 def read_all(handle):
-    """The whole device, read with many requests in flight (the plugin
-    fetches chunks in parallel that way)."""
-    step = 1 << 20
-    data = bytearray(size)
-    reqs = []
-    for off in range(0, size, step):
-        buf = nbd.Buffer(min(step, size - off))
-        reqs.append((off, buf, handle.aio_pread(buf, off)))
-    for off, buf, cookie in reqs:
-        while not handle.aio_command_completed(cookie):
-            handle.poll(-1)
-        data[off:off + buf.size()] = buf.to_bytearray()
-    return data
+    """The whole device.  (Synchronous reads: libnbd 1.14's python
+    aio_pread leaks every nbd.Buffer it is given, which adds up over a
+    long run.)"""
+    step = 4 << 20
+    return b"".join(handle.pread(min(step, size - off), off)
+                    for off in range(0, size, step))
 
 
 def read_values(handle):
@@ -245,7 +244,8 @@ def cmd_write(uri, ctl_path):
     logfd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC |
                     os.O_APPEND, 0o644)
     loglock = threading.Lock()
-    inflight = []                       # (first, n, handle, cookie, id, buf)
+    inflight = []               # (first, n, handle, cookie, id, slot)
+    free_slots = list(range(len(POOL)))
     commit_thread = None
     next_id = [1]
 
@@ -274,7 +274,7 @@ def cmd_write(uri, ctl_path):
             for hd in handles:
                 hd.poll(0)
         for r in list(inflight):
-            first, n, hd, cookie, wid, buf = r
+            first, n, hd, cookie, wid, slot = r
             while True:
                 try:
                     done = hd.aio_command_completed(cookie)
@@ -286,6 +286,8 @@ def cmd_write(uri, ctl_path):
                 hd.poll(-1)
             if done:
                 inflight.remove(r)
+                if slot is not None:
+                    free_slots.append(slot)
                 log("D %d" % wid)
 
     def free_range(first, n):
@@ -316,16 +318,18 @@ def cmd_write(uri, ctl_path):
                 if k < 0.72:
                     log("W %d %d %d %d" % (wid, first * SECTOR, n * SECTOR,
                                            fua))
-                    buf = nbd.Buffer.from_bytearray(
-                        bytearray(sector_data(wid, first, n)))
+                    slot = free_slots.pop()
+                    POOL[slot][:n * SECTOR] = sector_data(wid, first, n)
+                    buf = nbd.Buffer.from_buffer(
+                        memoryview(POOL[slot])[:n * SECTOR])
                     cookie = hd.aio_pwrite(buf, first * SECTOR, flags=flags)
                 else:
                     log("Z %d %d %d %d" % (wid, first * SECTOR, n * SECTOR,
                                            fua))
-                    buf = None
+                    slot = None
                     cookie = hd.aio_zero(n * SECTOR, first * SECTOR,
                                          flags=flags)
-                inflight.append((first, n, hd, cookie, wid, buf))
+                inflight.append((first, n, hd, cookie, wid, slot))
             elif k < 0.86:
                 fid = new_id()
                 log("F %d" % fid)
@@ -362,6 +366,10 @@ for line in sys.stdin:
     w = line.split()
     if not w:
         continue
+    if w[0] == "quit":
+        say("bye: checker's peak memory %d MiB" %
+            (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10))
+        break
     it = int(w[1])
     if w[0] == "write":
         cmd_write(w[2], w[3])

@@ -86,7 +86,8 @@ requires_loop () {
   [ -e /dev/loop-control ] || skip "no loop devices (/dev/loop-control)"
 }
 
-requires "$PLUGIN" nbdkit nbdsh nbdinfo python3
+[ -x "$PLUGIN" ] && [ -x "$S3VOL" ] || die "$PLUGIN or $S3VOL missing: run make"
+requires nbdkit nbdsh nbdinfo python3
 python3 -c 'import nbd' 2>/dev/null ||
   die "python3 ($(command -v python3)) has no nbd module (python3-libnbd)"
 
@@ -205,9 +206,10 @@ store_bytes () {
 
 # start_plugin NAME [KEY=VALUE...]: start nbdkit with the plugin on $STORE
 # in the background, and wait until it serves (the plugin opens the store
-# and the cache first, so a failure shows here).  Files: $T/NAME.sock (NBD), $T/NAME.ctl (control),
-# $T/NAME.pid, $T/NAME.log.  Unless given, cache-dir=$T/NAME.cache and
-# commit-interval=0.  Returns nbdkit's status; stopped at exit.
+# and the cache first, so a failure shows here).  Files: $T/NAME.sock
+# (NBD), $T/NAME.ctl (control), $T/NAME.pid, $T/NAME.log.  Unless given,
+# cache-dir=$T/NAME.cache and commit-interval=0.  Returns non-zero if
+# nbdkit failed to start; stopped at exit.
 start_plugin () {
   local name=$1 args=() have_cache=0 have_ci=0 have_ctl=0 a; shift
   for a in "$@"; do
@@ -236,7 +238,11 @@ start_plugin () {
     sleep 0.005
   done
   disown $pid
-  on_exit "stop_plugin $name"
+  case " ${_plugins_to_stop:-} " in
+    *" $name "*) ;;
+    *) _plugins_to_stop="${_plugins_to_stop:-} $name"
+       on_exit "stop_plugin $name" ;;
+  esac
 }
 
 plugin_pid () { cat "$T/$1.pid" 2>/dev/null; }
@@ -349,17 +355,24 @@ fuse_attach () {
   rm -f "$dir.pid"
   nbdfuse ${ro:+-r} -P "$dir.pid" "$dir" --unix "$T/$name.sock" \
     >>"$T/$name.nbdfuse.log" 2>&1 &
+  local pid=$!
   on_exit "fuse_detach '$dir'"
   while [ ! -s "$dir.pid" ]; do
     n=$((n + 1))
-    [ $n -lt 400 ] || die "nbdfuse did not start (see $T/$name.nbdfuse.log)"
-    sleep 0.05
+    _alive $pid && [ $n -lt 1000 ] ||
+      die "nbdfuse did not start: $(cat "$T/$name.nbdfuse.log")"
+    sleep 0.02
   done
 }
 
+# fuse_detach DIR: unmount (after detaching any loop device left on
+# DIR/nbd, which would keep it busy) and wait for nbdfuse to exit.
 fuse_detach () {
-  local dir=$1 pid n=0
+  local dir=$1 pid n=0 dev
   pid=$(cat "$dir.pid" 2>/dev/null) || return 0
+  for dev in $(losetup -n -O NAME -j "$dir/nbd" 2>/dev/null); do
+    loop_detach "$dev"
+  done
   while mountpoint -q "$dir"; do
     fusermount3 -u "$dir" 2>/dev/null && break
     n=$((n + 1))

@@ -13,7 +13,7 @@ on_each_store
 requires nbdcopy qemu-img cmp
 
 seed=${S3VOL_TEST_SEED:-$RANDOM}
-ops=${S3VOL_TEST_OPS:-1600}
+ops=${S3VOL_TEST_OPS:-$([ "$STORE_KIND" = s3 ] && echo 1000 || echo 1600)}
 echo "store $STORE_KIND, seed $seed (set S3VOL_TEST_SEED to repeat), $ops ops"
 make_store
 
