@@ -1,11 +1,16 @@
 # s3vol build.
 #
-#   make               build/libs3vol.a, build/nbdkit-s3vol-plugin.so,
-#                      build/s3vol
-#   make check         install test dependencies, build, run every test
+#   make               build only: build/libs3vol.a, build/libs3vol.so,
+#                      build/nbdkit-s3vol-plugin.so, build/s3vol
+#   make deps          install every dependency (scripts/install-deps)
+#   make check         install test dependencies, build, check the layers,
+#                      run every test (the README's test command)
+#   make check-layers  fail when a layer of lib/ calls a higher one, or the
+#                      plugin or CLI uses more than libs3vol exports
 #   make check-unit    unit tests only (no S3 server)
 #   make check-asan    unit tests built with ASan + UBSan
 #   make bench         benchmarks that print figures
+#   make stress        long crash soak
 #   make install       PREFIX=/usr/local (plugin into nbdkit's plugindir)
 
 VERSION   := 0.1.0
@@ -23,66 +28,99 @@ CFLAGS    ?= $(OPT) -g
 XCFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation \
              -fPIC -pthread \
              -D_GNU_SOURCE -DS3VOL_VERSION='"$(VERSION)"' \
-             -Iinclude -Ilib $(SANFLAGS)
+             -Iinclude $(SANFLAGS)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRCS    := $(wildcard lib/*.c)
+# ---- the library, one folder per layer (lib/LAYERS) ----------------------
+#
+# Each layer compiles with include/ plus its own folder and the folders
+# of the layers LAYERS lets it use, so a private header of a higher
+# layer cannot even be included.
+
+LAYERS      := $(shell sed -e 's/\#.*//' lib/LAYERS | awk 'NF { print $$1 }')
+layer_uses   = $(shell sed -e 's/\#.*//' lib/LAYERS | \
+                 awk -v l=$(1) '$$1 == l { for (i = 2; i <= NF; i++) print $$i }')
+LIB_SRCS    := $(foreach l,$(LAYERS),$(wildcard lib/$(l)/*.c))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+$(foreach l,$(LAYERS),$(eval \
+  $(BUILD)/lib/$(l)/%.o: LAYER_INC := -Ilib/$(l) \
+    $(foreach u,$(call layer_uses,$(l)),-Ilib/$(u))))
+
 PLUGIN_SRCS := $(wildcard plugin/*.c)
 PLUGIN_OBJS := $(PLUGIN_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS    := $(wildcard nbd-client-tools/*.c)
 CLI_OBJS    := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-UNIT_HELPER_SRCS := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
-UNIT_HELPER_OBJS := $(UNIT_HELPER_SRCS:%.c=$(BUILD)/%.o)
+SUPPORT_SRCS := $(wildcard tests/support/*.c)
+SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 
+$(BUILD)/tests/support/%.o $(BUILD)/tests/%: LAYER_INC := -Itests/support
+
 LIB     := $(BUILD)/libs3vol.a
+SOLIB   := $(BUILD)/libs3vol.so
 PLUGIN  := $(BUILD)/nbdkit-s3vol-plugin.so
 CLI     := $(BUILD)/s3vol
 
-.PHONY: all deps check check-unit check-s3 check-integration check-asan \
-        bench stress install clean demo man
+.PHONY: all deps check check-unit check-layers check-integration \
+        check-asan bench stress install clean demo man unit
 
-all: deps-build $(LIB) $(PLUGIN) $(CLI)
+all: $(LIB) $(SOLIB) $(PLUGIN) $(CLI)
 
-# Build dependencies are installed on demand; the script is quiet and quick
-# when nothing is missing.
-.PHONY: deps-build deps-test
+# Installing packages is never part of a plain build.
+.PHONY: deps-build deps-run deps-test
+deps: deps-test
 deps-build:
 	@scripts/install-deps build
+deps-run:
+	@scripts/install-deps run
 deps-test:
 	@scripts/install-deps all
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(XCFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LAYER_INC) $(PKG_CFLAGS) -MMD -MP \
+	  -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
-$(PLUGIN): $(PLUGIN_OBJS) $(LIB)
-	$(CC) $(CFLAGS) $(XCFLAGS) -shared -o $@ $(PLUGIN_OBJS) $(LIB) \
+# libs3vol.so exports exactly the functions include/s3vol/ declares: the
+# version script is made from the headers and the objects.
+$(BUILD)/libs3vol.map: $(LIB_OBJS) $(wildcard include/s3vol/*.h) \
+                       scripts/export-map
+	scripts/export-map $(LIB_OBJS) > $@.tmp && mv $@.tmp $@
+
+$(SOLIB): $(LIB_OBJS) $(BUILD)/libs3vol.map
+	$(CC) $(CFLAGS) $(XCFLAGS) -shared -Wl,-soname,libs3vol.so.0 \
+	  -Wl,--version-script=$(BUILD)/libs3vol.map -o $@ $(LIB_OBJS) \
+	  $(LDLIBS_ALL)
+
+# The plugin exports nothing but plugin_init (as nbdkit's own plugins).
+$(PLUGIN): $(PLUGIN_OBJS) $(LIB) plugin/plugin.map
+	$(CC) $(CFLAGS) $(XCFLAGS) -shared \
+	  -Wl,--version-script=plugin/plugin.map -o $@ $(PLUGIN_OBJS) $(LIB) \
 	  $(LDLIBS_ALL)
 
 $(CLI): $(CLI_OBJS) $(LIB)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_HELPER_OBJS) $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(XCFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< \
-	  $(UNIT_HELPER_OBJS) $(LIB) $(LDLIBS_ALL) -lcmocka $(TEST_LIBS_$*)
+	$(CC) $(CFLAGS) $(XCFLAGS) $(LAYER_INC) $(PKG_CFLAGS) -o $@ $< \
+	  $(SUPPORT_OBJS) $(LIB) $(LDLIBS_ALL) -lcmocka $(TEST_LIBS_$*)
 
-$(BUILD)/bench/%: tests/bench/%.c $(LIB)
+$(BUILD)/bench/%: tests/bench/%.c $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(XCFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< \
-	  $(LIB) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS) $(XCFLAGS) -Itests/support $(PKG_CFLAGS) -o $@ $< \
+	  $(SUPPORT_OBJS) $(LIB) $(LDLIBS_ALL)
 
 # The independent S3 client used to check a bucket from outside (libs3
 # ships only a static archive; tests link it, the product never does).
@@ -93,31 +131,34 @@ unit: $(UNIT_BINS)
 # Keep objects make would otherwise treat as intermediate.
 .SECONDARY:
 
-# The README's test command.  Installs everything, builds, starts one
-# Ceph RGW for the whole run, runs every test, stops the server.
-check: deps-test all unit
+check-layers: all
+	@scripts/check-layers $(BUILD)
+
+# The README's test command.  Installs everything, builds, checks the
+# layers, starts one Ceph RGW for the whole run, runs every test, stops
+# the server.
+check: deps-test
+	$(MAKE) all unit
+	@scripts/check-layers $(BUILD)
 	@tests/run-all $(BUILD)
 
 # The README's main job.
-demo: deps-run all
+demo: deps-run
+	$(MAKE) all
 	@scripts/demo $(BUILD)
-
-.PHONY: deps-run
-deps-run:
-	@scripts/install-deps run
 
 check-unit: all unit
 	@tests/run-unit $(BUILD)
 
-check-asan:
-	@scripts/install-deps all
+check-asan: deps-test
 	$(MAKE) BUILD=build-asan OPT=-O1 \
 	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  unit
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run-unit build-asan
 
-bench: deps-test all $(BENCH_BINS)
+bench: deps-test
+	$(MAKE) all $(BENCH_BINS)
 	@tests/bench/run $(BUILD)
 
 # Crash tests with many more iterations than make check runs
@@ -126,8 +167,12 @@ stress: all
 	@BUILD=$(BUILD) tests/stress/crash.sh $(or $(ITERATIONS),2000)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/s3vol
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/s3vol
+	install -m 0755 $(SOLIB) $(DESTDIR)$(PREFIX)/lib/libs3vol.so.0
+	ln -sf libs3vol.so.0 $(DESTDIR)$(PREFIX)/lib/libs3vol.so
+	install -m 0644 include/s3vol/*.h $(DESTDIR)$(PREFIX)/include/s3vol/
 	plugindir=$$(nbdkit --dump-config 2>/dev/null | sed -n 's/^plugindir=//p'); \
 	if [ "$(PREFIX)" != /usr/local ] || [ -z "$$plugindir" ]; then \
 	  plugindir=$(PREFIX)/lib/nbdkit/plugins; fi; \
@@ -146,4 +191,5 @@ man:
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJS:.o=.d) $(PLUGIN_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(PLUGIN_OBJS:.o=.d) $(CLI_OBJS:.o=.d) \
+         $(SUPPORT_OBJS:.o=.d)

@@ -30,6 +30,7 @@
 #include "s3vol/log.h"
 
 #define S3VOL_VOLID_LEN 16
+#define S3VOL_NAME_MAX 64            /* volume and snapshot names */
 #define S3VOL_PAGE_ENTRIES 4096         /* default chunks per page */
 #define S3VOL_HOST_MAX 255
 #define S3VOL_MESSAGE_MAX 4096
@@ -109,5 +110,11 @@ uint64_t root_stored_bytes (const struct root *r);  /* sum of bytes */
 /* Volume ids. */
 char *s3vol_volid_hex (const struct s3vol_volid *id, char *out /* 33 */);
 int s3vol_volid_parse (const char *hex, struct s3vol_volid *out);
+
+/* Is name a valid volume or snapshot name (1 to S3VOL_NAME_MAX of
+ * [A-Za-z0-9._-], not starting with '.' or '-')?  0 or -EINVAL (not
+ * logged).
+ */
+int s3vol_check_name (const char *name);
 
 #endif /* S3VOL_MANIFEST_H */

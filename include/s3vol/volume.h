@@ -36,8 +36,8 @@
 #include "s3vol/chunk.h"
 #include "s3vol/manifest.h"
 #include "s3vol/objstore.h"
+#include "s3vol/util.h"
 
-#define S3VOL_NAME_MAX 64
 #define S3VOL_CHUNK_MIN (64u << 10)
 #define S3VOL_CHUNK_MAX (64u << 20)
 #define S3VOL_CHUNK_DEFAULT (1u << 20)   /* see docs/FORMAT.md */
@@ -74,17 +74,6 @@ int volstore_open (struct objstore *os, const struct volstore_config *cfg,
 void volstore_close (struct volstore *vs);
 struct objstore *volstore_objstore (struct volstore *vs);
 const struct s3vol_log *volstore_log (struct volstore *vs);
-
-/* The time now, CLOCK_REALTIME, in nanoseconds. */
-int64_t s3vol_now_ns (void);
-
-/* Is name valid?  0 or -EINVAL (not logged). */
-int s3vol_check_name (const char *name);
-
-/* Parse sizes like "1T", "512M", "65536", "64K" (binary units).
- * Returns 0 or -EINVAL.
- */
-int s3vol_parse_size (const char *s, uint64_t *out);
 
 struct vol_info {
   char name[S3VOL_NAME_MAX + 1];

@@ -10,7 +10,7 @@
 #    a manifest of types, modes, sizes, link counts, symlinks, mtimes);
 #  - the change made after the cut is in the version nbdkit commits when
 #    it stops.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/../support/functions.sh"
 requires_root
 requires_fuse
 requires_loop
@@ -27,7 +27,7 @@ manifest () {
 }
 
 phase "the tree to copy"
-python3 "$ITDIR/mktree.py" "$T/ref" "$seed" 24
+python3 "$SUPPORT/mktree.py" "$T/ref" "$seed" 24
 manifest "$T/ref" >"$T/ref.manifest"
 echo "$(wc -l <"$T/ref.manifest") entries, $(du -sh --apparent-size "$T/ref" | cut -f1)"
 

@@ -12,7 +12,7 @@
 #   crash.sh [ITERATIONS]   (default: 200 on the directory store, 20 on
 #                            S3; S3VOL_CRASH_ITERATIONS overrides both)
 # tests/stress/crash.sh runs it with many more.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/../support/functions.sh"
 on_each_store "$@"
 
 if [ -n "${1:-}" ]; then iters=$1

@@ -14,7 +14,7 @@
 #    after a commit writes go on;
 #  - a second nbdkit on the same cache directory fails, naming the pid
 #    of the one that has it.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/../support/functions.sh"
 requires_root
 requires mount umount
 on_each_store
@@ -55,7 +55,7 @@ wait_until () {
 status_ge () { [ "$(ctl_status "$1" "$2")" -ge "$3" ]; }
 status_is () { [ "$(ctl_status "$1" "$2")" = "$3" ]; }
 
-io () { local name=$1; shift; nbdsh_script "$name" "$ITDIR/iohelp.py" "$@"; }
+io () { local name=$1; shift; nbdsh_script "$name" "$SUPPORT/iohelp.py" "$@"; }
 
 if [ "$STORE_KIND" = dir ]; then
   # A store that can be made read-only: a tmpfs of its own.
@@ -129,8 +129,8 @@ b[len(b) // 2] ^= 0x40
 open(p, "wb").write(b)
 PY
 else
-  key=$(python3 "$ITDIR/s3obj.py" list "$STORE" | awk '$2 ~ "/chunks/" { print $2; exit }')
-  python3 "$ITDIR/s3obj.py" get "$STORE" "$key" "$T/obj"
+  key=$(python3 "$SUPPORT/s3obj.py" list "$STORE" | awk '$2 ~ "/chunks/" { print $2; exit }')
+  python3 "$SUPPORT/s3obj.py" get "$STORE" "$key" "$T/obj"
   python3 - "$T/obj" <<'PY'
 import sys
 p = sys.argv[1]
@@ -138,7 +138,7 @@ b = bytearray(open(p, "rb").read())
 b[len(b) // 2] ^= 0x40
 open(p, "wb").write(b)
 PY
-  python3 "$ITDIR/s3obj.py" put "$STORE" "$key" "$T/obj"
+  python3 "$SUPPORT/s3obj.py" put "$STORE" "$key" "$T/obj"
   key=chunks/${key#*/chunks/}
 fi
 echo "flipped a byte of $key"

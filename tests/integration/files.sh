@@ -7,7 +7,7 @@
 # with its exit code, and e2fsck -fn on what put left.  On a directory
 # store and on the S3 test server.  The mounted side (attach/reload, a
 # crash-consistent journal) is files_mount.sh.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/../support/functions.sh"
 requires mkfs.ext4 e2fsck nbdcopy
 on_each_store
 make_store

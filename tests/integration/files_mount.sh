@@ -9,7 +9,7 @@
 #    names, types, modes, sizes, mtimes and bytes.
 # On a directory store and on the S3 test server.  Without root, FUSE or
 # loop devices: SKIP (exit 77).
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/../support/functions.sh"
 requires_root
 requires_fuse
 requires_loop
@@ -67,7 +67,7 @@ phase "a crash-consistent version: get reads what the kernel replays"
 s3vol create c --size 4G >/dev/null
 s3vol attach c "$T/mnt2" --commit-interval 0 >/dev/null
 ctlsock=$(ls "$S3VOL_RUN_DIR"/*/ctl.sock)
-python3 "$ITDIR/ctl.py" "$ctlsock" freeze >/dev/null   # no more freezing
+python3 "$SUPPORT/ctl.py" "$ctlsock" freeze >/dev/null   # no more freezing
 touch "$T/go"
 python3 - "$T/mnt2" "$T/go" <<'PY' &
 import os, random, sys
@@ -97,7 +97,7 @@ while os.path.exists(go):
 PY
 writer=$!
 sleep 6
-out=$(python3 "$ITDIR/ctl.py" "$ctlsock" commit) || die "commit: $out"
+out=$(python3 "$SUPPORT/ctl.py" "$ctlsock" commit) || die "commit: $out"
 seq=${out#ok }
 kill -KILL "$(cat "$S3VOL_RUN_DIR"/*/nbdkit.pid)"
 rm -f "$T/go"

@@ -4,7 +4,7 @@
 # more than the empty volume did (zeros are never stored).  The new
 # filesystem mounts, and e2fsck -fn finds it clean, read back through a
 # fresh cache.  Prints the figures.  On the directory store and on S3.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/../support/functions.sh"
 requires_root
 requires_fuse
 requires_loop

@@ -7,7 +7,7 @@
 #    version, read-only unless readonly=false;
 #  - the control socket: status (JSON), commit with a message, snapshot,
 #    cut/finish (and their misuse), unknown requests.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/../support/functions.sh"
 make_store
 pod=$SRCDIR/docs/nbdkit-s3vol-plugin.pod
 

@@ -8,7 +8,7 @@
 #  - nbdcopy of a random sparse image in and out (cmp), qemu-img compare
 #    over nbd+unix://, and nbdinfo --map showing the image's zero chunks
 #    as holes, before and after a commit.
-. "$(dirname "$0")/functions.sh"
+. "$(dirname "$0")/../support/functions.sh"
 on_each_store
 requires nbdcopy qemu-img cmp
 
@@ -49,16 +49,16 @@ rm -f "$T"/model* "$T/out.img"
 
 phase "nbdcopy a sparse random image in and out; extents"
 mb=32
-python3 "$ITDIR/mkimage.py" "$T/in.img" $((mb << 20)) 65536 "$seed"
+python3 "$SUPPORT/mkimage.py" "$T/in.img" $((mb << 20)) 65536 "$seed"
 create_volume img ${mb}M 64K
 start_plugin i volume=img
 nbdcopy "$T/in.img" "$(uri i)"
-nbdinfo --map --json "$(uri i)" | python3 "$ITDIR/checkmap.py" "$T/in.img" 65536
+nbdinfo --map --json "$(uri i)" | python3 "$SUPPORT/checkmap.py" "$T/in.img" 65536
 v=$(commit i "nbdcopy import")
-nbdinfo --map --json "$(uri i)" | python3 "$ITDIR/checkmap.py" "$T/in.img" 65536
+nbdinfo --map --json "$(uri i)" | python3 "$SUPPORT/checkmap.py" "$T/in.img" 65536
 start_plugin o volume=img version="$v"
 nbdinfo --map "$(uri o)" | sed -n 1,5p
-nbdinfo --map --json "$(uri o)" | python3 "$ITDIR/checkmap.py" "$T/in.img" 65536
+nbdinfo --map --json "$(uri o)" | python3 "$SUPPORT/checkmap.py" "$T/in.img" 65536
 nbdcopy "$(uri o)" "$T/out.img"
 cmp "$T/in.img" "$T/out.img" || die "image read back differs"
 # QEMU's own NBD client on the URI form the man page gives.

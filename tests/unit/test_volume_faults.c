@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "s3vol/objstore_fault.h"
+#include "objstore_fault.h"
 #include "s3vol/volume.h"
 #include "testutil.h"
 

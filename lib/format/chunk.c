@@ -21,7 +21,7 @@
 #include <zstd.h>
 
 #include "s3vol/chunk.h"
-#include "endian_util.h"
+#include "byteorder.h"
 
 #define OBJ_MAGIC "S3VC"
 #define OBJ_VERSION 1

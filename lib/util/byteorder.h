@@ -1,6 +1,6 @@
 /* s3vol: little-endian fields and hex digits (private to lib/). */
-#ifndef S3VOL_ENDIAN_UTIL_H
-#define S3VOL_ENDIAN_UTIL_H
+#ifndef S3VOL_BYTEORDER_H
+#define S3VOL_BYTEORDER_H
 
 #include <stddef.h>
 #include <stdint.h>

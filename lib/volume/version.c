@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "volstore_int.h"
+#include "volume_int.h"
 
 struct volume {
   struct volstore *vs;

@@ -9,20 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "volstore_int.h"
-#include "endian_util.h"
+#include "volume_int.h"
+#include "byteorder.h"
 
 #define REC_HDR 16
 #define HEAD_MAGIC "S3VHEAD"
-
-int64_t
-s3vol_now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 int
 volstore_open (struct objstore *os, const struct volstore_config *cfg,

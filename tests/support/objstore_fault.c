@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "s3vol/objstore_fault.h"
+#include "objstore_fault.h"
 
 struct fault_store {
   struct objstore s;            /* must be first */

@@ -1,8 +1,8 @@
 /* s3vol: the volume store's internals, shared by volstore.c, volume.c,
  * gc.c and verify.c (private to lib/).
  */
-#ifndef S3VOL_VOLSTORE_INT_H
-#define S3VOL_VOLSTORE_INT_H
+#ifndef S3VOL_VOLUME_INT_H
+#define S3VOL_VOLUME_INT_H
 
 #include <pthread.h>
 

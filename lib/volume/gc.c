@@ -23,8 +23,8 @@
 #include <time.h>
 
 #include "s3vol/parallel.h"
-#include "volstore_int.h"
-#include "endian_util.h"
+#include "volume_int.h"
+#include "byteorder.h"
 
 #define GC_THREADS 8
 #define DELETE_BATCH 1000

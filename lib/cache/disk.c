@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "cache_int.h"
-#include "endian_util.h"
+#include "byteorder.h"
 
 #define STATE_MAGIC "S3VCACHE"
 #define STATE_LEN 128

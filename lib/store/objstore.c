@@ -15,36 +15,6 @@ static const struct objstore_ops *const backends[] = {
   &objstore_s3_ops,
 };
 
-int
-objstore_check_key (const char *key)
-{
-  size_t len, seg = 0;
-  const unsigned char *p;
-
-  if (key == NULL)
-    return -EINVAL;
-  len = strlen (key);
-  if (len == 0 || len > OBJSTORE_KEY_MAX)
-    return -EINVAL;
-  for (p = (const unsigned char *) key; ; p++) {
-    if (*p == '/' || *p == '\0') {
-      /* Segment is p[-seg .. -1]. */
-      if (seg == 0)
-        return -EINVAL;
-      if ((seg == 1 && p[-1] == '.') ||
-          (seg == 2 && p[-1] == '.' && p[-2] == '.'))
-        return -EINVAL;
-      if (*p == '\0')
-        return 0;
-      seg = 0;
-      continue;
-    }
-    if (*p < 0x20 || *p == 0x7f)
-      return -EINVAL;
-    seg++;
-  }
-}
-
 /* Copy key into out (size n) for a message: control characters become
  * \xHH and a long key is cut with "...", so the message stays one line.
  */

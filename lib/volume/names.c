@@ -8,58 +8,11 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "volstore_int.h"
-#include "endian_util.h"
+#include "volume_int.h"
+#include "byteorder.h"
 
 #define NAME_MAGIC "S3VNAME"
 #define SNAP_MAGIC "S3VSNAP"
-
-int
-s3vol_check_name (const char *name)
-{
-  size_t i, n = name ? strlen (name) : 0;
-
-  if (n == 0 || n > S3VOL_NAME_MAX || name[0] == '.' || name[0] == '-')
-    return -EINVAL;
-  for (i = 0; i < n; i++)
-    if (!((name[i] >= 'a' && name[i] <= 'z') ||
-          (name[i] >= 'A' && name[i] <= 'Z') ||
-          (name[i] >= '0' && name[i] <= '9') ||
-          name[i] == '.' || name[i] == '_' || name[i] == '-'))
-      return -EINVAL;
-  return 0;
-}
-
-int
-s3vol_parse_size (const char *s, uint64_t *out)
-{
-  static const char units[] = "KMGTP";
-  const char *u;
-  char *end;
-  unsigned long long v;
-  int shift = 0;
-
-  if (s == NULL || *s < '0' || *s > '9')
-    return -EINVAL;
-  errno = 0;
-  v = strtoull (s, &end, 10);
-  if (errno)
-    return -EINVAL;
-  if (*end) {
-    u = strchr (units, end[0] >= 'a' ? end[0] - 32 : end[0]);
-    if (u == NULL || end[0] == '\0')
-      return -EINVAL;
-    shift = 10 * (u - units + 1);
-    end++;
-    /* Accept "1G", "1GB", "1GiB". */
-    if (strcmp (end, "") && strcmp (end, "B") && strcmp (end, "iB"))
-      return -EINVAL;
-  }
-  if (shift && v > (UINT64_MAX >> shift))
-    return -EINVAL;
-  *out = (uint64_t) v << shift;
-  return 0;
-}
 
 static int
 bad_name (struct volstore *vs, const char *what, const char *name)

@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "s3vol/manifest.h"
-#include "endian_util.h"
+#include "byteorder.h"
 
 #define PAGE_MAGIC "S3VPAGE"    /* with its NUL: 8 bytes */
 #define ROOT_MAGIC "S3VROOT"

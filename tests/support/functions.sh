@@ -1,6 +1,6 @@
 # s3vol integration tests: shared helpers.  Source it first:
 #
-#   . "$(dirname "$0")/functions.sh"
+#   . "$(dirname "$0")/../support/functions.sh"
 #
 # A test is a bash script run by tests/run-all with BUILD set and the S3
 # environment exported.  Exit 0: pass; 77: skip (only for a machine that
@@ -27,6 +27,7 @@ export LC_ALL=C
 
 SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ITDIR=$SRCDIR/tests/integration
+SUPPORT=$SRCDIR/tests/support
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$SRCDIR/$BUILD ;; esac
 PLUGIN=$BUILD/nbdkit-s3vol-plugin.so
@@ -198,7 +199,7 @@ store_bytes () {
   if [ "$STORE_KIND" = dir ]; then
     du -sb "$STORE_DIR" | cut -f1
   else
-    python3 "$ITDIR/s3obj.py" list "$STORE" | awk '{ n += $1 } END { print n + 0 }'
+    python3 "$SUPPORT/s3obj.py" list "$STORE" | awk '{ n += $1 } END { print n + 0 }'
   fi
 }
 
@@ -301,7 +302,7 @@ kill_plugin () {
 # start with "ok" (see ctl.py: '!' arguments run in between).
 ctl () {
   local name=$1; shift
-  python3 "$ITDIR/ctl.py" "$T/$name.ctl" "$@"
+  python3 "$SUPPORT/ctl.py" "$T/$name.ctl" "$@"
 }
 
 # commit NAME [MESSAGE]: commit through the control socket; print the
@@ -341,6 +342,7 @@ _nbdsh () {
   NBDSH_ARGV=$(printf '%s\n' "$@") nbdsh "${opts[@]}" -c "
 import os, sys
 sys.argv = os.environ['NBDSH_ARGV'].split('\\n')
+sys.path.insert(0, '$SUPPORT')
 sys.path.insert(0, '$ITDIR')
 exec(compile(open(sys.argv[0]).read(), sys.argv[0], 'exec'))"
 }

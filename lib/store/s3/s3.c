@@ -32,7 +32,7 @@
 #include "s3vol/objstore.h"
 #include "aws_config.h"
 #include "http_pool.h"
-#include "s3_xml.h"
+#include "xml.h"
 
 #define DEFAULT_CONNECTIONS 16
 #define DEFAULT_ATTEMPTS 8

@@ -14,7 +14,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-#include "s3_xml.h"
+#include "xml.h"
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "s3vol/parallel.h"
-#include "volstore_int.h"
+#include "volume_int.h"
 
 #define VERIFY_THREADS 8
 
