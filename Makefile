@@ -61,6 +61,7 @@ BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 
 $(BUILD)/tests/support/%.o $(BUILD)/tests/%: LAYER_INC := -Itests/support
+$(BUILD)/tests/test_util: LAYER_INC := -Itests/support -Ilib/util
 
 LIB     := $(BUILD)/libs3vol.a
 SOLIB   := $(BUILD)/libs3vol.so

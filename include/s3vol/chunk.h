@@ -51,8 +51,8 @@ bool s3vol_is_zero (const void *data, size_t len);
 enum s3vol_codec { S3VOL_CODEC_RAW = 0, S3VOL_CODEC_ZSTD = 1 };
 
 /* Encode plaintext into an object: header + payload, appended to out.
- * Uses zstd at the given level unless that does not save at least 1/64
- * of the size, in which case the bytes are stored raw.
+ * Uses zstd at the given level only if that saves more than 1/64 of the
+ * size; else the bytes are stored raw.
  */
 int s3vol_obj_encode (const void *plain, size_t len, int zstd_level,
                       struct s3vol_buf *out);

@@ -29,6 +29,7 @@
 
 #include "s3vol/manifest.h"
 #include "byteorder.h"
+#include "vector.h"
 
 #define PAGE_MAGIC "S3VPAGE"    /* with its NUL: 8 bytes */
 #define ROOT_MAGIC "S3VROOT"
@@ -79,22 +80,19 @@ page_find (const struct page *p, uint32_t slot)
   return i < p->n && p->e[i].slot == slot ? &p->e[i] : NULL;
 }
 
+/* Room for want entries in all.  struct page is public, so it keeps its
+ * own fields rather than being a vector; its cap is only 32 bits.
+ */
 static int
 page_grow (struct page *p, uint32_t want)
 {
-  struct page_entry *e;
-  uint32_t cap;
+  size_t cap = p->cap;
+  int r;
 
-  if (want <= p->cap)
-    return 0;
-  cap = p->cap ? p->cap : 16;
-  while (cap < want)
-    cap *= 2;
-  e = realloc (p->e, (size_t) cap * sizeof *e);
-  if (e == NULL)
-    return -ENOMEM;
-  p->e = e;
-  p->cap = cap;
+  r = s3vol_vector_reserve ((void **) &p->e, &cap, 0, want, sizeof *p->e);
+  if (r < 0)
+    return r;
+  p->cap = cap > UINT32_MAX ? UINT32_MAX : cap;
   return 0;
 }
 
@@ -252,7 +250,8 @@ root_set_page (struct root *r, const struct root_page *rp)
 {
   uint64_t i = root_lower (r, rp->index);
   bool present = i < r->npages && r->pages[i].index == rp->index;
-  struct root_page *np;
+  size_t cap = r->cap;
+  int e;
 
   if (rp->chunks == 0) {
     if (present) {
@@ -263,14 +262,11 @@ root_set_page (struct root *r, const struct root_page *rp)
     return 0;
   }
   if (!present) {
-    if (r->npages == r->cap) {
-      uint64_t cap = r->cap ? 2 * r->cap : 16;
-      np = realloc (r->pages, cap * sizeof *np);
-      if (np == NULL)
-        return -ENOMEM;
-      r->pages = np;
-      r->cap = cap;
-    }
+    e = s3vol_vector_reserve ((void **) &r->pages, &cap, r->npages, 1,
+                              sizeof *r->pages);
+    if (e < 0)
+      return e;
+    r->cap = cap;
     memmove (&r->pages[i + 1], &r->pages[i],
              (r->npages - i) * sizeof *r->pages);
     r->npages++;
@@ -349,12 +345,19 @@ root_encode (const struct root *r, struct s3vol_buf *out)
   return 0;
 }
 
+/* How many pages the volume's chunks need: page indexes are below it. */
+static uint64_t
+root_page_room (const struct root *r)
+{
+  uint64_t nchunks = (r->size + r->chunk_size - 1) / r->chunk_size;
+
+  return (nchunks + r->page_entries - 1) / r->page_entries;
+}
+
 /* Checks of the fixed fields; returns a reason or NULL. */
 static const char *
 root_bad_fields (const struct root *r)
 {
-  uint64_t nchunks;
-
   if (r->chunk_size < (64u << 10) || r->chunk_size > (64u << 20) ||
       (r->chunk_size & (r->chunk_size - 1)))
     return "chunk size is not a power of two from 64 KiB to 64 MiB";
@@ -364,8 +367,7 @@ root_bad_fields (const struct root *r)
     return "bad sequence numbers";
   if (r->size > (1ull << 50))
     return "volume size too large";
-  nchunks = (r->size + r->chunk_size - 1) / r->chunk_size;
-  if (r->npages > (nchunks + r->page_entries - 1) / r->page_entries)
+  if (r->npages > root_page_room (r))
     return "more pages than the volume has room for";
   return NULL;
 }
@@ -430,9 +432,11 @@ root_decode (const void *data, size_t len, const char *key,
     r->pages[i].stored_bytes = get_le64 (q + 12);
     memcpy (r->pages[i].id.b, q + 20, S3VOL_ID_LEN);
     if ((i > 0 && r->pages[i].index <= r->pages[i - 1].index) ||
+        r->pages[i].index >= root_page_room (r) ||
         r->pages[i].chunks == 0 || r->pages[i].chunks > r->page_entries) {
       root_free (r);
-      return corrupt (log, key, "page list out of order or bad counts");
+      return corrupt (log, key, "page list out of order, outside the "
+                      "volume, or bad counts");
     }
   }
   return 0;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "s3vol/objstore.h"
+#include "vector.h"
 
 struct dir_store {
   struct objstore s;            /* must be first */
@@ -454,6 +455,7 @@ struct dir_ent {
   char *sortkey;                /* decoded name, plus '/' for a directory */
   bool is_dir;
 };
+DEFINE_VECTOR (dir_ents, struct dir_ent);
 
 struct walk {
   struct dir_store *d;
@@ -496,14 +498,13 @@ worth_visiting (const struct walk *w, const char *k, bool is_dir)
          strncmp (k, w->start_after, kl) == 0;
 }
 
-/* Read the directory w->path into a sorted array of entries. */
+/* Read the directory w->path into ents, sorted. */
 static int
-read_dir (struct walk *w, struct dir_ent **out, size_t *nout)
+read_dir (struct walk *w, struct dir_ents *ents)
 {
   DIR *dir;
   struct dirent *de;
-  struct dir_ent *ents = NULL, *ne;
-  size_t n = 0, cap = 0;
+  struct dir_ent *ne;
   char name[NAME_MAX + 2];
   int r = 0, len;
   bool is_dir;
@@ -525,66 +526,55 @@ read_dir (struct walk *w, struct dir_ent **out, size_t *nout)
       continue;                   /* foreign */
     if (is_dir && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
       continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 64;
-      ne = realloc (ents, cap * sizeof *ents);
-      if (ne == NULL) {
-        r = -ENOMEM;
-        break;
-      }
-      ents = ne;
-    }
-    ents[n].is_dir = is_dir;
-    ents[n].sortkey = malloc (len + 2);
-    if (ents[n].sortkey == NULL) {
+    ne = dir_ents_grow (ents);
+    if (ne == NULL || (ne->sortkey = malloc (len + 2)) == NULL) {
       r = -ENOMEM;
       break;
     }
-    memcpy (ents[n].sortkey, name, len);
-    strcpy (ents[n].sortkey + len, is_dir ? "/" : "");
-    n++;
+    ne->is_dir = is_dir;
+    memcpy (ne->sortkey, name, len);
+    strcpy (ne->sortkey + len, is_dir ? "/" : "");
   }
   if (r == 0 && errno != 0)
     r = -errno;
   closedir (dir);
-  if (n > 1)
-    qsort (ents, n, sizeof *ents, cmp_ent);
-  *out = ents;
-  *nout = n;
+  if (r == 0 && ents->len > 1)
+    qsort (ents->ptr, ents->len, sizeof *ents->ptr, cmp_ent);
   return r;
 }
 
 static void
-free_ents (struct dir_ent *ents, size_t n)
+free_ents (struct dir_ents *ents)
 {
   size_t i;
 
-  for (i = 0; i < n; i++)
-    free (ents[i].sortkey);
-  free (ents);
+  for (i = 0; i < ents->len; i++)
+    free (ents->ptr[i].sortkey);
+  dir_ents_reset (ents);
 }
 
 static int
 walk_dir (struct walk *w)
 {
-  struct dir_ent *ents = NULL;
-  size_t n = 0, i, plen = strlen (w->path), klen = strlen (w->key);
+  struct dir_ents ents = { 0 };
+  size_t i, plen = strlen (w->path), klen = strlen (w->key);
   struct objstore_entry e;
   struct stat st;
   int r;
 
-  r = read_dir (w, &ents, &n);
-  for (i = 0; r == 0 && i < n; i++) {
-    size_t sl = strlen (ents[i].sortkey);
+  r = read_dir (w, &ents);
+  for (i = 0; r == 0 && i < ents.len; i++) {
+    struct dir_ent *ent = &ents.ptr[i];
+    size_t sl = strlen (ent->sortkey);
     if (klen + sl > OBJSTORE_KEY_MAX + 1)
       continue;
-    strcpy (w->key + klen, ents[i].sortkey);
-    if (!worth_visiting (w, w->key, ents[i].is_dir))
+    strcpy (w->key + klen, ent->sortkey);
+    if (!worth_visiting (w, w->key, ent->is_dir))
       continue;
     w->path[plen] = '/';
-    escape_seg (w->path + plen + 1, ents[i].sortkey,
-                sl - ents[i].is_dir);
-    if (ents[i].is_dir)
+    escape_seg (w->path + plen + 1, ent->sortkey,
+                sl - ent->is_dir);
+    if (ent->is_dir)
       r = walk_dir (w);
     else {
       strcat (w->path, "@");
@@ -602,7 +592,7 @@ walk_dir (struct walk *w)
     w->path[plen] = '\0';
     w->key[klen] = '\0';
   }
-  free_ents (ents, n);
+  free_ents (&ents);
   return r;
 }
 

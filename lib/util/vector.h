@@ -52,8 +52,11 @@ int s3vol_vector_reserve (void **ptr, size_t *cap, size_t len, size_t n,
   static inline type * __attribute__ ((__unused__))                     \
   name##_grow (struct name *v)                                          \
   {                                                                     \
-    if (name##_reserve (v, 1) < 0)                                      \
+    int r = name##_reserve (v, 1);                                      \
+    if (r < 0) {                                                        \
+      errno = -r;             /* overflow checks do not set it */       \
       return NULL;                                                      \
+    }                                                                   \
     memset (&v->ptr[v->len], 0, sizeof (type));                         \
     return &v->ptr[v->len++];                                           \
   }                                                                     \

@@ -24,75 +24,60 @@
 
 #include "s3vol/parallel.h"
 #include "volume_int.h"
-#include "byteorder.h"
 
 #define GC_THREADS 8
 #define DELETE_BATCH 1000
+
+struct gc_seq {
+  uint64_t seq;
+  int64_t mtime;
+};
+DEFINE_VECTOR (gc_seqs, struct gc_seq);
+DEFINE_VECTOR (gc_pins, uint64_t);
+DEFINE_VECTOR (gc_keys, char *);
 
 struct gc_vol {
   struct s3vol_volid id;
   bool named;
   int64_t newest_mtime;
-  struct gc_seq { uint64_t seq; int64_t mtime; } *seqs; /* versions */
-  size_t nseqs, capseqs;
-  uint64_t *pins;               /* snapshot versions */
-  size_t npins, cappins;
-  char **keys;                  /* every key of the volume */
-  size_t nkeys, capkeys;
+  struct gc_seqs seqs;          /* versions */
+  struct gc_pins pins;          /* snapshot versions */
+  struct gc_keys keys;          /* every key of the volume */
 };
+DEFINE_VECTOR (gc_vols, struct gc_vol);
+
+struct gc_doomed {
+  char *key;
+  uint64_t size;
+};
+DEFINE_VECTOR (gc_doomed_vec, struct gc_doomed);
 
 struct gc {
   struct volstore *vs;
   const struct gc_opts *opts;
   struct gc_report *rep;
   int64_t now;
-  struct gc_vol *vols;
-  size_t nvols, capvols;
-  struct idmap marked;          /* page and chunk ids reached */
-  struct s3vol_id *pages;       /* pages to read, for step 3 */
-  size_t npages, cappages;
+  struct gc_vols vols;
+  struct idset marked;          /* page and chunk ids reached */
+  struct id_vec pages;          /* pages to read, for step 3 */
   pthread_mutex_t lock;
-  struct gc_doomed { char *key; uint64_t size; } *doomed; /* step 4 */
-  size_t ndoomed, capdoomed;
+  struct gc_doomed_vec doomed;  /* step 4 */
 };
-
-/* Append one element to a growable array. */
-static int
-grow_array (void **arr, size_t *cap, size_t n, size_t elem)
-{
-  void *p;
-  size_t nc;
-
-  if (n < *cap)
-    return 0;
-  nc = *cap ? *cap * 2 : 64;
-  p = realloc (*arr, nc * elem);
-  if (p == NULL)
-    return -ENOMEM;
-  *arr = p;
-  *cap = nc;
-  return 0;
-}
-
-#define PUSH(arr, n, cap, val)                                          \
-  (grow_array ((void **) &(arr), &(cap), (n), sizeof *(arr)) < 0        \
-   ? -ENOMEM : ((arr)[(n)++] = (val), 0))
 
 static struct gc_vol *
 find_vol (struct gc *g, const struct s3vol_volid *id, bool add)
 {
+  struct gc_vol *v;
   size_t i;
 
   /* Volumes are listed in key order, so the last is the likely one. */
-  for (i = g->nvols; i-- > 0;)
-    if (memcmp (g->vols[i].id.b, id->b, S3VOL_VOLID_LEN) == 0)
-      return &g->vols[i];
-  if (!add || grow_array ((void **) &g->vols, &g->capvols, g->nvols,
-                          sizeof *g->vols) < 0)
+  for (i = g->vols.len; i-- > 0;)
+    if (memcmp (g->vols.ptr[i].id.b, id->b, S3VOL_VOLID_LEN) == 0)
+      return &g->vols.ptr[i];
+  if (!add || (v = gc_vols_grow (&g->vols)) == NULL)
     return NULL;
-  memset (&g->vols[g->nvols], 0, sizeof *g->vols);
-  g->vols[g->nvols].id = *id;
-  return &g->vols[g->nvols++];
+  v->id = *id;
+  return v;
 }
 
 /* Step 1. */
@@ -128,7 +113,7 @@ on_volume_key (void *opaque, const struct objstore_entry *e)
   char hex[2 * S3VOL_VOLID_LEN + 1], *k;
   const char *rest;
   uint64_t seq;
-  uint8_t rec[16];
+  struct record rec;
   int r;
 
   /* volumes/<32 hex>/<rest> */
@@ -143,7 +128,7 @@ on_volume_key (void *opaque, const struct objstore_entry *e)
   v = find_vol (g, &id, true);
   if (v == NULL || (k = strdup (e->key)) == NULL)
     return -ENOMEM;
-  if (PUSH (v->keys, v->nkeys, v->capkeys, k) < 0) {
+  if (gc_keys_append (&v->keys, k) < 0) {
     free (k);
     return -ENOMEM;
   }
@@ -153,13 +138,13 @@ on_volume_key (void *opaque, const struct objstore_entry *e)
     char *end;
     seq = strtoull (rest + 9, &end, 16);
     if (*end == '\0' && seq > 0 &&
-        PUSH (v->seqs, v->nseqs, v->capseqs,
-              ((struct gc_seq) { seq, e->st.mtime })) < 0)
+        gc_seqs_append (&v->seqs,
+                        (struct gc_seq) { seq, e->st.mtime }) < 0)
       return -ENOMEM;
   }
   else if (strncmp (rest, "snapshots/", 10) == 0) {
-    r = vs_rec_get (g->vs, e->key, "S3VSNAP", rec, sizeof rec);
-    if (r == 0 && PUSH (v->pins, v->npins, v->cappins, get_le64 (rec)) < 0)
+    r = vs_rec_get (g->vs, e->key, RECORD_SNAPSHOT, &rec);
+    if (r == 0 && gc_pins_append (&v->pins, rec.seq) < 0)
       return -ENOMEM;
     if (r < 0 && r != -ENOENT)
       return r;
@@ -178,8 +163,8 @@ pinned (const struct gc_vol *v, uint64_t seq)
 {
   size_t i;
 
-  for (i = 0; i < v->npins; i++)
-    if (v->pins[i] == seq)
+  for (i = 0; i < v->pins.len; i++)
+    if (v->pins.ptr[i] == seq)
       return true;
   return false;
 }
@@ -197,15 +182,13 @@ mark_version (struct gc *g, const struct gc_vol *v, uint64_t seq)
     return 0;
   if (ret < 0)
     return ret;
-  for (i = 0; ret == 0 && i < r.npages; i++) {
-    if (idmap_get (&g->marked, &r.pages[i].id))
-      continue;
-    if (idmap_put (&g->marked, &r.pages[i].id, 0, 0) == NULL ||
-        PUSH (g->pages, g->npages, g->cappages, r.pages[i].id) < 0)
+  for (i = 0; ret >= 0 && i < r.npages; i++) {
+    ret = idset_add (&g->marked, &r.pages[i].id);
+    if (ret == 1 && id_vec_append (&g->pages, r.pages[i].id) < 0)
       ret = -ENOMEM;
   }
   root_free (&r);
-  return ret;
+  return ret < 0 ? ret : 0;
 }
 
 /* Step 2 for one volume.  Versions are listed oldest first. */
@@ -218,21 +201,22 @@ retain (struct gc *g, struct gc_vol *v)
   int r;
 
   if (!v->named && v->newest_mtime < g->now - g->vs->grace_seconds) {
-    for (i = 0; i < v->nkeys; i++) {
-      r = del_key (g, v->keys[i]);
+    for (i = 0; i < v->keys.len; i++) {
+      r = del_key (g, v->keys.ptr[i]);
       if (r < 0)
         return r;
     }
     g->rep->volumes_removed++;
     return 0;
   }
-  for (i = 0; i < v->nseqs; i++) {
-    bool keep = !v->named || i + g->vs->keep_last >= v->nseqs ||
-      v->seqs[i].mtime >= young || pinned (v, v->seqs[i].seq);
+  for (i = 0; i < v->seqs.len; i++) {
+    const struct gc_seq *s = &v->seqs.ptr[i];
+    bool keep = !v->named || i + g->vs->keep_last >= v->seqs.len ||
+      s->mtime >= young || pinned (v, s->seq);
     if (keep)
-      r = mark_version (g, v, v->seqs[i].seq);
+      r = mark_version (g, v, s->seq);
     else {
-      r = del_key (g, key_version (key, &v->id, v->seqs[i].seq));
+      r = del_key (g, key_version (key, &v->id, s->seq));
       g->rep->versions_pruned++;
     }
     if (r < 0)
@@ -250,16 +234,15 @@ mark_page (size_t i, void *opaque)
   uint32_t j;
   int r;
 
-  r = vs_get_page (g->vs, &g->pages[i], &p);
+  r = vs_get_page (g->vs, &g->pages.ptr[i], &p);
   if (r < 0)
     return r;
   pthread_mutex_lock (&g->lock);
-  for (j = 0; r == 0 && j < p.n; j++)
-    if (idmap_put (&g->marked, &p.e[j].id, 0, 0) == NULL)
-      r = -ENOMEM;
+  for (j = 0; r >= 0 && j < p.n; j++)
+    r = idset_add (&g->marked, &p.e[j].id);
   pthread_mutex_unlock (&g->lock);
   page_free (&p);
-  return r;
+  return r < 0 ? r : 0;
 }
 
 /* Step 4: list content-addressed objects, keep the marked and young. */
@@ -273,15 +256,15 @@ on_ca_key (void *opaque, const struct objstore_entry *e)
 
   if (hex == NULL || s3vol_id_parse (hex + 1, &id) < 0)
     return 0;                   /* not ours */
-  if (idmap_get (&g->marked, &id) ||
+  if (idset_has (&g->marked, &id) ||
       e->st.mtime >= g->now - g->vs->grace_seconds) {
     g->rep->objects_kept++;
     g->rep->bytes_kept += e->st.size;
     return 0;
   }
   k = strdup (e->key);
-  if (k == NULL || PUSH (g->doomed, g->ndoomed, g->capdoomed,
-                         ((struct gc_doomed) { k, e->st.size })) < 0) {
+  if (k == NULL || gc_doomed_vec_append (&g->doomed, (struct gc_doomed) {
+                                           k, e->st.size }) < 0) {
     free (k);
     return -ENOMEM;
   }
@@ -295,13 +278,14 @@ static int
 recheck (size_t i, void *opaque)
 {
   struct gc *g = opaque;
+  struct gc_doomed *d = &g->doomed.ptr[i];
   struct objstore_stat st;
   int r;
 
-  r = objstore_head (g->vs->os, g->doomed[i].key, &st);
+  r = objstore_head (g->vs->os, d->key, &st);
   if (r == -ENOENT || (r == 0 && st.mtime >= g->now - g->vs->grace_seconds)) {
-    free (g->doomed[i].key);
-    g->doomed[i].key = NULL;
+    free (d->key);
+    d->key = NULL;
     return 0;
   }
   return r;
@@ -310,6 +294,7 @@ recheck (size_t i, void *opaque)
 static int
 sweep (struct gc *g)
 {
+  struct gc_doomed_vec *dv = &g->doomed;
   size_t i, j, n;
   int r;
 
@@ -317,23 +302,23 @@ sweep (struct gc *g)
   if (r == 0)
     r = objstore_list (g->vs->os, "chunks/", NULL, on_ca_key, g);
   if (r == 0 && !g->opts->dry_run)
-    r = s3vol_parallel (GC_THREADS, g->ndoomed, recheck, g);
+    r = s3vol_parallel (GC_THREADS, dv->len, recheck, g);
   if (r < 0)
     return r;
   /* Compact the survivors of the recheck, then delete in batches. */
-  for (i = j = 0; i < g->ndoomed; i++) {
-    if (g->doomed[i].key == NULL)
+  for (i = j = 0; i < dv->len; i++) {
+    if (dv->ptr[i].key == NULL)
       continue;
     g->rep->objects_deleted++;
-    g->rep->bytes_deleted += g->doomed[i].size;
-    g->doomed[j++] = g->doomed[i];
+    g->rep->bytes_deleted += dv->ptr[i].size;
+    dv->ptr[j++] = dv->ptr[i];
   }
-  g->ndoomed = j;
-  for (i = 0; !g->opts->dry_run && r == 0 && i < g->ndoomed; i += n) {
+  dv->len = j;
+  for (i = 0; !g->opts->dry_run && r == 0 && i < dv->len; i += n) {
     const char *keys[DELETE_BATCH];
-    n = g->ndoomed - i < DELETE_BATCH ? g->ndoomed - i : DELETE_BATCH;
+    n = dv->len - i < DELETE_BATCH ? dv->len - i : DELETE_BATCH;
     for (j = 0; j < n; j++)
-      keys[j] = g->doomed[i + j].key;
+      keys[j] = dv->ptr[i + j].key;
     r = objstore_del_many (g->vs->os, keys, n);
   }
   return r;
@@ -342,21 +327,23 @@ sweep (struct gc *g)
 static void
 gc_free (struct gc *g)
 {
+  struct gc_vol *v;
   size_t i, j;
 
-  for (i = 0; i < g->nvols; i++) {
-    for (j = 0; j < g->vols[i].nkeys; j++)
-      free (g->vols[i].keys[j]);
-    free (g->vols[i].keys);
-    free (g->vols[i].seqs);
-    free (g->vols[i].pins);
+  for (i = 0; i < g->vols.len; i++) {
+    v = &g->vols.ptr[i];
+    for (j = 0; j < v->keys.len; j++)
+      free (v->keys.ptr[j]);
+    gc_keys_reset (&v->keys);
+    gc_seqs_reset (&v->seqs);
+    gc_pins_reset (&v->pins);
   }
-  free (g->vols);
-  for (i = 0; i < g->ndoomed; i++)
-    free (g->doomed[i].key);
-  free (g->doomed);
-  free (g->pages);
-  idmap_free (&g->marked);
+  gc_vols_reset (&g->vols);
+  for (i = 0; i < g->doomed.len; i++)
+    free (g->doomed.ptr[i].key);
+  gc_doomed_vec_reset (&g->doomed);
+  id_vec_reset (&g->pages);
+  idset_free (&g->marked);
   pthread_mutex_destroy (&g->lock);
 }
 
@@ -371,13 +358,14 @@ volstore_gc (struct volstore *vs, const struct gc_opts *opts,
   memset (rep, 0, sizeof *rep);
   g.now = opts->now ? opts->now : time (NULL);
   pthread_mutex_init (&g.lock, NULL);
+  idset_init (&g.marked);
   r = objstore_list (vs->os, "names/", NULL, on_name, &g);
   if (r == 0)
     r = objstore_list (vs->os, "volumes/", NULL, on_volume_key, &g);
-  for (i = 0; r == 0 && i < g.nvols; i++)
-    r = retain (&g, &g.vols[i]);
+  for (i = 0; r == 0 && i < g.vols.len; i++)
+    r = retain (&g, &g.vols.ptr[i]);
   if (r == 0)
-    r = s3vol_parallel (GC_THREADS, g.npages, mark_page, &g);
+    r = s3vol_parallel (GC_THREADS, g.pages.len, mark_page, &g);
   if (r == 0)
     r = sweep (&g);
   if (r > 0)

@@ -15,6 +15,9 @@
 
 #include "s3vol/import.h"
 #include "s3vol/parallel.h"
+#include "vector.h"
+
+DEFINE_VECTOR (chunk_indexes, uint64_t);
 
 struct job {
   struct volume *v;
@@ -22,7 +25,7 @@ struct job {
   int fd;
   uint64_t filesize;
   uint32_t cs;
-  uint64_t *chunks;             /* indexes with data */
+  struct chunk_indexes chunks;  /* indexes with data */
   struct vol_change *changes;
   const struct import_progress *progress;
   pthread_mutex_t lock;
@@ -31,14 +34,11 @@ struct job {
 
 /* Chunk indexes that hold file data, by SEEK_DATA/SEEK_HOLE. */
 static int
-data_chunks (struct job *j, size_t *n)
+data_chunks (struct job *j)
 {
   off_t data = 0, hole;
   uint64_t i, last = UINT64_MAX;
-  size_t cap = 0;
-  uint64_t *p;
 
-  *n = 0;
   for (;;) {
     data = lseek (j->fd, data, SEEK_DATA);
     if (data == -1)
@@ -49,14 +49,9 @@ data_chunks (struct job *j, size_t *n)
     for (i = data / j->cs; i <= (uint64_t) (hole - 1) / j->cs; i++) {
       if (i == last)
         continue;
-      if (*n == cap) {
-        cap = cap ? 2 * cap : 1024;
-        p = realloc (j->chunks, cap * sizeof *p);
-        if (p == NULL)
-          return -ENOMEM;
-        j->chunks = p;
-      }
-      j->chunks[(*n)++] = last = i;
+      if (chunk_indexes_append (&j->chunks, i) < 0)
+        return -ENOMEM;
+      last = i;
     }
     data = hole;
   }
@@ -66,7 +61,7 @@ static int
 import_one (size_t k, void *opaque)
 {
   struct job *j = opaque;
-  uint64_t i = j->chunks[k], off = i * j->cs;
+  uint64_t i = j->chunks.ptr[k], off = i * j->cs;
   uint8_t *buf = calloc (1, j->cs);
   size_t want = j->filesize - off < j->cs ? j->filesize - off : j->cs;
   size_t got = 0;
@@ -109,7 +104,7 @@ volume_import_fd (struct volume *v, struct volstore *vs, int fd,
   struct vol_commit_opts o = { .message = message };
   struct vol_commit_result res;
   struct stat st;
-  size_t n = 0;
+  size_t n;
   int r;
 
   if (fstat (fd, &st) == -1)
@@ -122,7 +117,8 @@ volume_import_fd (struct volume *v, struct volstore *vs, int fd,
     return -EFBIG;
   }
   pthread_mutex_init (&j.lock, NULL);
-  r = data_chunks (&j, &n);
+  r = data_chunks (&j);
+  n = j.chunks.len;
   if (r == 0) {
     j.changes = calloc (n + 1, sizeof *j.changes);
     r = j.changes ? 0 : -ENOMEM;
@@ -134,7 +130,7 @@ volume_import_fd (struct volume *v, struct volstore *vs, int fd,
   if (r == 0)
     *seq = res.seq;
   pthread_mutex_destroy (&j.lock);
-  free (j.chunks);
+  chunk_indexes_reset (&j.chunks);
   free (j.changes);
   return r;
 }

@@ -9,10 +9,6 @@
 #include <unistd.h>
 
 #include "volume_int.h"
-#include "byteorder.h"
-
-#define NAME_MAGIC "S3VNAME"
-#define SNAP_MAGIC "S3VSNAP"
 
 static int
 bad_name (struct volstore *vs, const char *what, const char *name)
@@ -28,13 +24,11 @@ static int
 put_name (struct volstore *vs, const char *name,
           const struct s3vol_volid *id)
 {
-  uint8_t rec[S3VOL_VOLID_LEN + 8];
+  struct record rec = { .kind = RECORD_NAME, .volid = *id,
+                        .time_ns = s3vol_now_ns () };
   char key[KEY_BUF];
 
-  memcpy (rec, id->b, S3VOL_VOLID_LEN);
-  put_le64 (rec + S3VOL_VOLID_LEN, (uint64_t) s3vol_now_ns ());
-  return vs_rec_put (vs, key_name (key, name), NAME_MAGIC, rec, sizeof rec,
-                     OBJSTORE_CREATE_ONLY);
+  return vs_rec_put (vs, key_name (key, name), &rec, OBJSTORE_CREATE_ONLY);
 }
 
 static int
@@ -363,7 +357,7 @@ volstore_snapshot_create (struct volstore *vs, const char *volume,
 {
   struct vol_ref ref = { .seq = seq };
   struct s3vol_volid id;
-  uint8_t rec[16];
+  struct record rec = { .kind = RECORD_SNAPSHOT };
   char key[KEY_BUF];
   int r;
 
@@ -374,10 +368,10 @@ volstore_snapshot_create (struct volstore *vs, const char *volume,
     r = vs_resolve (vs, volume, &id, &ref, &seq);
   if (r < 0)
     return r;
-  put_le64 (rec, seq);
-  put_le64 (rec + 8, (uint64_t) s3vol_now_ns ());
-  r = vs_rec_put (vs, key_snapshot (key, &id, snapshot), SNAP_MAGIC, rec,
-                  sizeof rec, OBJSTORE_CREATE_ONLY);
+  rec.seq = seq;
+  rec.time_ns = s3vol_now_ns ();
+  r = vs_rec_put (vs, key_snapshot (key, &id, snapshot), &rec,
+                  OBJSTORE_CREATE_ONLY);
   if (r == -EEXIST)
     s3vol_error (vs->log, "volume \"%s\" already has a snapshot \"%s\"",
                  volume, snapshot);
@@ -414,17 +408,17 @@ static int
 snapshot_one (void *opaque, const char *leaf, const struct objstore_entry *e)
 {
   struct snap_ctx *sc = opaque;
-  uint8_t rec[16];
+  struct record rec;
   int r;
 
-  r = vs_rec_get (sc->vs, e->key, SNAP_MAGIC, rec, sizeof rec);
+  r = vs_rec_get (sc->vs, e->key, RECORD_SNAPSHOT, &rec);
   if (r == -ENOENT)
     return 0;
   if (r < 0) {
     sc->err = r;
     return 1;
   }
-  return sc->fn (sc->opaque, leaf, get_le64 (rec));
+  return sc->fn (sc->opaque, leaf, rec.seq);
 }
 
 int

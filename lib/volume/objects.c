@@ -10,10 +10,15 @@
 #include <unistd.h>
 
 #include "volume_int.h"
-#include "byteorder.h"
 
-#define REC_HDR 16
-#define HEAD_MAGIC "S3VHEAD"
+/* Is the known object at index val - 1 the one with id key? */
+static bool
+known_eq (void *ctx, uintptr_t val, const void *key)
+{
+  const struct volstore *vs = ctx;
+
+  return memcmp (vs->known.ptr[val - 1].id.b, key, S3VOL_ID_LEN) == 0;
+}
 
 int
 volstore_open (struct objstore *os, const struct volstore_config *cfg,
@@ -32,6 +37,7 @@ volstore_open (struct objstore *os, const struct volstore_config *cfg,
   if (gethostname (vs->host, sizeof vs->host - 1) == -1)
     strcpy (vs->host, "unknown");
   pthread_mutex_init (&vs->lock, NULL);
+  vs->known_map = (struct hashmap) HASHMAP_INIT (known_eq, vs);
   vs->create_only = objstore_caps (os) & OBJSTORE_CAP_CREATE_ONLY;
   if (!vs->create_only)
     s3vol_warn (vs->log, "%s does not honour conditional creates: "
@@ -45,7 +51,8 @@ volstore_close (struct volstore *vs)
 {
   if (vs == NULL)
     return;
-  idmap_free (&vs->known);
+  known_vec_reset (&vs->known);
+  hashmap_free (&vs->known_map);
   pthread_mutex_destroy (&vs->lock);
   free (vs);
 }
@@ -65,40 +72,29 @@ volstore_log (struct volstore *vs)
 /* ---- small records ---- */
 
 int
-vs_rec_put (struct volstore *vs, const char *key, const char *magic,
-            const void *payload, size_t len, unsigned flags)
+vs_rec_put (struct volstore *vs, const char *key, const struct record *rec,
+            unsigned flags)
 {
-  uint8_t rec[REC_HDR + 64];
+  struct s3vol_buf b = S3VOL_BUF_INIT;
+  int r;
 
-  if (len > sizeof rec - REC_HDR)
-    return -EINVAL;
-  memset (rec, 0, REC_HDR);
-  memcpy (rec, magic, strlen (magic));
-  put_le32 (rec + 8, 1);
-  memcpy (rec + REC_HDR, payload, len);
-  return objstore_put (vs->os, key, rec, REC_HDR + len, flags);
+  r = record_encode (rec, &b);
+  if (r == 0)
+    r = objstore_put (vs->os, key, b.data, b.len, flags);
+  s3vol_buf_free (&b);
+  return r;
 }
 
 int
-vs_rec_get (struct volstore *vs, const char *key, const char *magic,
-            void *payload, size_t len)
+vs_rec_get (struct volstore *vs, const char *key, enum record_kind kind,
+            struct record *rec)
 {
   struct s3vol_buf b = S3VOL_BUF_INIT;
-  char m[8] = { 0 };
   int r;
 
   r = objstore_get (vs->os, key, 0, OBJSTORE_TO_END, &b);
-  if (r == 0) {
-    memcpy (m, magic, strlen (magic));
-    if (b.len != REC_HDR + len || memcmp (b.data, m, 8) != 0 ||
-        get_le32 (b.data + 8) != 1) {
-      s3vol_error (vs->log, "corrupt object %s: not a %s record", key,
-                   magic);
-      r = -EBADMSG;
-    }
-    else
-      memcpy (payload, b.data + REC_HDR, len);
-  }
+  if (r == 0)
+    r = record_decode (b.data, b.len, kind, key, vs->log, rec);
   s3vol_buf_free (&b);
   return r;
 }
@@ -108,7 +104,7 @@ vs_lookup (struct volstore *vs, const char *name, bool quiet,
            struct s3vol_volid *id)
 {
   char key[KEY_BUF];
-  uint8_t rec[S3VOL_VOLID_LEN + 8];
+  struct record rec;
   int r;
 
   if (s3vol_check_name (name) < 0) {
@@ -116,12 +112,12 @@ vs_lookup (struct volstore *vs, const char *name, bool quiet,
                  S3VOL_NAME_RULE, name);
     return -EINVAL;
   }
-  r = vs_rec_get (vs, key_name (key, name), "S3VNAME", rec, sizeof rec);
+  r = vs_rec_get (vs, key_name (key, name), RECORD_NAME, &rec);
   if (r == -ENOENT && !quiet)
     s3vol_error (vs->log, "no volume named \"%s\" in %s", name,
                  vs->os->url);
   if (r == 0)
-    memcpy (id->b, rec, S3VOL_VOLID_LEN);
+    *id = rec.volid;
   return r;
 }
 
@@ -202,14 +198,13 @@ vs_find_head (struct volstore *vs, const struct s3vol_volid *id,
               uint64_t *head)
 {
   char key[KEY_BUF], after[KEY_BUF];
-  uint8_t rec[8];
+  struct record rec;
   struct last_key lk = { 0 };
   int r;
 
-  r = vs_rec_get (vs, key_vol (key, id, "head"), HEAD_MAGIC, rec,
-                  sizeof rec);
+  r = vs_rec_get (vs, key_vol (key, id, "head"), RECORD_HEAD, &rec);
   if (r == 0)
-    lk.seq = get_le64 (rec);
+    lk.seq = rec.seq;
   else if (r != -ENOENT && r != -EBADMSG)
     return r;
   r = list_dir_after (vs, id, "versions",
@@ -251,7 +246,7 @@ vs_resolve (struct volstore *vs, const char *name,
 {
   char key[KEY_BUF];
   struct objstore_stat st;
-  uint8_t rec[16];
+  struct record rec;
   int r;
 
   if (ref && ref->snapshot) {
@@ -260,13 +255,13 @@ vs_resolve (struct volstore *vs, const char *name,
                    S3VOL_NAME_RULE, ref->snapshot);
       return -EINVAL;
     }
-    r = vs_rec_get (vs, key_snapshot (key, id, ref->snapshot), "S3VSNAP",
-                    rec, sizeof rec);
+    r = vs_rec_get (vs, key_snapshot (key, id, ref->snapshot),
+                    RECORD_SNAPSHOT, &rec);
     if (r == -ENOENT)
       s3vol_error (vs->log, "volume \"%s\" has no snapshot \"%s\"", name,
                    ref->snapshot);
     if (r == 0)
-      *seq = get_le64 (rec);
+      *seq = rec.seq;
     return r;
   }
   if (ref && ref->seq) {
@@ -299,15 +294,38 @@ fresh (struct volstore *vs, int64_t seen, int64_t now)
   return now - seen < vs->grace_seconds / 4;
 }
 
+/* The known object with this id, or NULL.  Callers hold vs->lock. */
+static struct known_obj *
+known_find (struct volstore *vs, const struct s3vol_id *id)
+{
+  uintptr_t i = hashmap_get (&vs->known_map, id_hash (id), id);
+
+  return i ? &vs->known.ptr[i - 1] : NULL;
+}
+
 static void
 remember (struct volstore *vs, const struct s3vol_id *id, uint32_t len,
           int64_t now)
 {
+  struct known_obj *k;
+
   pthread_mutex_lock (&vs->lock);
   /* Bound the memory: forget everything past a few million ids. */
-  if (vs->known.n > (4u << 20))
-    idmap_clear (&vs->known);
-  idmap_put (&vs->known, id, len, now);
+  if (vs->known.len > (4u << 20)) {
+    vs->known.len = 0;
+    hashmap_clear (&vs->known_map);
+  }
+  /* Out of memory, it stays unknown: this is only a cache. */
+  k = known_find (vs, id);
+  if (k == NULL && known_vec_reserve (&vs->known, 1) == 0 &&
+      hashmap_put (&vs->known_map, id_hash (id), vs->known.len + 1) == 0) {
+    k = &vs->known.ptr[vs->known.len++];
+    k->id = *id;
+  }
+  if (k) {
+    k->len = len;
+    k->seen = now;
+  }
   pthread_mutex_unlock (&vs->lock);
 }
 
@@ -316,7 +334,7 @@ vs_put_ca (struct volstore *vs, const char *kind, const void *data,
            size_t len, struct s3vol_id *id, uint32_t *stored_len)
 {
   struct s3vol_buf obj = S3VOL_BUF_INIT;
-  struct idmap_entry *e;
+  struct known_obj *k;
   struct objstore_stat st;
   char key[KEY_BUF];
   int64_t now = s3vol_now_ns () / 1000000000;
@@ -329,10 +347,10 @@ vs_put_ca (struct volstore *vs, const char *kind, const void *data,
   }
   s3vol_hash (data, len, id);
   pthread_mutex_lock (&vs->lock);
-  e = idmap_get (&vs->known, id);
-  r = e && fresh (vs, e->b, now);
+  k = known_find (vs, id);
+  r = k && fresh (vs, k->seen, now);
   if (r)
-    *stored_len = e->a;
+    *stored_len = k->len;
   pthread_mutex_unlock (&vs->lock);
   if (r)
     return 0;
@@ -411,8 +429,8 @@ vs_publish (struct volstore *vs, const struct root *r)
 {
   struct s3vol_buf b = S3VOL_BUF_INIT;
   struct objstore_stat st;
+  struct record rec = { .kind = RECORD_HEAD, .seq = r->seq };
   char key[KEY_BUF];
-  uint8_t rec[8];
   int ret;
 
   ret = root_encode (r, &b);
@@ -434,9 +452,7 @@ vs_publish (struct volstore *vs, const struct root *r)
   /* The hint only shortens the search for the head; if this put fails
    * or races with another, readers list a little more.
    */
-  put_le64 (rec, r->seq);
-  if (vs_rec_put (vs, key_vol (key, &r->volid, "head"), HEAD_MAGIC, rec,
-                  sizeof rec, 0) < 0)
+  if (vs_rec_put (vs, key_vol (key, &r->volid, "head"), &rec, 0) < 0)
     s3vol_warn (vs->log, "could not update the head hint of version %"
                 PRIu64 "; readers will find it by listing", r->seq);
  out:

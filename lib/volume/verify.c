@@ -21,9 +21,8 @@ struct verify {
   void *opaque;
   struct verify_report *rep;
   pthread_mutex_t lock;
-  struct idmap seen;            /* ids already queued */
-  struct s3vol_id *ids;         /* objects of the current kind to check */
-  size_t nids, capids;
+  struct idset seen;            /* ids queued: the pages, then the chunks */
+  size_t base;                  /* the first of the current kind in seen */
   const char *kind;
   struct page *pages;           /* decoded pages (pages pass only) */
 };
@@ -55,24 +54,13 @@ problem (struct verify *vf, const char *key, const char *what, bool missing)
   pthread_mutex_unlock (&vf->lock);
 }
 
+/* Queue id to be checked, unless it was queued before. */
 static int
 queue (struct verify *vf, const struct s3vol_id *id)
 {
-  struct s3vol_id *p;
+  int r = idset_add (&vf->seen, id);
 
-  if (idmap_get (&vf->seen, id))
-    return 0;
-  if (idmap_put (&vf->seen, id, 0, 0) == NULL)
-    return -ENOMEM;
-  if (vf->nids == vf->capids) {
-    vf->capids = vf->capids ? 2 * vf->capids : 256;
-    p = realloc (vf->ids, vf->capids * sizeof *p);
-    if (p == NULL)
-      return -ENOMEM;
-    vf->ids = p;
-  }
-  vf->ids[vf->nids++] = *id;
-  return 0;
+  return r < 0 ? r : 0;
 }
 
 /* Fetch and check one object; a page is kept decoded for the next pass. */
@@ -83,15 +71,16 @@ check_one (size_t i, void *opaque)
   struct capture cap = { "" };
   struct s3vol_log log = { capture_fn, &cap };
   struct s3vol_buf obj = S3VOL_BUF_INIT, plain = S3VOL_BUF_INIT;
+  const struct s3vol_id *id = &vf->seen.ids.ptr[vf->base + i];
   char key[KEY_BUF];
   int r;
 
-  key_ca (key, vf->kind, &vf->ids[i]);
+  key_ca (key, vf->kind, id);
   r = objstore_get (vf->vs->os, key, 0, OBJSTORE_TO_END, &obj);
   if (r == -ENOENT)
     problem (vf, key, "missing", true);
   else if (r == 0) {
-    r = s3vol_obj_decode (obj.data, obj.len, &vf->ids[i], key, &log, &plain);
+    r = s3vol_obj_decode (obj.data, obj.len, id, key, &log, &plain);
     if (r == 0 && vf->pages)
       r = page_decode (plain.data, plain.len, key, &log, &vf->pages[i]);
     if (r == -EBADMSG)
@@ -180,7 +169,7 @@ on_name (void *opaque, const struct objstore_entry *e)
 static int
 check_all (struct verify *vf)
 {
-  size_t npages = vf->nids, i;
+  size_t npages = vf->seen.ids.len, i;
   uint32_t j;
   int r;
 
@@ -190,7 +179,6 @@ check_all (struct verify *vf)
     return -ENOMEM;
   r = s3vol_parallel (VERIFY_THREADS, npages, check_one, vf);
   vf->rep->pages = npages;
-  vf->nids = 0;
   for (i = 0; r == 0 && i < npages; i++)
     for (j = 0; r == 0 && j < vf->pages[i].n; j++)
       r = queue (vf, &vf->pages[i].e[j].id);
@@ -201,8 +189,9 @@ check_all (struct verify *vf)
   if (r < 0)
     return r;
   vf->kind = KIND_CHUNK;
-  vf->rep->chunks = vf->nids;
-  return s3vol_parallel (VERIFY_THREADS, vf->nids, check_one, vf);
+  vf->base = npages;
+  vf->rep->chunks = vf->seen.ids.len - npages;
+  return s3vol_parallel (VERIFY_THREADS, vf->rep->chunks, check_one, vf);
 }
 
 int
@@ -215,14 +204,14 @@ volstore_verify (struct volstore *vs, const char *name,
 
   memset (rep, 0, sizeof *rep);
   pthread_mutex_init (&vf.lock, NULL);
+  idset_init (&vf.seen);
   if (name)
     r = verify_volume (&vf, name);
   else
     r = objstore_list (vs->os, "names/", NULL, on_name, &vf);
   if (r == 0)
     r = check_all (&vf);
-  idmap_free (&vf.seen);
-  free (vf.ids);
+  idset_free (&vf.seen);
   pthread_mutex_destroy (&vf.lock);
   if (r == 0 && (rep->missing || rep->corrupt))
     r = -EBADMSG;

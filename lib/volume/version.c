@@ -15,15 +15,41 @@
 
 #include "volume_int.h"
 
+/* A decoded page in the cache, with the id of its object. */
+struct cached_page {
+  struct s3vol_id id;
+  struct page p;
+};
+
 struct volume {
   struct volstore *vs;
   char name[S3VOL_NAME_MAX + 1];
   struct s3vol_volid id;
   struct root root;
   pthread_mutex_t lock;
-  struct idmap pages;           /* page id -> (a: struct page *) */
+  struct hashmap pages;         /* page id -> struct cached_page * */
   pthread_rwlock_t rootlock;
 };
+
+static bool
+cached_page_eq (void *ctx, uintptr_t val, const void *key)
+{
+  const struct cached_page *cp = (const struct cached_page *) val;
+
+  (void) ctx;
+  return memcmp (cp->id.b, key, S3VOL_ID_LEN) == 0;
+}
+
+static int
+free_cached_page (void *opaque, uintptr_t val)
+{
+  struct cached_page *cp = (struct cached_page *) val;
+
+  (void) opaque;
+  page_free (&cp->p);
+  free (cp);
+  return 0;
+}
 
 int
 volume_open (struct volstore *vs, const char *name,
@@ -37,6 +63,7 @@ volume_open (struct volstore *vs, const char *name,
   if (v == NULL)
     return -ENOMEM;
   v->vs = vs;
+  v->pages = (struct hashmap) HASHMAP_INIT (cached_page_eq, NULL);
   pthread_mutex_init (&v->lock, NULL);
   pthread_rwlock_init (&v->rootlock, NULL);
   r = vs_lookup (vs, name, false, &v->id);
@@ -62,18 +89,10 @@ volume_open (struct volstore *vs, const char *name,
 void
 volume_close (struct volume *v)
 {
-  size_t i;
-
   if (v == NULL)
     return;
-  for (i = 0; i < v->pages.cap; i++) {
-    if (v->pages.e[i].used) {
-      struct page *p = (struct page *) (uintptr_t) v->pages.e[i].a;
-      page_free (p);
-      free (p);
-    }
-  }
-  idmap_free (&v->pages);
+  hashmap_each (&v->pages, free_cached_page, NULL);
+  hashmap_free (&v->pages);
   root_free (&v->root);
   pthread_mutex_destroy (&v->lock);
   pthread_rwlock_destroy (&v->rootlock);
@@ -111,39 +130,40 @@ nchunks (const struct volume *v)
 static int
 get_page (struct volume *v, const struct s3vol_id *id, const struct page **out)
 {
-  struct idmap_entry *e;
-  struct page *p;
-  int r = 0;
+  struct cached_page *cp, *old;
+  uint64_t h = id_hash (id);
+  int r;
 
   pthread_mutex_lock (&v->lock);
-  e = idmap_get (&v->pages, id);
-  if (e)
-    *out = (const struct page *) (uintptr_t) e->a;
+  cp = (struct cached_page *) hashmap_get (&v->pages, h, id);
   pthread_mutex_unlock (&v->lock);
-  if (e)
+  if (cp) {
+    *out = &cp->p;
     return 0;
+  }
 
-  p = calloc (1, sizeof *p);
-  if (p == NULL)
+  cp = calloc (1, sizeof *cp);
+  if (cp == NULL)
     return -ENOMEM;
-  r = vs_get_page (v->vs, id, p);
+  cp->id = *id;
+  r = vs_get_page (v->vs, id, &cp->p);
   if (r < 0) {
-    free (p);
+    free (cp);
     return r;
   }
   pthread_mutex_lock (&v->lock);
-  e = idmap_get (&v->pages, id);
-  if (e == NULL && idmap_put (&v->pages, id, (uintptr_t) p, 0) == NULL)
-    r = -ENOMEM;
+  old = (struct cached_page *) hashmap_get (&v->pages, h, id);
+  if (old == NULL)
+    r = hashmap_put (&v->pages, h, (uintptr_t) cp);
   pthread_mutex_unlock (&v->lock);
-  if (e || r < 0) {             /* another thread was first, or no memory */
-    page_free (p);
-    free (p);
+  if (old || r < 0) {           /* another thread was first, or no memory */
+    page_free (&cp->p);
+    free (cp);
     if (r < 0)
       return r;
-    p = (struct page *) (uintptr_t) e->a;
+    cp = old;
   }
-  *out = p;
+  *out = &cp->p;
   return 0;
 }
 

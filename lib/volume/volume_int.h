@@ -5,10 +5,50 @@
 #define S3VOL_VOLUME_INT_H
 
 #include <pthread.h>
+#include <string.h>
 
+#include "s3vol/record.h"
 #include "s3vol/volume.h"
-#include "idmap.h"
+#include "hashmap.h"
 #include "keys.h"
+#include "vector.h"
+
+/* Ids are SHA-256 values, so their first 8 bytes are already a good
+ * hash.
+ */
+static inline uint64_t
+id_hash (const struct s3vol_id *id)
+{
+  uint64_t h;
+
+  memcpy (&h, id->b, sizeof h);
+  return h;
+}
+
+DEFINE_VECTOR (id_vec, struct s3vol_id);
+
+/* A set of ids in the order they were added: the map holds index + 1
+ * into ids.  idset_init before use; it must not move after.  Not
+ * thread-safe: callers lock.
+ */
+struct idset {
+  struct id_vec ids;
+  struct hashmap map;
+};
+
+void idset_init (struct idset *s);
+/* Add id: 1 if it is new, 0 if it was there, or -ENOMEM (unchanged). */
+int idset_add (struct idset *s, const struct s3vol_id *id);
+bool idset_has (const struct idset *s, const struct s3vol_id *id);
+void idset_free (struct idset *s);
+
+/* A content-addressed object known to be in the store. */
+struct known_obj {
+  struct s3vol_id id;
+  uint32_t len;                 /* stored length */
+  int64_t seen;                 /* when we last saw or wrote it, seconds */
+};
+DEFINE_VECTOR (known_vec, struct known_obj);
 
 struct volstore {
   struct objstore *os;
@@ -20,18 +60,21 @@ struct volstore {
   bool create_only;             /* the store honours create-only puts */
   char host[S3VOL_HOST_MAX + 1];
 
-  /* Content-addressed objects known to be in the store: id ->
-   * (a: stored length, b: when we last saw or wrote it, seconds).
+  /* Content-addressed objects known to be in the store, and a map from
+   * their ids to index + 1 in known.
    */
   pthread_mutex_t lock;
-  struct idmap known;
+  struct known_vec known;
+  struct hashmap known_map;
 };
 
-/* Small records: 8-byte magic, u32 version, u32 zero, payload. */
-int vs_rec_put (struct volstore *vs, const char *key, const char *magic,
-                const void *payload, size_t len, unsigned flags);
-int vs_rec_get (struct volstore *vs, const char *key, const char *magic,
-                void *payload, size_t len);
+/* Small records (s3vol/record.h).  vs_rec_get returns -ENOENT (quiet)
+ * if key is absent, -EBADMSG (logged) if it is not a record of kind.
+ */
+int vs_rec_put (struct volstore *vs, const char *key,
+                const struct record *rec, unsigned flags);
+int vs_rec_get (struct volstore *vs, const char *key,
+                enum record_kind kind, struct record *rec);
 
 /* Name -> volume id.  -ENOENT (logged: "no volume named ...") if absent
  * and quiet is false.

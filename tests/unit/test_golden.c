@@ -1,0 +1,625 @@
+/* s3vol: golden objects of the storage format.
+ *
+ * tests/golden/NAME.bin are objects made by tests/golden/make.py from
+ * docs/FORMAT.md alone, and NAME.txt the fields they hold.  Each object
+ * is decoded by libs3vol and every field compared, then re-encoded and
+ * compared byte for byte (zstd objects only by their decoded bytes and
+ * id: zstd's output may change between library versions).  Damaged
+ * copies (truncated, extended, bit-flipped) must be rejected with
+ * -EBADMSG and one logged line naming the key.
+ *
+ * The folder is $S3VOL_GOLDEN_DIR, or tests/golden next to this file.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s3vol/chunk.h"
+#include "s3vol/manifest.h"
+#include "s3vol/record.h"
+#include "testutil.h"
+
+static struct test_log tlog;
+
+/* ---- golden files ---- */
+
+struct golden {
+  char name[32];
+  uint8_t *data;                /* NAME.bin */
+  size_t len;
+  char *text;                   /* NAME.txt, lines split at '\n' */
+  size_t ntext;
+};
+
+static void
+golden_path (const char *name, const char *ext, char *out, size_t n)
+{
+  const char *dir = getenv ("S3VOL_GOLDEN_DIR");
+  const char *slash = strrchr (__FILE__, '/');
+
+  if (dir)
+    snprintf (out, n, "%s/%s%s", dir, name, ext);
+  else                          /* tests/unit/ -> tests/golden/ */
+    snprintf (out, n, "%.*s/../golden/%s%s",
+              slash ? (int) (slash - __FILE__) : 1,
+              slash ? __FILE__ : ".", name, ext);
+}
+
+static uint8_t *
+slurp (const char *name, const char *ext, size_t *len)
+{
+  char path[4096];
+  FILE *f;
+  uint8_t *b;
+  long n;
+
+  golden_path (name, ext, path, sizeof path);
+  f = fopen (path, "rb");
+  if (f == NULL)
+    fail_msg ("%s: %m (set S3VOL_GOLDEN_DIR?)", path);
+  assert_int_equal (fseek (f, 0, SEEK_END), 0);
+  n = ftell (f);
+  rewind (f);
+  b = malloc (n + 1);
+  assert_non_null (b);
+  assert_int_equal (fread (b, 1, n, f), n);
+  b[n] = '\0';
+  fclose (f);
+  *len = n;
+  return b;
+}
+
+static void
+golden_load (const char *name, struct golden *g)
+{
+  size_t i;
+
+  snprintf (g->name, sizeof g->name, "%s", name);
+  g->data = slurp (name, ".bin", &g->len);
+  g->text = (char *) slurp (name, ".txt", &g->ntext);
+  for (i = 0; i < g->ntext; i++)
+    if (g->text[i] == '\n')
+      g->text[i] = '\0';
+}
+
+static void
+golden_free (struct golden *g)
+{
+  free (g->data);
+  free (g->text);
+}
+
+/* The value of the nth line "key=...", or NULL. */
+static const char *
+field_nth (const struct golden *g, const char *key, unsigned nth)
+{
+  size_t kl = strlen (key);
+  const char *line;
+
+  for (line = g->text; line < g->text + g->ntext;
+       line += strlen (line) + 1)
+    if (line[0] != '#' && strncmp (line, key, kl) == 0 &&
+        line[kl] == '=' && nth-- == 0)
+      return line + kl + 1;
+  return NULL;
+}
+
+static const char *
+field (const struct golden *g, const char *key)
+{
+  const char *v = field_nth (g, key, 0);
+
+  if (v == NULL)
+    fail_msg ("%s.txt has no %s", g->name, key);
+  return v;
+}
+
+static uint64_t
+field_u64 (const struct golden *g, const char *key)
+{
+  return strtoull (field (g, key), NULL, 10);
+}
+
+static int64_t
+field_i64 (const struct golden *g, const char *key)
+{
+  return strtoll (field (g, key), NULL, 10);
+}
+
+/* Hex into n bytes; the hex must be exactly 2n digits. */
+static void
+unhex (const char *hex, uint8_t *out, size_t n)
+{
+  size_t i;
+
+  assert_int_equal (strlen (hex), 2 * n);
+  for (i = 0; i < n; i++)
+    assert_int_equal (sscanf (hex + 2 * i, "%2hhx", &out[i]), 1);
+}
+
+static void
+field_bytes (const struct golden *g, const char *key, void *out, size_t n)
+{
+  unhex (field (g, key), out, n);
+}
+
+/* A malloc'd copy of the value of key decoded from hex; *n its length. */
+static uint8_t *
+field_blob (const struct golden *g, const char *key, size_t *n)
+{
+  const char *hex = field (g, key);
+  uint8_t *b;
+
+  *n = strlen (hex) / 2;
+  b = malloc (*n + 1);
+  assert_non_null (b);
+  unhex (hex, b, *n);
+  return b;
+}
+
+static void
+assert_buf_equal (const struct s3vol_buf *b, const void *want, size_t len)
+{
+  assert_int_equal (b->len, len);
+  assert_memory_equal (b->data, want, len);
+}
+
+/* ---- damaged copies ---- */
+
+/* Decode len bytes of the object g; 0 if accepted. */
+typedef int (*decode_fn) (const struct golden *g, const uint8_t *data,
+                          size_t len);
+
+/* How damage may be taken. */
+enum damage {
+  MUST_REJECT,
+  /* zstd frames have bits their decoders ignore: such a flip decodes to
+   * the same plaintext (a success of s3vol_obj_decode means the SHA-256
+   * of what it decoded is the id), any other must be rejected.
+   */
+  REJECT_OR_SAME,
+};
+
+/* Decode a copy of exactly len bytes, expecting -EBADMSG and one
+ * logged line naming the object's key.
+ */
+static void
+reject_as (const struct golden *g, decode_fn fn, const uint8_t *data,
+           size_t len, const char *what, size_t at, enum damage how)
+{
+  uint8_t *copy = malloc (len ? len : 1);
+  int errors = tlog.errors, r;
+
+  assert_non_null (copy);
+  memcpy (copy, data, len);
+  r = fn (g, copy, len);
+  free (copy);
+  if (r == 0 && how == REJECT_OR_SAME)
+    return;
+  if (r != -EBADMSG)
+    fail_msg ("%s %s at %zu: got %d, want -EBADMSG", g->name, what, at, r);
+  assert_int_equal (tlog.errors, errors + 1);
+  assert_non_null (strstr (tlog.last_error, field (g, "key")));
+}
+
+static void
+reject (const struct golden *g, decode_fn fn, const uint8_t *data,
+        size_t len, const char *what, size_t at)
+{
+  reject_as (g, fn, data, len, what, at, MUST_REJECT);
+}
+
+/* Truncated and extended copies must be rejected. */
+static void
+reject_cut (const struct golden *g, decode_fn fn, const uint8_t *data,
+            size_t len)
+{
+  uint8_t *b = malloc (len + 1);
+  size_t i, cut[] = { 0, 1, len / 2, len - 1 };
+
+  assert_non_null (b);
+  for (i = 0; i < sizeof cut / sizeof cut[0]; i++)
+    reject (g, fn, data, cut[i], "truncated", cut[i]);
+  memcpy (b, data, len);
+  b[len] = 0;
+  reject (g, fn, b, len + 1, "extended", len);
+  free (b);
+}
+
+/* So must every bit of bytes [from, to) flipped (or be taken as how
+ * says).
+ */
+static void
+reject_flips (const struct golden *g, decode_fn fn, const uint8_t *data,
+              size_t len, size_t from, size_t to, enum damage how)
+{
+  uint8_t *b = malloc (len);
+  size_t i;
+  int bit;
+
+  assert_non_null (b);
+  memcpy (b, data, len);
+  for (i = from; i < to; i++)
+    for (bit = 0; bit < 8; bit++) {
+      b[i] ^= 1 << bit;
+      reject_as (g, fn, b, len, "bit flipped", i, how);
+      b[i] ^= 1 << bit;
+    }
+  free (b);
+}
+
+/* ---- chunk objects ---- */
+
+static int
+obj_try (const struct golden *g, const uint8_t *data, size_t len)
+{
+  struct s3vol_buf out = S3VOL_BUF_INIT;
+  struct s3vol_id id;
+  int r;
+
+  field_bytes (g, "id", id.b, S3VOL_ID_LEN);
+  r = s3vol_obj_decode (data, len, &id, field (g, "key"), &tlog.log, &out);
+  s3vol_buf_free (&out);
+  return r;
+}
+
+/* Decode g's object and check its plaintext and id; returns the
+ * plaintext.  Damaged copies are rejected: bytes 6 and 7 are reserved
+ * and not checked, every other bit is covered by a check or the hash
+ * (but see REJECT_OR_SAME).
+ */
+static void
+check_object (const struct golden *g, struct s3vol_buf *plain)
+{
+  struct s3vol_id id, got;
+  uint8_t *want;
+  size_t n;
+
+  field_bytes (g, "id", id.b, S3VOL_ID_LEN);
+  want = field_blob (g, "plain", &n);
+  assert_int_equal (n, field_u64 (g, "plain_len"));
+  assert_int_equal (g->len, 16 + field_u64 (g, "payload_len"));
+  assert_int_equal (s3vol_obj_decode (g->data, g->len, &id,
+                                      field (g, "key"), &tlog.log, plain),
+                    0);
+  assert_buf_equal (plain, want, n);
+  s3vol_hash (plain->data, plain->len, &got);
+  assert_memory_equal (got.b, id.b, S3VOL_ID_LEN);
+  free (want);
+
+  reject_cut (g, obj_try, g->data, g->len);
+  reject_flips (g, obj_try, g->data, g->len, 0, 6, MUST_REJECT);
+  reject_flips (g, obj_try, g->data, g->len, 8, 16, MUST_REJECT);
+  reject_flips (g, obj_try, g->data, g->len, 16, g->len,
+                g->data[5] == S3VOL_CODEC_RAW ? MUST_REJECT
+                : REJECT_OR_SAME);
+}
+
+static void
+test_chunk_raw (void **state)
+{
+  struct s3vol_buf plain = S3VOL_BUF_INIT, enc = S3VOL_BUF_INIT;
+  struct golden g;
+
+  (void) state;
+  golden_load ("chunk-raw", &g);
+  assert_int_equal (field_u64 (&g, "codec"), S3VOL_CODEC_RAW);
+  check_object (&g, &plain);
+  assert_int_equal (s3vol_obj_encode (plain.data, plain.len, 3, &enc), 0);
+  assert_buf_equal (&enc, g.data, g.len);
+  s3vol_buf_free (&plain);
+  s3vol_buf_free (&enc);
+  golden_free (&g);
+}
+
+static void
+test_chunk_zstd (void **state)
+{
+  struct s3vol_buf plain = S3VOL_BUF_INIT, enc = S3VOL_BUF_INIT;
+  struct s3vol_buf again = S3VOL_BUF_INIT;
+  struct s3vol_id id;
+  struct golden g;
+
+  (void) state;
+  golden_load ("chunk-zstd", &g);
+  assert_int_equal (field_u64 (&g, "codec"), S3VOL_CODEC_ZSTD);
+  check_object (&g, &plain);
+  /* Our encoder compresses it too, to something that decodes back. */
+  assert_int_equal (s3vol_obj_encode (plain.data, plain.len, 3, &enc), 0);
+  assert_int_equal (enc.data[5], S3VOL_CODEC_ZSTD);
+  field_bytes (&g, "id", id.b, S3VOL_ID_LEN);
+  assert_int_equal (s3vol_obj_decode (enc.data, enc.len, &id, "again",
+                                      &tlog.log, &again), 0);
+  assert_buf_equal (&again, plain.data, plain.len);
+  s3vol_buf_free (&plain);
+  s3vol_buf_free (&enc);
+  s3vol_buf_free (&again);
+  golden_free (&g);
+}
+
+/* ---- pages ---- */
+
+static int
+page_try (const struct golden *g, const uint8_t *data, size_t len)
+{
+  struct page p;
+  int r;
+
+  r = page_decode (data, len, field (g, "key"), &tlog.log, &p);
+  if (r == 0)
+    page_free (&p);
+  return r;
+}
+
+static void
+test_page (void **state)
+{
+  struct s3vol_buf plain = S3VOL_BUF_INIT, enc = S3VOL_BUF_INIT;
+  struct golden g;
+  struct page p;
+  struct s3vol_id id;
+  const char *e;
+  char hex[S3VOL_ID_HEX + 1];
+  unsigned slot, stored, i;
+  uint8_t *b;
+
+  (void) state;
+  golden_load ("page", &g);
+  check_object (&g, &plain);
+  assert_int_equal (page_decode (plain.data, plain.len, field (&g, "key"),
+                                 &tlog.log, &p), 0);
+  assert_int_equal (p.n, field_u64 (&g, "n"));
+  for (i = 0; (e = field_nth (&g, "entry", i)) != NULL; i++) {
+    assert_true (i < p.n);
+    assert_int_equal (sscanf (e, "%u %u %64s", &slot, &stored, hex), 3);
+    unhex (hex, id.b, S3VOL_ID_LEN);
+    assert_int_equal (p.e[i].slot, slot);
+    assert_int_equal (p.e[i].stored_len, stored);
+    assert_memory_equal (p.e[i].id.b, id.b, S3VOL_ID_LEN);
+  }
+  assert_int_equal (i, p.n);
+
+  /* Re-encoded: the same plaintext, and the same (raw) object. */
+  assert_int_equal (page_encode (&p, &enc), 0);
+  assert_buf_equal (&enc, plain.data, plain.len);
+  s3vol_buf_clear (&enc);
+  assert_int_equal (s3vol_obj_encode (plain.data, plain.len, 3, &enc), 0);
+  assert_buf_equal (&enc, g.data, g.len);
+  page_free (&p);
+
+  /* Damaged plaintexts: the header; entries out of order; a hole.
+   * (Entries have no checksum of their own: the object's hash covers
+   * them.)
+   */
+  reject_cut (&g, page_try, plain.data, plain.len);
+  reject_flips (&g, page_try, plain.data, plain.len, 0, 16, MUST_REJECT);
+  b = plain.data;
+  memcpy (b + 16 + 40, b + 16, 4);          /* slot 1 = slot 0 */
+  reject (&g, page_try, b, plain.len, "repeated slot", 56);
+  memcpy (b + 16 + 40, g.data + 16 + 16 + 40, 4);
+  memset (b + 16 + 2 * 40 + 8, 0, S3VOL_ID_LEN);  /* a hole */
+  reject (&g, page_try, b, plain.len, "hole", 104);
+  s3vol_buf_free (&plain);
+  s3vol_buf_free (&enc);
+  golden_free (&g);
+}
+
+/* ---- roots ---- */
+
+static int
+root_try (const struct golden *g, const uint8_t *data, size_t len)
+{
+  struct root r;
+  int ret;
+
+  ret = root_decode (data, len, field (g, "key"), &tlog.log, &r);
+  if (ret == 0)
+    root_free (&r);
+  return ret;
+}
+
+static void
+check_root_fields (const struct golden *g, const struct root *r)
+{
+  struct s3vol_volid volid;
+  struct s3vol_id id;
+  uint64_t index, bytes;
+  unsigned chunks, i;
+  char hex[S3VOL_ID_HEX + 1];
+  const char *e;
+
+  assert_int_equal (r->flags, field_u64 (g, "flags"));
+  field_bytes (g, "volid", volid.b, S3VOL_VOLID_LEN);
+  assert_memory_equal (r->volid.b, volid.b, S3VOL_VOLID_LEN);
+  assert_int_equal (r->seq, field_u64 (g, "seq"));
+  assert_int_equal (r->parent, field_u64 (g, "parent"));
+  assert_int_equal (r->overwrote, field_u64 (g, "overwrote"));
+  assert_int_equal (r->size, field_u64 (g, "size"));
+  assert_int_equal (r->chunk_size, field_u64 (g, "chunk_size"));
+  assert_int_equal (r->page_entries, field_u64 (g, "page_entries"));
+  assert_true (r->time_ns == field_i64 (g, "time_ns"));
+  assert_int_equal (r->pid, field_u64 (g, "pid"));
+  assert_string_equal (r->host, field (g, "host"));
+  assert_string_equal (r->message ? r->message : "", field (g, "message"));
+  field_bytes (g, "fork_of", volid.b, S3VOL_VOLID_LEN);
+  assert_memory_equal (r->fork_of.b, volid.b, S3VOL_VOLID_LEN);
+  assert_int_equal (r->fork_seq, field_u64 (g, "fork_seq"));
+  assert_int_equal (r->npages, field_u64 (g, "npages"));
+  for (i = 0; (e = field_nth (g, "page", i)) != NULL; i++) {
+    assert_true (i < r->npages);
+    assert_int_equal (sscanf (e, "%" SCNu64 " %u %" SCNu64 " %64s",
+                              &index, &chunks, &bytes, hex), 4);
+    unhex (hex, id.b, S3VOL_ID_LEN);
+    assert_int_equal (r->pages[i].index, index);
+    assert_int_equal (r->pages[i].chunks, chunks);
+    assert_int_equal (r->pages[i].stored_bytes, bytes);
+    assert_memory_equal (r->pages[i].id.b, id.b, S3VOL_ID_LEN);
+  }
+  assert_int_equal (i, r->npages);
+}
+
+/* A copy of g's root with one field changed and the checksum made
+ * right again: decoding it must fail on the field's own check.
+ */
+static void
+reject_field (const struct golden *g, size_t at, uint64_t v, size_t size,
+              const char *what)
+{
+  uint8_t *b = malloc (g->len);
+  size_t i;
+
+  assert_non_null (b);
+  memcpy (b, g->data, g->len);
+  for (i = 0; i < size; i++)
+    b[at + i] = v >> (8 * i);
+  s3vol_hash (b, g->len - S3VOL_ID_LEN,
+              (struct s3vol_id *) (b + g->len - S3VOL_ID_LEN));
+  reject (g, root_try, b, g->len, what, at);
+  free (b);
+}
+
+static void
+check_root (const char *name)
+{
+  struct s3vol_buf enc = S3VOL_BUF_INIT;
+  struct golden g;
+  struct root r;
+  uint8_t sum[S3VOL_ID_LEN];
+  size_t ents;
+
+  golden_load (name, &g);
+  assert_int_equal (field_u64 (&g, "version"), 1);
+  field_bytes (&g, "checksum", sum, S3VOL_ID_LEN);
+  assert_memory_equal (g.data + g.len - S3VOL_ID_LEN, sum, S3VOL_ID_LEN);
+  assert_int_equal (root_decode (g.data, g.len, field (&g, "key"),
+                                 &tlog.log, &r), 0);
+  check_root_fields (&g, &r);
+  assert_int_equal (root_encode (&r, &enc), 0);
+  assert_buf_equal (&enc, g.data, g.len);
+
+  /* Every bit is covered by the checksum. */
+  reject_cut (&g, root_try, g.data, g.len);
+  reject_flips (&g, root_try, g.data, g.len, 0, g.len, MUST_REJECT);
+  reject_field (&g, 64, 3u << 20, 4, "chunk size not a power of two");
+  reject_field (&g, 32, 0, 8, "seq 0");
+  reject_field (&g, 40, r.seq, 8, "parent not below seq");
+  if (r.npages > 0) {
+    ents = g.len - S3VOL_ID_LEN - r.npages * 52;
+    /* the last page one past the volume's end */
+    reject_field (&g, ents + (r.npages - 1) * 52,
+                  (r.size / r.chunk_size + r.page_entries - 1) /
+                  r.page_entries, 8, "page outside the volume");
+    reject_field (&g, ents + 8, 0, 4, "page of no chunks");
+    reject_field (&g, ents + 8, r.page_entries + 1, 4, "page too full");
+  }
+  if (r.npages > 1)
+    reject_field (&g, ents + 52, r.pages[0].index, 8, "pages out of order");
+  root_free (&r);
+  s3vol_buf_free (&enc);
+  golden_free (&g);
+}
+
+static void
+test_root (void **state)
+{
+  (void) state;
+  check_root ("root");
+}
+
+static void
+test_root_min (void **state)
+{
+  (void) state;
+  check_root ("root-min");
+}
+
+/* ---- small records ---- */
+
+static enum record_kind
+kind_of (const struct golden *g)
+{
+  const char *k = field (g, "kind");
+
+  if (strcmp (k, "name") == 0)
+    return RECORD_NAME;
+  if (strcmp (k, "head") == 0)
+    return RECORD_HEAD;
+  assert_string_equal (k, "snapshot");
+  return RECORD_SNAPSHOT;
+}
+
+static int
+record_try (const struct golden *g, const uint8_t *data, size_t len)
+{
+  struct record rec;
+
+  return record_decode (data, len, kind_of (g), field (g, "key"),
+                        &tlog.log, &rec);
+}
+
+static void
+check_record (const char *name)
+{
+  struct s3vol_buf enc = S3VOL_BUF_INIT;
+  struct s3vol_volid volid = { { 0 } };
+  struct golden g;
+  struct record rec;
+  enum record_kind kind, other;
+
+  golden_load (name, &g);
+  kind = kind_of (&g);
+  assert_int_equal (record_decode (g.data, g.len, kind, field (&g, "key"),
+                                   &tlog.log, &rec), 0);
+  assert_int_equal (rec.kind, kind);
+  if (kind == RECORD_NAME)
+    field_bytes (&g, "volid", volid.b, S3VOL_VOLID_LEN);
+  assert_memory_equal (rec.volid.b, volid.b, S3VOL_VOLID_LEN);
+  assert_int_equal (rec.seq, kind == RECORD_NAME ? 0 : field_u64 (&g, "seq"));
+  assert_true (rec.time_ns ==
+               (kind == RECORD_HEAD ? 0 : field_i64 (&g, "time_ns")));
+  assert_int_equal (record_encode (&rec, &enc), 0);
+  assert_buf_equal (&enc, g.data, g.len);
+
+  /* The magic and version are checked; the payload has no checksum. */
+  reject_cut (&g, record_try, g.data, g.len);
+  reject_flips (&g, record_try, g.data, g.len, 0, 12, MUST_REJECT);
+  for (other = RECORD_NAME; other <= RECORD_SNAPSHOT; other++)
+    if (other != kind) {
+      assert_int_equal (record_decode (g.data, g.len, other, "other",
+                                       &tlog.log, &rec), -EBADMSG);
+      assert_non_null (strstr (tlog.last_error, "other"));
+    }
+  assert_int_equal (record_decode (g.data, g.len, (enum record_kind) 99,
+                                   "x", &tlog.log, &rec), -EINVAL);
+  rec.kind = (enum record_kind) 99;
+  assert_int_equal (record_encode (&rec, &enc), -EINVAL);
+  s3vol_buf_free (&enc);
+  golden_free (&g);
+}
+
+static void
+test_records (void **state)
+{
+  (void) state;
+  check_record ("name");
+  check_record ("head");
+  check_record ("snapshot");
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_chunk_raw),
+    cmocka_unit_test (test_chunk_zstd),
+    cmocka_unit_test (test_page),
+    cmocka_unit_test (test_root),
+    cmocka_unit_test (test_root_min),
+    cmocka_unit_test (test_records),
+  };
+
+  test_log_init (&tlog);
+  return cmocka_run_group_tests (tests, NULL, NULL);
+}
