@@ -36,7 +36,6 @@
 #define RUN_MAX (1u << 20)      /* bytes written back in one call */
 
 struct bent {
-  struct bent *next;            /* hash chain */
   uint64_t blk;
   bool dirty, used, pinned;
   uint8_t *data;
@@ -45,8 +44,7 @@ struct bent {
 struct bcache {
   struct extfs_io *io;
   unsigned bs;
-  struct bent **hash;
-  size_t nhash;
+  struct hashmap map;           /* blk -> index + 1 in ents */
   struct bent *ents;            /* MAX_BLOCKS entries, a clock */
   size_t n, hand, ndirty, npinned;
   uint8_t *mem;
@@ -94,33 +92,26 @@ extfs_raw_write (struct extfs_io *io, const void *buf, uint64_t len,
 
 /* ---- the table ---- */
 
-static size_t
-slot (const struct bcache *bc, uint64_t blk)
+static bool
+blk_eq (void *ctx, uintptr_t val, const void *key)
 {
-  return (blk * 0x9e3779b97f4a7c15ull) >> 32 & (bc->nhash - 1);
+  const struct bcache *bc = ctx;
+
+  return bc->ents[val - 1].blk == *(const uint64_t *) key;
 }
 
 static struct bent *
 lookup (struct bcache *bc, uint64_t blk)
 {
-  struct bent *e;
+  uintptr_t i = hashmap_get (&bc->map, hashmap_hash_u64 (blk), &blk);
 
-  for (e = bc->hash[slot (bc, blk)]; e; e = e->next)
-    if (e->blk == blk)
-      return e;
-  return NULL;
+  return i ? &bc->ents[i - 1] : NULL;
 }
 
 static void
 unhash (struct bcache *bc, struct bent *e)
 {
-  struct bent **p;
-
-  for (p = &bc->hash[slot (bc, e->blk)]; *p; p = &(*p)->next)
-    if (*p == e) {
-      *p = e->next;
-      break;
-    }
+  hashmap_remove (&bc->map, hashmap_hash_u64 (e->blk), &e->blk);
   if (e->dirty)
     bc->ndirty--;
   bc->npinned -= e->pinned;
@@ -138,10 +129,10 @@ extfs_bc_new (struct extfs_io *io, unsigned bs, struct bcache **out)
     return -ENOMEM;
   bc->io = io;
   bc->bs = bs;
-  bc->nhash = 2 * MAX_BLOCKS;
-  bc->hash = calloc (bc->nhash, sizeof *bc->hash);
+  bc->map = (struct hashmap) HASHMAP_INIT (blk_eq, bc);
   bc->ents = calloc (MAX_BLOCKS, sizeof *bc->ents);
-  if (bc->hash == NULL || bc->ents == NULL) {
+  /* Room for every entry: putting one in cannot fail. */
+  if (bc->ents == NULL || hashmap_reserve (&bc->map, MAX_BLOCKS) < 0) {
     extfs_bc_free (bc);
     return -ENOMEM;
   }
@@ -161,7 +152,7 @@ extfs_bc_free (struct bcache *bc)
   for (i = 0; bc->ents && i < bc->n; i++)
     free (bc->ents[i].data);
   free (bc->ents);
-  free (bc->hash);
+  hashmap_free (&bc->map);
   free (bc);
 }
 
@@ -254,8 +245,8 @@ take (struct bcache *bc, uint64_t blk, struct bent **out)
   e->dirty = false;
   e->pinned = bc->io->pinning && bc->npinned < PINNED_MAX;
   bc->npinned += e->pinned;
-  e->next = bc->hash[slot (bc, blk)];
-  bc->hash[slot (bc, blk)] = e;
+  /* Cannot fail: the room was reserved at the start. */
+  (void) hashmap_put (&bc->map, hashmap_hash_u64 (blk), e - bc->ents + 1);
   *out = e;
   return 0;
 }

@@ -28,8 +28,6 @@
 
 
 struct dent {
-  struct dent *next;
-  uint32_t hash;
   ext2_ino_t ino;
   uint32_t lblk, off;           /* where it is (linear directories) */
   uint8_t ftype;
@@ -37,28 +35,39 @@ struct dent {
   char name[];
 };
 
+/* A directory's table. */
 struct dtab {
-  struct dtab *next;
   ext2_ino_t dir;
   bool indexed;
-  size_t n, cap;
-  struct dent **b;
+  struct hashmap names;         /* name -> struct dent * */
 };
 
+/* Writable handles' directories. */
 struct dcache {
-  size_t n, cap;
-  struct dtab **b;
+  struct hashmap dirs;          /* ino -> struct dtab * */
 };
 
-static uint32_t
-name_hash (const char *name, size_t len)
-{
-  uint32_t h = 2166136261u;
-  size_t i;
+/* A name as looked up: not NUL-terminated. */
+struct name {
+  const char *s;
+  size_t len;
+};
 
-  for (i = 0; i < len; i++)
-    h = (h ^ (unsigned char) name[i]) * 16777619u;
-  return h;
+static bool
+name_eq (void *ctx, uintptr_t val, const void *key)
+{
+  const struct dent *d = (const struct dent *) val;
+  const struct name *n = key;
+
+  (void) ctx;
+  return d->len == n->len && memcmp (d->name, n->s, n->len) == 0;
+}
+
+static bool
+dir_eq (void *ctx, uintptr_t val, const void *key)
+{
+  (void) ctx;
+  return ((const struct dtab *) val)->dir == *(const ext2_ino_t *) key;
 }
 
 int
@@ -74,108 +83,83 @@ int
 extfs_dc_new (struct extfs *x)
 {
   x->dc = calloc (1, sizeof *x->dc);
-  return x->dc ? 0 : -ENOMEM;
+  if (x->dc == NULL)
+    return -ENOMEM;
+  x->dc->dirs = (struct hashmap) HASHMAP_INIT (dir_eq, NULL);
+  return 0;
+}
+
+static int
+free_dent (void *opaque, uintptr_t val)
+{
+  (void) opaque;
+  free ((struct dent *) val);
+  return 0;
 }
 
 static void
 free_tab (struct dtab *t)
 {
-  struct dent *d, *next;
-  size_t i;
-
-  for (i = 0; i < t->cap; i++)
-    for (d = t->b[i]; d; d = next) {
-      next = d->next;
-      free (d);
-    }
-  free (t->b);
+  hashmap_each (&t->names, free_dent, NULL);
+  hashmap_free (&t->names);
   free (t);
+}
+
+static int
+free_tab_val (void *opaque, uintptr_t val)
+{
+  (void) opaque;
+  free_tab ((struct dtab *) val);
+  return 0;
 }
 
 void
 extfs_dc_free (struct extfs *x)
 {
-  struct dtab *t, *next;
-  size_t i;
-
   if (x->dc == NULL)
     return;
-  for (i = 0; i < x->dc->cap; i++)
-    for (t = x->dc->b[i]; t; t = next) {
-      next = t->next;
-      free_tab (t);
-    }
-  free (x->dc->b);
+  hashmap_each (&x->dc->dirs, free_tab_val, NULL);
+  hashmap_free (&x->dc->dirs);
   free (x->dc);
   x->dc = NULL;
-}
-
-static struct dtab **
-tab_slot (struct dcache *dc, ext2_ino_t dir)
-{
-  struct dtab **p;
-
-  for (p = &dc->b[(dir * 2654435761u) & (dc->cap - 1)]; *p; p = &(*p)->next)
-    if ((*p)->dir == dir)
-      break;
-  return p;
 }
 
 void
 extfs_dc_forget (struct extfs *x, ext2_ino_t dir)
 {
-  struct dtab **p, *t;
+  uintptr_t t;
 
-  if (x->dc == NULL || x->dc->cap == 0)
+  if (x->dc == NULL)
     return;
-  p = tab_slot (x->dc, dir);
-  if ((t = *p) != NULL) {
-    *p = t->next;
-    free_tab (t);
-    x->dc->n--;
-  }
+  t = hashmap_remove (&x->dc->dirs, hashmap_hash_u64 (dir), &dir);
+  if (t)
+    free_tab ((struct dtab *) t);
+}
+
+static uint64_t
+name_hash (const struct name *n)
+{
+  return hashmap_hash_bytes (n->s, n->len);
 }
 
 static struct dent *
 dent_find (struct dtab *t, const char *name, size_t len)
 {
-  uint32_t h = name_hash (name, len);
-  struct dent *d;
+  struct name n = { name, len };
 
-  if (t->cap == 0)
-    return NULL;
-  for (d = t->b[h & (t->cap - 1)]; d; d = d->next)
-    if (d->hash == h && d->len == len && memcmp (d->name, name, len) == 0)
-      return d;
-  return NULL;
+  return (struct dent *) hashmap_get (&t->names, name_hash (&n), &n);
 }
 
 static int
 dent_add (struct dtab *t, const char *name, size_t len, ext2_ino_t ino,
           int ftype, uint32_t lblk, uint32_t off)
 {
-  struct dent *d, *next, **nb;
-  size_t i, cap;
+  struct name n = { name, len };
+  struct dent *d = malloc (sizeof *d + len + 1);
+  int r;
 
-  if (t->n >= t->cap) {
-    cap = t->cap ? 2 * t->cap : 64;
-    nb = calloc (cap, sizeof *nb);
-    if (nb == NULL)
-      return -ENOMEM;
-    for (i = 0; i < t->cap; i++)
-      for (d = t->b[i]; d; d = next) {
-        next = d->next;
-        d->next = nb[d->hash & (cap - 1)];
-        nb[d->hash & (cap - 1)] = d;
-      }
-    free (t->b);
-    t->b = nb;
-    t->cap = cap;
-  }
-  d = malloc (sizeof *d + len + 1);
   if (d == NULL)
     return -ENOMEM;
-  d->hash = name_hash (name, len);
   d->ino = ino;
   d->ftype = ftype;
   d->lblk = lblk;
@@ -183,27 +167,18 @@ dent_add (struct dtab *t, const char *name, size_t len, ext2_ino_t ino,
   d->len = len;
   memcpy (d->name, name, len);
   d->name[len] = '\0';
-  d->next = t->b[d->hash & (t->cap - 1)];
-  t->b[d->hash & (t->cap - 1)] = d;
-  t->n++;
-  return 0;
+  r = hashmap_put (&t->names, name_hash (&n), (uintptr_t) d);
+  if (r < 0)
+    free (d);
+  return r;
 }
 
 static void
 dent_del (struct dtab *t, const char *name, size_t len)
 {
-  uint32_t h = name_hash (name, len);
-  struct dent **p, *d;
+  struct name n = { name, len };
 
-  if (t->cap == 0)
-    return;
-  for (p = &t->b[h & (t->cap - 1)]; (d = *p) != NULL; p = &d->next)
-    if (d->hash == h && d->len == len && memcmp (d->name, name, len) == 0) {
-      *p = d->next;
-      free (d);
-      t->n--;
-      return;
-    }
+  free ((struct dent *) hashmap_remove (&t->names, name_hash (&n), &n));
 }
 
 /* ---- directory blocks ---- */
@@ -255,6 +230,24 @@ extfs_dirent_next (struct extfs *x, char *buf, unsigned *off,
   return 1;
 }
 
+/* Does block lblk (in buf) of a directory hold its htree index rather
+ * than entries: the root (block 0), or a node (one empty entry over the
+ * whole block)?  Their entries span the checksum tail's room, so
+ * extfs_dirent_next would call them corrupt.
+ */
+static bool
+index_block (struct extfs *x, bool indexed, uint64_t lblk, char *buf)
+{
+  struct ext2_dir_entry *de = (struct ext2_dir_entry *) buf;
+  unsigned rec_len;
+
+  if (!indexed)
+    return false;
+  return lblk == 0 ||
+    (de->inode == 0 && ext2fs_get_rec_len (x->fs, de, &rec_len) == 0 &&
+     rec_len == x->fs->blocksize);
+}
+
 struct loader {
   struct extfs *x;
   struct dtab *t;
@@ -279,6 +272,8 @@ load_run (void *opaque, const struct extfs_run *run)
     r = extfs_dirblock_read (x, l->dir, run->pblk + k, l->buf);
     if (r < 0)
       return r;
+    if (index_block (x, l->t->indexed, run->lblk + k, l->buf))
+      continue;
     off = 0;
     while ((r = extfs_dirent_next (x, l->buf, &off, &de, &rec_len)) == 1) {
       len = ext2fs_dirent_name_len (de);
@@ -307,12 +302,13 @@ get_tab (struct extfs *x, ext2_ino_t dir, struct dtab **out)
 {
   struct dcache *dc = x->dc;
   struct loader l = { .x = x, .dir = dir };
+  uint64_t h = hashmap_hash_u64 (dir);
   union extfs_inode in;
-  struct dtab **p, *t, *next, **nb;
-  size_t i, cap;
+  struct dtab *t;
   int r;
 
-  if (dc->cap && (t = *tab_slot (dc, dir)) != NULL) {
+  t = (struct dtab *) hashmap_get (&dc->dirs, h, &dir);
+  if (t) {
     *out = t;
     return 0;
   }
@@ -327,21 +323,6 @@ get_tab (struct extfs *x, ext2_ino_t dir, struct dtab **out)
                  "inline: s3vol cannot change it", dir);
     return -ENOTSUP;
   }
-  if (dc->n >= dc->cap) {
-    cap = dc->cap ? 2 * dc->cap : 64;
-    nb = calloc (cap, sizeof *nb);
-    if (nb == NULL)
-      return -ENOMEM;
-    for (i = 0; i < dc->cap; i++)
-      for (t = dc->b[i]; t; t = next) {
-        next = t->next;
-        t->next = nb[(t->dir * 2654435761u) & (cap - 1)];
-        nb[(t->dir * 2654435761u) & (cap - 1)] = t;
-      }
-    free (dc->b);
-    dc->b = nb;
-    dc->cap = cap;
-  }
   t = calloc (1, sizeof *t);
   l.buf = malloc (x->fs->blocksize);
   if (t == NULL || l.buf == NULL) {
@@ -351,17 +332,16 @@ get_tab (struct extfs *x, ext2_ino_t dir, struct dtab **out)
   }
   t->dir = dir;
   t->indexed = in.small.i_flags & EXT2_INDEX_FL;
+  t->names = (struct hashmap) HASHMAP_INIT (name_eq, NULL);
   l.t = t;
   r = extfs_each_run (x, dir, &in, load_run, &l);
   free (l.buf);
+  if (r == 0)
+    r = hashmap_put (&dc->dirs, h, (uintptr_t) t);
   if (r < 0) {
     free_tab (t);
     return r;
   }
-  p = tab_slot (dc, dir);
-  t->next = NULL;
-  *p = t;
-  dc->n++;
   *out = t;
   return 0;
 }
@@ -557,6 +537,8 @@ scan_block (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
     r = extfs_dirblock_read (x, dir, *pblk, buf);
   if (r < 0)
     return r;
+  if (index_block (x, in->small.i_flags & EXT2_INDEX_FL, lblk, buf))
+    return 0;
   *prev = UINT32_MAX;
   *off = 0;
   while ((r = extfs_dirent_next (x, buf, off, &de, &rec_len)) == 1) {

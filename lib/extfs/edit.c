@@ -1,9 +1,10 @@
 /* s3vol: changing a volume's tree in place: mkdir, rm, cp.
  *
  * Each public call resolves its arguments once (cp into an existing
- * directory, say), applies the change and logs it as resolved; the
- * extfs_run_* functions are what a replay on a moved head runs again,
- * with force: what the first run decided, the replay does.
+ * directory, say) and hands the change to extfs_apply (ops.c), which
+ * runs the extfs_run_* function here and logs it as resolved; a replay
+ * on a moved head runs it again with force: what the first run decided,
+ * the replay does.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -160,13 +161,14 @@ extfs_make_dirs (struct extfs *x, const char *path, ext2_ino_t *ino)
 /* ---- mkdir ---- */
 
 int
-extfs_run_mkdir (struct extfs *x, const char *path, unsigned flags)
+extfs_run_mkdir (struct extfs *x, const char *path, const char *unused,
+                 unsigned flags)
 {
   char last[EXT2_NAME_LEN + 1];
   ext2_ino_t parent, ino;
   int r;
 
-  x->now_ns = extfs_now ();
+  (void) unused;
   if (flags & EXTFS_PARENTS)
     return extfs_make_dirs (x, path, &ino);
   r = extfs_resolve (x, path, false, &parent, last, &ino);
@@ -197,81 +199,35 @@ extfs_mkdir (struct extfs *x, const char *path, unsigned flags)
   if (r == 0)
     r = extfs_norm (x, path, norm);
   if (r == 0)
-    r = extfs_run_mkdir (x, norm, flags);
-  if (r == 0)
-    r = extfs_log_op (x, OP_MKDIR, norm, NULL, flags);
+    r = extfs_apply (x, OP_MKDIR, norm, NULL, flags);
   return r;
 }
 
 /* ---- rm ---- */
 
-struct kid {
-  char *name;
-  ext2_ino_t ino;
-  int ftype;
-};
-
-struct kids {
-  struct kid *k;
-  size_t n, cap;
-};
-
-static int
-add_kid (void *opaque, const char *name, size_t len, ext2_ino_t ino,
-         int ftype)
-{
-  struct kids *ks = opaque;
-  struct kid *k;
-
-  if (ks->n == ks->cap) {
-    size_t cap = ks->cap ? 2 * ks->cap : 64;
-    k = realloc (ks->k, cap * sizeof *k);
-    if (k == NULL)
-      return -ENOMEM;
-    ks->k = k;
-    ks->cap = cap;
-  }
-  k = &ks->k[ks->n];
-  k->name = strndup (name, len);
-  k->ino = ino;
-  k->ftype = ftype;
-  if (k->name == NULL)
-    return -ENOMEM;
-  ks->n++;
-  return 0;
-}
-
-static void
-free_kids (struct kids *ks)
-{
-  size_t i;
-
-  for (i = 0; i < ks->n; i++)
-    free (ks->k[i].name);
-  free (ks->k);
-}
-
 /* Free everything under directory dir (its entries stay: it goes too). */
 static int
 remove_tree (struct extfs *x, ext2_ino_t dir)
 {
-  struct kids ks = { 0 };
+  struct extfs_dirents ks = { 0 };
+  const struct extfs_dirent *k;
   size_t i;
   int r;
 
-  r = extfs_dir_each (x, dir, add_kid, &ks);
-  for (i = 0; r == 0 && i < ks.n; i++) {
-    r = is_dir (x, ks.k[i].ino, ks.k[i].ftype);
+  r = extfs_dir_list (x, dir, &ks);
+  for (i = 0; r == 0 && i < ks.len; i++) {
+    k = &ks.ptr[i];
+    r = is_dir (x, k->ino, k->ftype);
     if (r == 1) {
-      r = remove_tree (x, ks.k[i].ino);
-      extfs_dc_forget (x, ks.k[i].ino);
+      r = remove_tree (x, k->ino);
+      extfs_dc_forget (x, k->ino);
     }
     if (r == 0)
-      r = extfs_drop_link (x, ks.k[i].ino, dir);
+      r = extfs_drop_link (x, k->ino, dir);
     if (r == 0 && i % 256 == 0)
-      extfs_progress (x, "rm", i, ks.n);
+      extfs_progress (x, "rm", i, ks.len);
   }
-  free_kids (&ks);
+  extfs_dirents_free (&ks);
   return r;
 }
 
@@ -311,11 +267,12 @@ extfs_remove_path (struct extfs *x, const char *path, bool recursive)
 }
 
 int
-extfs_run_rm (struct extfs *x, const char *path, unsigned flags)
+extfs_run_rm (struct extfs *x, const char *path, const char *unused,
+              unsigned flags)
 {
   int r;
 
-  x->now_ns = extfs_now ();
+  (void) unused;
   r = extfs_remove_path (x, path, flags & EXTFS_RECURSIVE);
   if (r == -ENOENT && x->replaying)
     return 0;                   /* someone else removed it: fine */
@@ -334,110 +291,74 @@ extfs_rm (struct extfs *x, const char *path, unsigned flags)
   if (r == 0)
     r = extfs_norm (x, path, norm);
   if (r == 0)
-    r = extfs_run_rm (x, norm, flags);
-  if (r == 0)
-    r = extfs_log_op (x, OP_RM, norm, NULL, flags);
+    r = extfs_apply (x, OP_RM, norm, NULL, flags);
   return r;
 }
 
 /* ---- cp ---- */
 
-struct runs {
-  struct extfs_run *r;
-  size_t n, cap;
-};
-
+/* The data runs (not the unwritten ones). */
 static int
 add_run (void *opaque, const struct extfs_run *run)
 {
-  struct runs *rs = opaque;
-  struct extfs_run *n;
-
-  if (run->uninit)
-    return 0;
-  if (rs->n == rs->cap) {
-    size_t cap = rs->cap ? 2 * rs->cap : 16;
-    n = realloc (rs->r, cap * sizeof *n);
-    if (n == NULL)
-      return -ENOMEM;
-    rs->r = n;
-    rs->cap = cap;
-  }
-  rs->r[rs->n++] = *run;
-  return 0;
+  return run->uninit ? 0 : extfs_runs_append (opaque, *run);
 }
+
+/* Hard links: a source inode and its copy. */
+struct link {
+  ext2_ino_t from, to;
+};
+DEFINE_VECTOR (link_list, struct link);
 
 struct cp {
   struct extfs *x;
   unsigned flags;
-  ext2_ino_t *from, *to;        /* hard links: source -> copy */
-  size_t nlinks, caplinks;
+  struct link_list links;
   char *buf;
 };
 
-static int
-remember_link (struct cp *c, ext2_ino_t from, ext2_ino_t to)
-{
-  ext2_ino_t *f, *t;
-
-  if (c->nlinks == c->caplinks) {
-    size_t cap = c->caplinks ? 2 * c->caplinks : 16;
-    f = realloc (c->from, cap * sizeof *f);
-    if (f == NULL)
-      return -ENOMEM;
-    c->from = f;
-    t = realloc (c->to, cap * sizeof *t);
-    if (t == NULL)
-      return -ENOMEM;
-    c->to = t;
-    c->caplinks = cap;
-  }
-  c->from[c->nlinks] = from;
-  c->to[c->nlinks++] = to;
-  return 0;
-}
-
 /* Copy the blocks of src (runs s) into dst's (allocated) blocks. */
 static int
-copy_blocks (struct cp *c, struct runs *s, ext2_ino_t dst,
+copy_blocks (struct cp *c, const struct extfs_runs *s, ext2_ino_t dst,
              union extfs_inode *din, const char *path)
 {
   struct extfs *x = c->x;
   uint64_t bs = x->fs->blocksize, k, n, lblk;
-  struct runs d = { 0 };
+  struct extfs_runs d = { 0 };
   size_t i, j = 0;
   errcode_t e;
   int r = 0;
 
-  for (i = 0; r == 0 && i < s->n; i++)
-    r = extfs_alloc_range (x, dst, din, s->r[i].lblk, s->r[i].len, path);
+  for (i = 0; r == 0 && i < s->len; i++)
+    r = extfs_alloc_range (x, dst, din, s->ptr[i].lblk, s->ptr[i].len,
+                           path);
   if (r == 0)
     r = extfs_write_inode (x, dst, din);
   if (r == 0)
     r = extfs_each_run (x, dst, din, add_run, &d);
-  for (i = 0; r == 0 && i < s->n; i++)
-    for (k = 0; r == 0 && k < s->r[i].len; k += n) {
-      lblk = s->r[i].lblk + k;
-      while (j < d.n && d.r[j].lblk + d.r[j].len <= lblk)
+  for (i = 0; r == 0 && i < s->len; i++)
+    for (k = 0; r == 0 && k < s->ptr[i].len; k += n) {
+      lblk = s->ptr[i].lblk + k;
+      while (j < d.len && d.ptr[j].lblk + d.ptr[j].len <= lblk)
         j++;
-      if (j == d.n || d.r[j].lblk > lblk) {
+      if (j == d.len || d.ptr[j].lblk > lblk) {
         r = extfs_fail (x, EXT2_ET_BAD_BLOCK_NUM, "copy to", path);
         break;
       }
-      n = s->r[i].len - k;
-      if (n > d.r[j].lblk + d.r[j].len - lblk)
-        n = d.r[j].lblk + d.r[j].len - lblk;
+      n = s->ptr[i].len - k;
+      if (n > d.ptr[j].lblk + d.ptr[j].len - lblk)
+        n = d.ptr[j].lblk + d.ptr[j].len - lblk;
       if (n > PIECE / bs)
         n = PIECE / bs;
-      e = io_channel_read_blk64 (x->fs->io, s->r[i].pblk + k, n, c->buf);
+      e = io_channel_read_blk64 (x->fs->io, s->ptr[i].pblk + k, n, c->buf);
       if (e == 0)
         e = io_channel_write_blk64 (x->fs->io,
-                                    d.r[j].pblk + (lblk - d.r[j].lblk), n,
-                                    c->buf);
+                                    d.ptr[j].pblk + (lblk - d.ptr[j].lblk),
+                                    n, c->buf);
       if (e)
         r = extfs_fail (x, e, "copy", path);
     }
-  free (d.r);
+  extfs_runs_reset (&d);
   return r;
 }
 
@@ -449,7 +370,7 @@ copy_inode (struct cp *c, ext2_ino_t sino, union extfs_inode *sin,
   struct extfs *x = c->x;
   uint32_t mode = sin->small.i_mode;
   int64_t mtime = extfs_get_time (sin, T_MTIME);
-  struct runs s = { 0 };
+  struct extfs_runs s = { 0 };
   union extfs_inode din;
   char target[4096];
   int r;
@@ -484,7 +405,7 @@ copy_inode (struct cp *c, ext2_ino_t sino, union extfs_inode *sin,
     r = copy_blocks (c, &s, *dino, &din, path);
   if (r == 0)
     r = extfs_write_inode (x, *dino, &din);
-  free (s.r);
+  extfs_runs_reset (&s);
   return r;
 }
 
@@ -495,7 +416,7 @@ copy_node (struct cp *c, ext2_ino_t sino, ext2_ino_t parent,
   struct extfs *x = c->x;
   char path[PATH_MAX];
   union extfs_inode sin;
-  struct kids ks = { 0 };
+  struct extfs_dirents ks = { 0 };
   ext2_ino_t old, dino = 0;
   size_t i;
   int ftype, r, d;
@@ -526,13 +447,13 @@ copy_node (struct cp *c, ext2_ino_t sino, ext2_ino_t parent,
                          inode_uid (sin.small), inode_gid (sin.small),
                          extfs_get_time (&sin, T_MTIME), &dino);
     if (r == 0)
-      r = extfs_dir_each (x, sino, add_kid, &ks);
-    for (i = 0; r == 0 && i < ks.n; i++) {
-      r = extfs_join (path, dpath, ks.k[i].name);
+      r = extfs_dir_list (x, sino, &ks);
+    for (i = 0; r == 0 && i < ks.len; i++) {
+      r = extfs_join (path, dpath, ks.ptr[i].name);
       if (r == 0)
-        r = copy_node (c, ks.k[i].ino, dino, ks.k[i].name, path);
+        r = copy_node (c, ks.ptr[i].ino, dino, ks.ptr[i].name, path);
     }
-    free_kids (&ks);
+    extfs_dirents_free (&ks);
     return r;
   }
   if (exists && d) {
@@ -545,15 +466,15 @@ copy_node (struct cp *c, ext2_ino_t sino, ext2_ino_t parent,
     return -EEXIST;
   }
   r = extfs_touch (x, dpath);
-  for (i = 0; r == 0 && i < c->nlinks; i++)
-    if (c->from[i] == sino)
-      dino = c->to[i];
+  for (i = 0; r == 0 && i < c->links.len; i++)
+    if (c->links.ptr[i].from == sino)
+      dino = c->links.ptr[i].to;
   if (r == 0 && dino)
     r = extfs_add_link_count (x, dino);
   else if (r == 0) {
     r = copy_inode (c, sino, &sin, parent, dpath, &dino);
     if (r == 0 && sin.small.i_links_count > 1)
-      r = remember_link (c, sino, dino);
+      r = link_list_append (&c->links, (struct link) { sino, dino });
   }
   ftype = extfs_ftype_of_mode (sin.small.i_mode);
   if (r == 0 && exists) {
@@ -576,7 +497,6 @@ extfs_run_cp (struct extfs *x, const char *src, const char *dst,
   size_t len = strlen (src);
   int r;
 
-  x->now_ns = extfs_now ();
   if (strncmp (dst, src, len) == 0 && (dst[len] == '/' || !dst[len] ||
                                        len == 1)) {
     s3vol_error (x->log, "cannot copy %s into itself (%s)", src, dst);
@@ -598,8 +518,7 @@ extfs_run_cp (struct extfs *x, const char *src, const char *dst,
     r = copy_node (&c, sino, parent, name, dst);
   if (r == 0)
     r = extfs_touch_dir (x, parent);
-  free (c.from);
-  free (c.to);
+  link_list_reset (&c.links);
   free (c.buf);
   return r;
 }
@@ -633,8 +552,5 @@ extfs_cp (struct extfs *x, const char *src, const char *dst, unsigned flags)
     }
     strcpy (d, into);
   }
-  r = extfs_run_cp (x, s, d, flags);
-  if (r == 0)
-    r = extfs_log_op (x, OP_CP, s, d, flags);
-  return r;
+  return extfs_apply (x, OP_CP, s, d, flags);
 }

@@ -5,8 +5,8 @@
  *            over it, the journal replayed into it if the version needs
  *            recovery, then ext2fs_open2 (bitmaps too when writable)
  *   change   put/mkdir/rm/cp apply to the filesystem (so to the cache)
- *            and append to the operation log (extfs_log.c)
- *   commit   extfs_log.c: one version, redone on a moved head
+ *            and append to the operation log (ops.c)
+ *   commit   oplog.c: one version, redone on a moved head
  */
 #include <dirent.h>
 #include <errno.h>

@@ -1,19 +1,20 @@
 /* s3vol: internals of extfs (file operations in a volume's ext4 image),
  * shared by its files (private to lib/):
  *
- *   extfs.c          open, close, the private cache
- *   extfs_log.c      the operation log, commit and rebase
- *   extfs_io.c       the libext2fs I/O manager over struct cache
- *   extfs_bcache.c   its write-back cache of metadata blocks
- *   extfs_journal.c  jbd2 journal replay into the overlay
- *   extfs_dir.c      directory cache, lookups, entries added and removed
- *   extfs_htree.c    indexed (htree) directories
- *   extfs_path.c     path resolution, symlinks, walking a directory
- *   extfs_node.c     inodes: attributes, times, block runs, freeing
- *   extfs_read.c     stat, list, cat
- *   extfs_get.c      get (files out of the volume)
- *   extfs_put.c      put (local files into the volume)
- *   extfs_edit.c     mkdir, rm, cp
+ *   extfs.c      open, close, the private cache
+ *   ops.c        the apply table of the changes, and their log
+ *   oplog.c      base states of touched paths, commit and rebase
+ *   io.c         the libext2fs I/O manager over struct cache
+ *   bcache.c     its write-back cache of metadata blocks
+ *   journal.c    jbd2 journal replay into the overlay
+ *   dir.c        directory cache, lookups, entries added and removed
+ *   htree.c      indexed (htree) directories
+ *   path.c       path resolution, symlinks, walking a directory
+ *   node.c       inodes: attributes, times, block runs, freeing
+ *   read.c       stat, list, cat
+ *   get.c        get (files out of the volume)
+ *   put.c        put (local files into the volume)
+ *   edit.c       mkdir, rm, cp
  */
 #ifndef S3VOL_EXTFS_INT_H
 #define S3VOL_EXTFS_INT_H
@@ -26,10 +27,12 @@
 
 #include "s3vol/cache.h"
 #include "s3vol/extfs.h"
+#include "hashmap.h"
+#include "vector.h"
 
 union extfs_inode;
 
-/* ---- the I/O manager (extfs_io.c) ---- */
+/* ---- the I/O manager (io.c) ---- */
 
 #define EXTFS_IO_MAGIC 0x53335646u     /* "S3VF" */
 
@@ -49,7 +52,7 @@ struct extfs_io {
 
 io_manager extfs_io_manager (void);
 
-/* extfs_bcache.c: the channel's block cache, and byte I/O on the volume
+/* bcache.c: the channel's block cache, and byte I/O on the volume
  * cache (negative errno, kept in io->last_error).
  */
 struct bcache;
@@ -70,6 +73,7 @@ void extfs_io_name (struct extfs_io *io, char *buf, size_t n);
 
 /* ---- the handle ---- */
 
+/* The kinds of change: rows of the apply table (ops.c). */
 enum extfs_op_kind { OP_PUT, OP_MKDIR, OP_RM, OP_CP };
 
 /* One logged change, replayed as it was resolved the first time. */
@@ -79,12 +83,12 @@ struct extfs_op {
   char *b;                      /* PUT, CP: the resolved remote target */
   unsigned flags;
 };
+DEFINE_VECTOR (extfs_op_list, struct extfs_op);
 
 /* A path's state in the base version, remembered when a change first
  * touches it, so a replay can tell whether another writer changed it.
  */
 struct extfs_seen {
-  struct extfs_seen *next;
   unsigned checked;             /* the replay that last compared it */
   bool changed;                 /* found changed by another writer */
   bool present;
@@ -93,6 +97,7 @@ struct extfs_seen {
   uint64_t size;
   char path[];
 };
+DEFINE_VECTOR (extfs_seen_list, struct extfs_seen *);
 
 struct dcache;
 
@@ -110,10 +115,9 @@ struct extfs {
 
   /* Writing. */
   struct dcache *dc;
-  struct extfs_op *ops;
-  size_t nops, capops;
-  struct extfs_seen **seen;     /* hash table of paths */
-  size_t nseen, capseen;
+  struct extfs_op_list ops;     /* the log */
+  struct extfs_seen_list seen;  /* in the order first touched */
+  struct hashmap seen_by_path;
   bool changed;                 /* anything applied since open */
   bool replaying;               /* running the log on a moved head */
   unsigned rebases;             /* replays so far */
@@ -135,10 +139,17 @@ int extfs_check_writable (struct extfs *x);
 int extfs_open_fs (struct extfs *x, bool rw);
 int extfs_open_version (struct extfs *x, const struct vol_ref *ref);
 void extfs_close_version (struct extfs *x);
-/* extfs_log.c */
+/* ops.c: apply a change (a, b: as in struct extfs_op, b NULL where
+ * the kind has none) through its row of the table, and log it; when
+ * x->replaying, with the row's replay flags and not logged.  Redo the
+ * log (on a moved head); free it.
+ */
+int extfs_apply (struct extfs *x, enum extfs_op_kind kind, const char *a,
+                 const char *b, unsigned flags);
+int extfs_redo (struct extfs *x);
+void extfs_free_ops (struct extfs *x);
+/* oplog.c: free the log and the base states. */
 void extfs_free_log (struct extfs *x);
-int extfs_log_op (struct extfs *x, enum extfs_op_kind kind, const char *a,
-                  const char *b, unsigned flags);
 /* Before a change to path: remember its base state (first run), or
  * report it if another writer changed it (replay).
  */
@@ -148,13 +159,13 @@ void extfs_notify (struct extfs *x, enum extfs_event ev, const char *path,
 void extfs_progress (struct extfs *x, const char *what, uint64_t done,
                      uint64_t total);
 
-/* extfs_journal.c: replay the journal of x->fs (opened read-only on the
+/* journal.c: replay the journal of x->fs (opened read-only on the
  * version as stored) into the overlay.  *replayed gets the number of
  * transactions replayed.  0, or a negative errno (logged).
  */
 int extfs_journal_replay (struct extfs *x, unsigned *replayed);
 
-/* ---- directories (extfs_dir.c) ---- */
+/* ---- directories (dir.c) ---- */
 
 int extfs_dc_new (struct extfs *x);
 void extfs_dc_free (struct extfs *x);
@@ -192,7 +203,7 @@ int extfs_dir_remove (struct extfs *x, ext2_ino_t dir, const char *name);
 int extfs_dir_set (struct extfs *x, ext2_ino_t dir, const char *name,
                    ext2_ino_t ino, int ftype);
 
-/* Directory blocks (extfs_dir.c), for extfs_htree.c: the physical block
+/* Directory blocks (dir.c), for htree.c: the physical block
  * of logical block lblk; reading and writing one (checksums checked and
  * set); the next entry of a block at *off (1, 0 at the end, -EUCLEAN);
  * putting name into the free room of the entry at off (1 if it fit,
@@ -210,7 +221,7 @@ int extfs_dirent_fit (struct extfs *x, char *buf, unsigned off,
                       unsigned rec_len, const char *name, size_t len,
                       ext2_ino_t ino, int ftype, unsigned *at);
 int extfs_dir_csum (struct extfs *x);
-/* extfs_htree.c: index a full one-block linear directory; the logical
+/* htree.c: index a full one-block linear directory; the logical
  * leaf block of an indexed directory that name hashes to (buf: a block).
  */
 int extfs_make_indexed (struct extfs *x, ext2_ino_t dir);
@@ -225,10 +236,24 @@ int extfs_dir_each (struct extfs *x, ext2_ino_t dir,
                                ext2_ino_t ino, int ftype),
                     void *opaque);
 
+/* A directory entry, as extfs_dir_list collects them. */
+struct extfs_dirent {
+  char *name;
+  ext2_ino_t ino;
+  int ftype;
+};
+DEFINE_VECTOR (extfs_dirents, struct extfs_dirent);
+/* Append every entry of directory dir but "." and ".." to l, in disk
+ * order; free the names and l.
+ */
+int extfs_dir_list (struct extfs *x, ext2_ino_t dir,
+                    struct extfs_dirents *l);
+void extfs_dirents_free (struct extfs_dirents *l);
+
 /* Is directory dir empty?  1, 0 or a negative errno. */
 int extfs_dir_empty (struct extfs *x, ext2_ino_t dir);
 
-/* ---- inodes (extfs_node.c) ---- */
+/* ---- inodes (node.c) ---- */
 
 /* An inode big enough for any inode size. */
 union extfs_inode {
@@ -256,6 +281,7 @@ struct extfs_run {
   uint64_t lblk, pblk, len;
   bool uninit;
 };
+DEFINE_VECTOR (extfs_runs, struct extfs_run);
 int extfs_each_run (struct extfs *x, ext2_ino_t ino,
                     union extfs_inode *in,
                     int (*fn) (void *opaque, const struct extfs_run *r),
@@ -290,14 +316,14 @@ int extfs_add_link_count (struct extfs *x, ext2_ino_t ino);
 /* Stamp directory dir as modified now. */
 int extfs_touch_dir (struct extfs *x, ext2_ino_t dir);
 
-/* extfs_edit.c: make directory path and any missing parents; *ino out
+/* edit.c: make directory path and any missing parents; *ino out
  * (an existing directory is fine).
  */
 int extfs_make_dirs (struct extfs *x, const char *path, ext2_ino_t *ino);
 /* Remove path (a tree if recursive); missing is -ENOENT (not logged). */
 int extfs_remove_path (struct extfs *x, const char *path, bool recursive);
 
-/* extfs_read.c */
+/* read.c */
 #define EXTFS_PIECE (4u << 20)  /* bytes moved through the cache at once */
 /* Resolve a path a user gave (logging a missing one); in if not NULL. */
 int extfs_find (struct extfs *x, const char *path, bool follow,
@@ -310,11 +336,15 @@ int extfs_copy_out (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
                     int fd, bool sparse, const char *path, char *buf,
                     uint64_t *done, uint64_t total);
 
-/* Ops, as the log replays them (extfs_put.c, extfs_edit.c). */
+/* The apply functions of the table (ops.c), in put.c and edit.c; only
+ * extfs_apply calls them.  x->now_ns is set.
+ */
 int extfs_run_put (struct extfs *x, const char *local, const char *remote,
                    unsigned flags);
-int extfs_run_mkdir (struct extfs *x, const char *path, unsigned flags);
-int extfs_run_rm (struct extfs *x, const char *path, unsigned flags);
+int extfs_run_mkdir (struct extfs *x, const char *path, const char *unused,
+                     unsigned flags);
+int extfs_run_rm (struct extfs *x, const char *path, const char *unused,
+                  unsigned flags);
 int extfs_run_cp (struct extfs *x, const char *src, const char *dst,
                   unsigned flags);
 

@@ -26,6 +26,8 @@ struct gfile {
   uint64_t first;               /* first physical block */
   char *local, *remote;
 };
+DEFINE_VECTOR (gfile_list, struct gfile);
+DEFINE_VECTOR (gfile_ptrs, struct gfile *);
 
 /* What a directory gets back at the end. */
 struct attrs {
@@ -37,16 +39,14 @@ struct gdir {
   char *local;
   struct attrs a;
 };
+DEFINE_VECTOR (gdir_list, struct gdir);
 
 struct get {
   struct extfs *x;
   unsigned flags;
-  struct gfile *files;
-  size_t nfiles, capfiles;
-  struct gdir *dirs;
-  size_t ndirs, capdirs;
-  struct gfile **linked;        /* copied files with several links */
-  size_t nlinked, caplinked;
+  struct gfile_list files;
+  struct gdir_list dirs;
+  struct gfile_ptrs linked;     /* copied files with several links */
   unsigned exists;              /* local files refused */
   uint64_t done, total;
   char *buf;
@@ -59,23 +59,6 @@ local_error (struct extfs *x, const char *what, const char *path)
 
   s3vol_error (x->log, "%s %s: %s", what, path, strerror (errno));
   return r;
-}
-
-static int
-grow (void **a, size_t *cap, size_t n, size_t size)
-{
-  void *na;
-  size_t c;
-
-  if (n < *cap)
-    return 0;
-  c = *cap ? 2 * *cap : 64;
-  na = realloc (*a, c * size);
-  if (na == NULL)
-    return -ENOMEM;
-  *a = na;
-  *cap = c;
-  return 0;
 }
 
 static struct attrs
@@ -139,31 +122,6 @@ taken (struct get *g, const char *local, bool is_dir)
 
 /* ---- walk ---- */
 
-struct names {
-  char **name;
-  ext2_ino_t *ino;
-  size_t n, cap;
-};
-
-static int
-add_name (void *opaque, const char *name, size_t len, ext2_ino_t ino,
-          int ftype)
-{
-  struct names *ns = opaque;
-  size_t cap = ns->cap;
-
-  (void) ftype;
-  if (grow ((void **) &ns->name, &cap, ns->n, sizeof *ns->name) < 0 ||
-      grow ((void **) &ns->ino, &ns->cap, ns->n, sizeof *ns->ino) < 0)
-    return -ENOMEM;
-  ns->name[ns->n] = strndup (name, len);
-  ns->ino[ns->n] = ino;
-  if (ns->name[ns->n] == NULL)
-    return -ENOMEM;
-  ns->n++;
-  return 0;
-}
-
 static int
 first_run (void *opaque, const struct extfs_run *r)
 {
@@ -179,8 +137,9 @@ walk_dir (struct get *g, ext2_ino_t ino, union extfs_inode *in,
           const char *remote, const char *local)
 {
   char rpath[PATH_MAX], lpath[PATH_MAX];
-  struct names ns = { 0 };
+  struct extfs_dirents ns = { 0 };
   union extfs_inode cin;
+  struct gdir *d;
   size_t i;
   int r;
 
@@ -193,29 +152,24 @@ walk_dir (struct get *g, ext2_ino_t ino, union extfs_inode *in,
     return r < 0 ? r : 0;
   if (mkdir (local, 0700) == -1 && errno != EEXIST)
     return local_error (g->x, "make directory", local);
-  r = grow ((void **) &g->dirs, &g->capdirs, g->ndirs, sizeof *g->dirs);
-  if (r == 0) {
-    g->dirs[g->ndirs].local = strdup (local);
-    g->dirs[g->ndirs].a = attrs_of (in);
-    r = g->dirs[g->ndirs++].local ? 0 : -ENOMEM;
-  }
-  if (r == 0)
-    r = extfs_dir_each (g->x, ino, add_name, &ns);
-  for (i = 0; r == 0 && i < ns.n; i++) {
-    if (extfs_join (rpath, remote, ns.name[i]) < 0 ||
-        extfs_join (lpath, local, ns.name[i]) < 0) {
-      s3vol_error (g->x->log, "%s/%s: path too long", local, ns.name[i]);
+  d = gdir_list_grow (&g->dirs);
+  if (d == NULL || (d->local = strdup (local)) == NULL)
+    return -ENOMEM;
+  d->a = attrs_of (in);
+  r = extfs_dir_list (g->x, ino, &ns);
+  for (i = 0; r == 0 && i < ns.len; i++) {
+    if (extfs_join (rpath, remote, ns.ptr[i].name) < 0 ||
+        extfs_join (lpath, local, ns.ptr[i].name) < 0) {
+      s3vol_error (g->x->log, "%s/%s: path too long", local,
+                   ns.ptr[i].name);
       r = -ENAMETOOLONG;
       break;
     }
-    r = extfs_read_inode (g->x, ns.ino[i], &cin);
+    r = extfs_read_inode (g->x, ns.ptr[i].ino, &cin);
     if (r == 0)
-      r = walk (g, ns.ino[i], &cin, rpath, lpath);
+      r = walk (g, ns.ptr[i].ino, &cin, rpath, lpath);
   }
-  for (i = 0; i < ns.n; i++)
-    free (ns.name[i]);
-  free (ns.name);
-  free (ns.ino);
+  extfs_dirents_free (&ns);
   return r;
 }
 
@@ -231,20 +185,16 @@ walk (struct get *g, ext2_ino_t ino, union extfs_inode *in,
   case LINUX_S_IFDIR:
     return walk_dir (g, ino, in, remote, local);
   case LINUX_S_IFREG:
-    r = grow ((void **) &g->files, &g->capfiles, g->nfiles,
-              sizeof *g->files);
-    if (r < 0)
-      return r;
-    f = &g->files[g->nfiles];
+    f = gfile_list_grow (&g->files);
+    if (f == NULL)
+      return -ENOMEM;
     f->ino = ino;
-    f->first = 0;
     r = extfs_each_run (g->x, ino, in, first_run, &f->first);
     if (r < 0)
       return r;
     f->local = strdup (local);
     f->remote = strdup (remote);
     g->total += EXT2_I_SIZE (&in->small);
-    g->nfiles++;
     return f->local && f->remote ? 0 : -ENOMEM;
   case LINUX_S_IFLNK:
     r = extfs_read_link (g->x, ino, in, target, sizeof target);
@@ -285,9 +235,9 @@ copied_as (struct get *g, ext2_ino_t ino)
 {
   size_t i;
 
-  for (i = 0; i < g->nlinked; i++)
-    if (g->linked[i]->ino == ino)
-      return g->linked[i];
+  for (i = 0; i < g->linked.len; i++)
+    if (g->linked.ptr[i]->ino == ino)
+      return g->linked.ptr[i];
   return NULL;
 }
 
@@ -317,12 +267,8 @@ copy_file (struct get *g, struct gfile *f)
     r = local_error (x, "write", f->local);
   if (r == 0)
     r = set_times (x, f->local, &in);
-  if (r == 0 && in.small.i_links_count > 1) {
-    r = grow ((void **) &g->linked, &g->caplinked, g->nlinked,
-              sizeof *g->linked);
-    if (r == 0)
-      g->linked[g->nlinked++] = f;
-  }
+  if (r == 0 && in.small.i_links_count > 1)
+    r = gfile_ptrs_append (&g->linked, f);
   return r;
 }
 
@@ -357,27 +303,27 @@ extfs_get (struct extfs *x, const char *remote, const char *local,
     r = -ENOMEM;
   if (r == 0)
     r = walk (&g, ino, &in, remote, target);
-  if (g.nfiles > 1)
-    qsort (g.files, g.nfiles, sizeof *g.files, by_place);
-  for (i = 0; r == 0 && i < g.nfiles; i++)
-    r = copy_file (&g, &g.files[i]);
-  for (i = g.ndirs; r == 0 && i-- > 0;)
-    r = set_attrs (x, g.dirs[i].local, &g.dirs[i].a);
+  if (g.files.len > 1)
+    qsort (g.files.ptr, g.files.len, sizeof *g.files.ptr, by_place);
+  for (i = 0; r == 0 && i < g.files.len; i++)
+    r = copy_file (&g, &g.files.ptr[i]);
+  for (i = g.dirs.len; r == 0 && i-- > 0;)
+    r = set_attrs (x, g.dirs.ptr[i].local, &g.dirs.ptr[i].a);
   if (r == 0 && g.exists) {
     s3vol_error (x->log, "%u local file%s already exist%s (use --force "
                  "to replace)", g.exists, g.exists > 1 ? "s" : "",
                  g.exists > 1 ? "" : "s");
     r = -EEXIST;
   }
-  for (i = 0; i < g.nfiles; i++) {
-    free (g.files[i].local);
-    free (g.files[i].remote);
+  for (i = 0; i < g.files.len; i++) {
+    free (g.files.ptr[i].local);
+    free (g.files.ptr[i].remote);
   }
-  for (i = 0; i < g.ndirs; i++)
-    free (g.dirs[i].local);
-  free (g.files);
-  free (g.dirs);
-  free (g.linked);
+  for (i = 0; i < g.dirs.len; i++)
+    free (g.dirs.ptr[i].local);
+  gfile_list_reset (&g.files);
+  gdir_list_reset (&g.dirs);
+  gfile_ptrs_reset (&g.linked);
   free (g.buf);
   return r;
 }

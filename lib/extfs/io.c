@@ -8,7 +8,7 @@
  * version it was opened on.
  *
  * Small block I/O (metadata) goes through a write-back block cache
- * (extfs_bcache.c), flushed when libext2fs flushes and at close.
+ * (bcache.c), flushed when libext2fs flushes and at close.
  *
  * The channel finds its struct extfs_io through the name handed to
  * ext2fs_open2: "s3vol-cache:" and the pointer, checked by a magic

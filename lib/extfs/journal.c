@@ -56,9 +56,9 @@ enum pass { SCAN, REVOKE, REPLAY };
 
 struct revoke {
   uint64_t block;
-  uint32_t seq;
-  bool used;
+  uint32_t seq;                 /* the latest transaction revoking it */
 };
+DEFINE_VECTOR (revoke_list, struct revoke);
 
 struct journal {
   struct extfs *x;
@@ -69,12 +69,11 @@ struct journal {
   uint32_t seed;                /* crc32c of the journal uuid */
   bool csum23, csum3, is64;
   size_t tag_bytes;
-  struct extfs_run *map;        /* the journal inode's blocks */
-  size_t nmap, capmap;
+  struct extfs_runs map;        /* the journal inode's blocks */
   uint8_t sb[1024];
   uint8_t *buf, *data;
-  struct revoke *rv;            /* open addressing */
-  size_t nrv, caprv;
+  struct revoke_list rv;
+  struct hashmap rv_by_block;   /* block -> index + 1 in rv */
   uint32_t end;                 /* first transaction not replayed */
   bool end_set, failed;
   unsigned blocks, revoked, bad;
@@ -121,39 +120,27 @@ corrupt (struct journal *j, const char *what)
 static int
 add_map (void *opaque, const struct extfs_run *r)
 {
-  struct journal *j = opaque;
-  struct extfs_run *m;
-
-  if (j->nmap == j->capmap) {
-    size_t cap = j->capmap ? 2 * j->capmap : 16;
-    m = realloc (j->map, cap * sizeof *m);
-    if (m == NULL)
-      return -ENOMEM;
-    j->map = m;
-    j->capmap = cap;
-  }
-  j->map[j->nmap++] = *r;
-  return 0;
+  return extfs_runs_append (opaque, *r);
 }
 
 /* Read journal block b (logical, in the journal inode). */
 static int
 jread (struct journal *j, uint32_t b, uint8_t *buf)
 {
-  size_t lo = 0, hi = j->nmap, mid;
-  const struct extfs_run *m;
+  const struct extfs_run *map = j->map.ptr, *m;
+  size_t lo = 0, hi = j->map.len, mid;
   int r;
 
   while (lo < hi) {
     mid = (lo + hi) / 2;
-    if (j->map[mid].lblk + j->map[mid].len <= b)
+    if (map[mid].lblk + map[mid].len <= b)
       lo = mid + 1;
     else
       hi = mid;
   }
-  if (lo == j->nmap || j->map[lo].lblk > b || j->map[lo].uninit)
+  if (lo == j->map.len || map[lo].lblk > b || map[lo].uninit)
     return corrupt (j, "a block of the log is not mapped");
-  m = &j->map[lo];
+  m = &map[lo];
   r = cache_pread (j->x->cache, buf, j->bs, (m->pblk + b - m->lblk) * j->bs);
   return r;
 }
@@ -161,7 +148,7 @@ jread (struct journal *j, uint32_t b, uint8_t *buf)
 static int
 jwrite_sb (struct journal *j)
 {
-  const struct extfs_run *m = &j->map[0];
+  const struct extfs_run *m = &j->map.ptr[0];
 
   if (m->lblk != 0)
     return corrupt (j, "no superblock");
@@ -226,57 +213,52 @@ tag_ok (struct journal *j, const uint8_t *tag, const uint8_t *data,
 
 /* ---- revoke records ---- */
 
-static struct revoke *
-rv_slot (struct journal *j, uint64_t block)
+static bool
+rv_eq (void *ctx, uintptr_t val, const void *key)
 {
-  size_t i = (block * 0x9e3779b97f4a7c15ull) >> 20 & (j->caprv - 1);
+  const struct journal *j = ctx;
 
-  while (j->rv[i].used && j->rv[i].block != block)
-    i = (i + 1) & (j->caprv - 1);
-  return &j->rv[i];
+  return j->rv.ptr[val - 1].block == *(const uint64_t *) key;
+}
+
+/* The revoke record of block, or NULL. */
+static struct revoke *
+rv_find (struct journal *j, uint64_t block)
+{
+  uintptr_t i = hashmap_get (&j->rv_by_block, hashmap_hash_u64 (block),
+                             &block);
+
+  return i ? &j->rv.ptr[i - 1] : NULL;
 }
 
 static int
 rv_add (struct journal *j, uint64_t block, uint32_t seq)
 {
-  struct revoke *old = j->rv, *s;
-  size_t i, cap = j->caprv;
+  struct revoke *s = rv_find (j, block);
+  int r;
 
-  if (2 * (j->nrv + 1) > j->caprv) {
-    j->caprv = cap ? 2 * cap : 1024;
-    j->rv = calloc (j->caprv, sizeof *j->rv);
-    if (j->rv == NULL) {
-      j->rv = old;
-      j->caprv = cap;
-      return -ENOMEM;
-    }
-    for (i = 0; i < cap; i++)
-      if (old[i].used)
-        *rv_slot (j, old[i].block) = old[i];
-    free (old);
+  if (s) {
+    if (tid_geq (seq, s->seq))
+      s->seq = seq;
+    return 0;
   }
-  s = rv_slot (j, block);
-  if (!s->used) {
-    s->used = true;
-    s->block = block;
-    s->seq = seq;
-    j->nrv++;
-  }
-  else if (tid_geq (seq, s->seq))
-    s->seq = seq;
-  return 0;
+  /* Room first, so that the append after the put cannot fail. */
+  r = revoke_list_reserve (&j->rv, 1);
+  if (r == 0)
+    r = hashmap_put (&j->rv_by_block, hashmap_hash_u64 (block),
+                     j->rv.len + 1);
+  if (r == 0)
+    r = revoke_list_append (&j->rv, (struct revoke) { block, seq });
+  return r;
 }
 
 /* Block logged by transaction seq, revoked by it or a later one? */
 static bool
 revoked (struct journal *j, uint64_t block, uint32_t seq)
 {
-  struct revoke *s;
+  struct revoke *s = rv_find (j, block);
 
-  if (j->nrv == 0)
-    return false;
-  s = rv_slot (j, block);
-  return s->used && tid_geq (s->seq, seq);
+  return s && tid_geq (s->seq, seq);
 }
 
 static int
@@ -488,12 +470,12 @@ load (struct journal *j)
   }
   r = extfs_read_inode (x, sb->s_journal_inum, &in);
   if (r == 0)
-    r = extfs_each_run (x, sb->s_journal_inum, &in, add_map, j);
+    r = extfs_each_run (x, sb->s_journal_inum, &in, add_map, &j->map);
   if (r < 0)
     return r;
-  if (j->nmap == 0)
+  if (j->map.len == 0)
     return corrupt (j, "the journal inode has no blocks");
-  r = cache_pread (x->cache, j->sb, sizeof j->sb, j->map[0].pblk * j->bs);
+  r = cache_pread (x->cache, j->sb, sizeof j->sb, j->map.ptr[0].pblk * j->bs);
   if (r < 0)
     return r;
   if (be32 (j->sb) != J_MAGIC ||
@@ -592,7 +574,8 @@ finish (struct journal *j)
 int
 extfs_journal_replay (struct extfs *x, unsigned *replayed)
 {
-  struct journal j = { .x = x, .bs = x->fs->blocksize };
+  struct journal j = { .x = x, .bs = x->fs->blocksize,
+                       .rv_by_block = HASHMAP_INIT (rv_eq, &j) };
   int r;
 
   *replayed = 0;
@@ -624,7 +607,8 @@ extfs_journal_replay (struct extfs *x, unsigned *replayed)
                 "checksums");
   free (j.buf);
   free (j.data);
-  free (j.map);
-  free (j.rv);
+  extfs_runs_reset (&j.map);
+  revoke_list_reset (&j.rv);
+  hashmap_free (&j.rv_by_block);
   return r;
 }

@@ -1,13 +1,14 @@
-/* s3vol: the operation log of a writable extfs handle, and commits.
+/* s3vol: commits of a writable extfs handle, and what a replay needs
+ * to know.
  *
- * Each change is applied at once and logged as it was resolved (which
- * local path became which remote path).  extfs_commit writes the
- * filesystem's metadata back (ext2fs_close2) and publishes the cache;
- * if the head moved (-EEXIST), it opens the new head on a fresh cache,
- * runs the log again there with force, and publishes that, up to
- * max_rebases times.  Paths the log changes have their base state
- * remembered (extfs_touch), so a replay can tell which of them another
- * writer changed meanwhile: those are reported after the publish.
+ * Each change is applied at once and logged as it was resolved (ops.c).
+ * extfs_commit writes the filesystem's metadata back (ext2fs_close2) and
+ * publishes the cache; if the head moved (-EEXIST), it opens the new
+ * head on a fresh cache, runs the log again there with force
+ * (extfs_redo), and publishes that, up to max_rebases times.  Paths the
+ * log changes have their base state remembered (extfs_touch), so a
+ * replay can tell which of them another writer changed meanwhile: those
+ * are reported after the publish.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,107 +24,50 @@
 void
 extfs_free_log (struct extfs *x)
 {
-  struct extfs_seen *s, *next;
   size_t i;
 
-  for (i = 0; i < x->nops; i++) {
-    free (x->ops[i].a);
-    free (x->ops[i].b);
-  }
-  free (x->ops);
-  x->ops = NULL;
-  x->nops = x->capops = 0;
-  for (i = 0; i < x->capseen; i++)
-    for (s = x->seen[i]; s; s = next) {
-      next = s->next;
-      free (s);
-    }
-  free (x->seen);
-  x->seen = NULL;
-  x->nseen = x->capseen = 0;
+  extfs_free_ops (x);
+  for (i = 0; i < x->seen.len; i++)
+    free (x->seen.ptr[i]);
+  extfs_seen_list_reset (&x->seen);
+  hashmap_free (&x->seen_by_path);
 }
 
-
-int
-extfs_log_op (struct extfs *x, enum extfs_op_kind kind, const char *a,
-              const char *b, unsigned flags)
+static bool
+seen_eq (void *ctx, uintptr_t val, const void *key)
 {
-  struct extfs_op *op;
-
-  x->changed = true;
-  if (x->replaying)
-    return 0;
-  if (x->nops == x->capops) {
-    size_t cap = x->capops ? 2 * x->capops : 16;
-    op = realloc (x->ops, cap * sizeof *op);
-    if (op == NULL)
-      return -ENOMEM;
-    x->ops = op;
-    x->capops = cap;
-  }
-  op = &x->ops[x->nops];
-  op->kind = kind;
-  op->flags = flags;
-  op->a = strdup (a);
-  op->b = b ? strdup (b) : NULL;
-  if (op->a == NULL || (b && op->b == NULL)) {
-    free (op->a);
-    free (op->b);
-    return -ENOMEM;
-  }
-  x->nops++;
-  return 0;
+  (void) ctx;
+  return strcmp (((const struct extfs_seen *) val)->path, key) == 0;
 }
 
-static size_t
-hash_path (const char *p)
+static uint64_t
+hash_path (const char *path)
 {
-  size_t h = 14695981039346656037ull;
-
-  for (; *p; p++)
-    h = (h ^ (unsigned char) *p) * 1099511628211ull;
-  return h;
+  return hashmap_hash_bytes (path, strlen (path));
 }
 
 static struct extfs_seen *
 find_seen (struct extfs *x, const char *path)
 {
-  struct extfs_seen *s;
-
-  if (x->capseen == 0)
-    return NULL;
-  for (s = x->seen[hash_path (path) & (x->capseen - 1)]; s; s = s->next)
-    if (strcmp (s->path, path) == 0)
-      return s;
-  return NULL;
+  return (struct extfs_seen *) hashmap_get (&x->seen_by_path,
+                                            hash_path (path), path);
 }
 
+/* Remember s: room in the list first, so that the append after the put
+ * cannot fail.  (The map of a zeroed handle has no eq yet: set here.)
+ */
 static int
 add_seen (struct extfs *x, struct extfs_seen *s)
 {
-  struct extfs_seen **t, *e, *next;
-  size_t i, cap;
+  int r;
 
-  if (x->nseen >= x->capseen) {
-    cap = x->capseen ? 2 * x->capseen : 256;
-    t = calloc (cap, sizeof *t);
-    if (t == NULL)
-      return -ENOMEM;
-    for (i = 0; i < x->capseen; i++)
-      for (e = x->seen[i]; e; e = next) {
-        next = e->next;
-        e->next = t[hash_path (e->path) & (cap - 1)];
-        t[hash_path (e->path) & (cap - 1)] = e;
-      }
-    free (x->seen);
-    x->seen = t;
-    x->capseen = cap;
-  }
-  i = hash_path (s->path) & (x->capseen - 1);
-  s->next = x->seen[i];
-  x->seen[i] = s;
-  x->nseen++;
-  return 0;
+  x->seen_by_path.eq = seen_eq;
+  r = extfs_seen_list_reserve (&x->seen, 1);
+  if (r == 0)
+    r = hashmap_put (&x->seen_by_path, hash_path (s->path), (uintptr_t) s);
+  if (r == 0)
+    r = extfs_seen_list_append (&x->seen, s);
+  return r;
 }
 
 /* The state of path now, in the form remembered. */
@@ -197,25 +141,21 @@ extfs_touch (struct extfs *x, const char *path)
 static void
 clear_changed (struct extfs *x)
 {
-  struct extfs_seen *s;
   size_t i;
 
-  for (i = 0; i < x->capseen; i++)
-    for (s = x->seen[i]; s; s = s->next)
-      s->changed = false;
+  for (i = 0; i < x->seen.len; i++)
+    x->seen.ptr[i]->changed = false;
 }
 
 /* After a publish: the paths this replaced that another writer changed. */
 static void
 tell_changed (struct extfs *x, uint64_t head)
 {
-  struct extfs_seen *s;
   size_t i;
 
-  for (i = 0; i < x->capseen; i++)
-    for (s = x->seen[i]; s; s = s->next)
-      if (s->changed)
-        extfs_notify (x, EXTFS_EV_OVERWROTE, s->path, head);
+  for (i = 0; i < x->seen.len; i++)
+    if (x->seen.ptr[i]->changed)
+      extfs_notify (x, EXTFS_EV_OVERWROTE, x->seen.ptr[i]->path, head);
 }
 
 /* ---- committing ---- */
@@ -289,26 +229,11 @@ publish (struct extfs *x, const char *message, struct vol_commit_result *res,
   return r;
 }
 
-static int
-run_op (struct extfs *x, const struct extfs_op *op)
-{
-  unsigned flags = op->flags | EXTFS_FORCE;
-
-  switch (op->kind) {
-  case OP_PUT: return extfs_run_put (x, op->a, op->b, flags);
-  case OP_MKDIR: return extfs_run_mkdir (x, op->a, flags | EXTFS_PARENTS);
-  case OP_RM: return extfs_run_rm (x, op->a, flags);
-  case OP_CP: return extfs_run_cp (x, op->a, op->b, flags);
-  }
-  return -EINVAL;
-}
-
 /* The head moved: open it on a fresh cache and run the log there. */
 static int
 rebase (struct extfs *x, uint64_t head)
 {
   struct vol_ref ref = { 0 };
-  size_t i;
   int r;
 
   extfs_close_version (x);
@@ -319,15 +244,7 @@ rebase (struct extfs *x, uint64_t head)
   (void) head;
   x->rebases++;
   clear_changed (x);
-  x->replaying = true;
-  for (i = 0; r == 0 && i < x->nops; i++)
-    r = run_op (x, &x->ops[i]);
-  x->replaying = false;
-  if (r < 0)
-    s3vol_error (x->log, "volume %s: could not redo the changes on "
-                 "version %" PRIu64 ", which another writer published "
-                 "meanwhile; nothing was published", x->volume, x->seq);
-  return r;
+  return extfs_redo (x);
 }
 
 int

@@ -173,6 +173,35 @@ extfs_dir_each (struct extfs *x, ext2_ino_t dir,
 }
 
 static int
+add_entry (void *opaque, const char *name, size_t len, ext2_ino_t ino,
+           int ftype)
+{
+  struct extfs_dirent *d = extfs_dirents_grow (opaque);
+
+  if (d == NULL || (d->name = strndup (name, len)) == NULL)
+    return -ENOMEM;
+  d->ino = ino;
+  d->ftype = ftype;
+  return 0;
+}
+
+int
+extfs_dir_list (struct extfs *x, ext2_ino_t dir, struct extfs_dirents *l)
+{
+  return extfs_dir_each (x, dir, add_entry, l);
+}
+
+void
+extfs_dirents_free (struct extfs_dirents *l)
+{
+  size_t i;
+
+  for (i = 0; i < l->len; i++)
+    free (l->ptr[i].name);
+  extfs_dirents_reset (l);
+}
+
+static int
 any_entry (void *opaque, const char *name, size_t len, ext2_ino_t ino,
            int ftype)
 {

@@ -186,17 +186,16 @@ struct hl {
   ino_t lino;
   ext2_ino_t ino;
 };
+DEFINE_VECTOR (hl_list, struct hl);
+DEFINE_VECTOR (ino_list, ext2_ino_t);
 
 struct put {
   struct extfs *x;
   unsigned flags;
-  struct hl *links;
-  size_t nlinks, caplinks;
-  ext2_ino_t *changed;          /* directories that gained entries */
-  size_t nchanged, capchanged;
-  ext2_ino_t *made;             /* directories made here (they keep the
+  struct hl_list links;
+  struct ino_list changed;      /* directories that gained entries */
+  struct ino_list made;         /* directories made here (they keep the
                                    local mtime) */
-  size_t nmade, capmade;
   char *buf;
 };
 
@@ -205,52 +204,20 @@ hl_find (struct put *p, const struct stat *st)
 {
   size_t i;
 
-  for (i = 0; i < p->nlinks; i++)
-    if (p->links[i].dev == st->st_dev && p->links[i].lino == st->st_ino)
-      return p->links[i].ino;
+  for (i = 0; i < p->links.len; i++)
+    if (p->links.ptr[i].dev == st->st_dev &&
+        p->links.ptr[i].lino == st->st_ino)
+      return p->links.ptr[i].ino;
   return 0;
 }
 
+/* Add ino to l, unless it was the last added. */
 static int
-hl_add (struct put *p, const struct stat *st, ext2_ino_t ino)
+push_ino (struct ino_list *l, ext2_ino_t ino)
 {
-  struct hl *n;
-
-  if (p->nlinks == p->caplinks) {
-    size_t cap = p->caplinks ? 2 * p->caplinks : 16;
-    n = realloc (p->links, cap * sizeof *n);
-    if (n == NULL)
-      return -ENOMEM;
-    p->links = n;
-    p->caplinks = cap;
-  }
-  p->links[p->nlinks++] = (struct hl) { st->st_dev, st->st_ino, ino };
-  return 0;
-}
-
-static int
-push_ino (ext2_ino_t **a, size_t *n, size_t *cap, ext2_ino_t ino)
-{
-  ext2_ino_t *na;
-
-  if (*n && (*a)[*n - 1] == ino)
+  if (l->len && l->ptr[l->len - 1] == ino)
     return 0;
-  if (*n == *cap) {
-    size_t c = *cap ? 2 * *cap : 16;
-    na = realloc (*a, c * sizeof *na);
-    if (na == NULL)
-      return -ENOMEM;
-    *a = na;
-    *cap = c;
-  }
-  (*a)[(*n)++] = ino;
-  return 0;
-}
-
-static int
-note_changed (struct put *p, ext2_ino_t dir)
-{
-  return push_ino (&p->changed, &p->nchanged, &p->capchanged, dir);
+  return ino_list_append (l, ino);
 }
 
 static int
@@ -265,18 +232,19 @@ cmp_ino (const void *a, const void *b)
 static int
 stamp_changed (struct put *p)
 {
+  struct ino_list *c = &p->changed, *m = &p->made;
   size_t i;
   int r = 0;
 
-  if (p->nchanged > 1)
-    qsort (p->changed, p->nchanged, sizeof *p->changed, cmp_ino);
-  if (p->nmade > 1)
-    qsort (p->made, p->nmade, sizeof *p->made, cmp_ino);
-  for (i = 0; r == 0 && i < p->nchanged; i++)
-    if ((i == 0 || p->changed[i] != p->changed[i - 1]) &&
-        (p->nmade == 0 || !bsearch (&p->changed[i], p->made, p->nmade,
-                                    sizeof *p->made, cmp_ino)))
-      r = extfs_touch_dir (p->x, p->changed[i]);
+  if (c->len > 1)
+    qsort (c->ptr, c->len, sizeof *c->ptr, cmp_ino);
+  if (m->len > 1)
+    qsort (m->ptr, m->len, sizeof *m->ptr, cmp_ino);
+  for (i = 0; r == 0 && i < c->len; i++)
+    if ((i == 0 || c->ptr[i] != c->ptr[i - 1]) &&
+        (m->len == 0 || !bsearch (&c->ptr[i], m->ptr, m->len,
+                                  sizeof *m->ptr, cmp_ino)))
+      r = extfs_touch_dir (p->x, c->ptr[i]);
   return r;
 }
 
@@ -417,9 +385,9 @@ put_dir (struct put *p, const char *local, const struct stat *st,
     r = extfs_new_dir (p->x, parent, name, st->st_mode, st->st_uid,
                        st->st_gid, mtime_of (st), &dir);
     if (r == 0)
-      r = note_changed (p, parent);
+      r = push_ino (&p->changed, parent);
     if (r == 0)
-      r = push_ino (&p->made, &p->nmade, &p->capmade, dir);
+      r = push_ino (&p->made, dir);
   }
   if (r == 0)
     r = read_local_dir (p->x, local, &names, &n);
@@ -505,9 +473,10 @@ put_node (struct put *p, const char *local, ext2_ino_t parent,
   else if (r == 0)
     r = extfs_dir_add (x, parent, name, ino, ftype);
   if (r == 0)
-    r = note_changed (p, parent);
+    r = push_ino (&p->changed, parent);
   if (r == 0 && !linked && S_ISREG (st.st_mode) && st.st_nlink > 1)
-    r = hl_add (p, &st, ino);
+    r = hl_list_append (&p->links, (struct hl) { st.st_dev, st.st_ino,
+                                                 ino });
   return r;
 }
 
@@ -521,7 +490,6 @@ extfs_run_put (struct extfs *x, const char *local, const char *remote,
   struct stat st;
   int r;
 
-  x->now_ns = extfs_now ();
   p.buf = malloc (PIECE);
   if (p.buf == NULL)
     return -ENOMEM;
@@ -546,9 +514,9 @@ extfs_run_put (struct extfs *x, const char *local, const char *remote,
   if (r == 0)
     r = stamp_changed (&p);
   free (p.buf);
-  free (p.links);
-  free (p.changed);
-  free (p.made);
+  hl_list_reset (&p.links);
+  ino_list_reset (&p.changed);
+  ino_list_reset (&p.made);
   return r;
 }
 
@@ -608,11 +576,8 @@ extfs_put (struct extfs *x, const char *const *locals, size_t n,
   }
   x->pdone = 0;
   x->ptotal = pl.bytes;
-  for (i = 0; r == 0 && i < n; i++) {
-    r = extfs_run_put (x, locals[i], targets[i], flags);
-    if (r == 0)
-      r = extfs_log_op (x, OP_PUT, locals[i], targets[i], flags);
-  }
+  for (i = 0; r == 0 && i < n; i++)
+    r = extfs_apply (x, OP_PUT, locals[i], targets[i], flags);
   for (i = 0; i < n; i++)
     free (targets[i]);
   free (targets);

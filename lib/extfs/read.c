@@ -98,56 +98,23 @@ extfs_readlink (struct extfs *x, const char *path, char *buf, size_t n)
 
 /* ---- listing ---- */
 
-struct entry {
-  char *name;
-  ext2_ino_t ino;
-  int ftype;
+/* What a listing adds to entry i of the directory: info[i]. */
+struct info {
   struct extfs_stat st;
   char *target;
 };
 
-struct listing {
-  struct entry *e;
-  size_t n, cap;
-};
-
-static int
-collect (void *opaque, const char *name, size_t len, ext2_ino_t ino,
-         int ftype)
-{
-  struct listing *l = opaque;
-  struct entry *e;
-
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 256;
-    e = realloc (l->e, cap * sizeof *e);
-    if (e == NULL)
-      return -ENOMEM;
-    l->e = e;
-    l->cap = cap;
-  }
-  e = &l->e[l->n];
-  memset (e, 0, sizeof *e);
-  e->name = strndup (name, len);
-  if (e->name == NULL)
-    return -ENOMEM;
-  e->ino = ino;
-  e->ftype = ftype;
-  l->n++;
-  return 0;
-}
-
 static int
 by_name (const void *a, const void *b)
 {
-  return strcmp (((const struct entry *) a)->name,
-                 ((const struct entry *) b)->name);
+  return strcmp (((const struct extfs_dirent *) a)->name,
+                 ((const struct extfs_dirent *) b)->name);
 }
 
 static int
 by_ino (const void *a, const void *b)
 {
-  const struct entry *const *x = a, *const *y = b;
+  const struct extfs_dirent *const *x = a, *const *y = b;
 
   return (*x)->ino < (*y)->ino ? -1 : (*x)->ino > (*y)->ino;
 }
@@ -163,30 +130,32 @@ static const uint32_t type_bits[] = {
  * inode table blocks).
  */
 static int
-stat_all (struct extfs *x, struct listing *l)
+stat_all (struct extfs *x, const struct extfs_dirents *l, struct info *info)
 {
-  struct entry **order = malloc ((l->n + 1) * sizeof *order);
+  const struct extfs_dirent **order = malloc ((l->len + 1) * sizeof *order);
   union extfs_inode in;
   char target[4096];
+  struct info *f;
   size_t i;
   int r = 0;
 
   if (order == NULL)
     return -ENOMEM;
-  for (i = 0; i < l->n; i++)
-    order[i] = &l->e[i];
-  if (l->n > 1)
-    qsort (order, l->n, sizeof *order, by_ino);
-  for (i = 0; r == 0 && i < l->n; i++) {
+  for (i = 0; i < l->len; i++)
+    order[i] = &l->ptr[i];
+  if (l->len > 1)
+    qsort (order, l->len, sizeof *order, by_ino);
+  for (i = 0; r == 0 && i < l->len; i++) {
     r = extfs_read_inode (x, order[i]->ino, &in);
     if (r < 0)
       break;
-    extfs_to_stat (x, order[i]->ino, &in, &order[i]->st);
+    f = &info[order[i] - l->ptr];
+    extfs_to_stat (x, order[i]->ino, &in, &f->st);
     if (LINUX_S_ISLNK (in.small.i_mode) &&
         extfs_read_link (x, order[i]->ino, &in, target, sizeof target) == 0)
-      order[i]->target = strdup (target);
+      f->target = strdup (target);
     if (i % 1024 == 0)
-      extfs_progress (x, "stat", i, l->n);
+      extfs_progress (x, "stat", i, l->len);
   }
   free (order);
   return r;
@@ -196,7 +165,8 @@ int
 extfs_list (struct extfs *x, const char *path, bool stat, extfs_list_fn fn,
             void *opaque)
 {
-  struct listing l = { 0 };
+  struct extfs_dirents l = { 0 };
+  struct info *info = NULL;
   union extfs_inode in;
   ext2_ino_t ino;
   size_t i;
@@ -208,23 +178,24 @@ extfs_list (struct extfs *x, const char *path, bool stat, extfs_list_fn fn,
     r = -ENOTDIR;
   }
   if (r == 0)
-    r = extfs_dir_each (x, ino, collect, &l);
-  if (r == 0 && l.n > 1)
-    qsort (l.e, l.n, sizeof *l.e, by_name);
+    r = extfs_dir_list (x, ino, &l);
+  if (r == 0 && l.len > 1)
+    qsort (l.ptr, l.len, sizeof *l.ptr, by_name);
+  if (r == 0 && (info = calloc (l.len + 1, sizeof *info)) == NULL)
+    r = -ENOMEM;
   if (r == 0 && stat)
-    r = stat_all (x, &l);
-  for (i = 0; r == 0 && i < l.n; i++) {
+    r = stat_all (x, &l, info);
+  for (i = 0; r == 0 && i < l.len; i++) {
     if (!stat) {
-      l.e[i].st.ino = l.e[i].ino;
-      l.e[i].st.mode = l.e[i].ftype < 8 ? type_bits[l.e[i].ftype] : 0;
+      info[i].st.ino = l.ptr[i].ino;
+      info[i].st.mode = l.ptr[i].ftype < 8 ? type_bits[l.ptr[i].ftype] : 0;
     }
-    r = fn (opaque, l.e[i].name, &l.e[i].st, l.e[i].target);
+    r = fn (opaque, l.ptr[i].name, &info[i].st, info[i].target);
   }
-  for (i = 0; i < l.n; i++) {
-    free (l.e[i].name);
-    free (l.e[i].target);
-  }
-  free (l.e);
+  for (i = 0; info && i < l.len; i++)
+    free (info[i].target);
+  free (info);
+  extfs_dirents_free (&l);
   return r;
 }
 
