@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "attach.h"
+#include "blockdev.h"
 #include "cli.h"
 #include "proc.h"
 #include "s3vol/defaults.h"
@@ -33,7 +33,7 @@ check_mountpoint (const char *path, char *real)
   struct attachment other;
   struct dirent *de;
   struct stat st;
-  int n = 0;
+  int n = 0, r;
   DIR *d;
 
   if (realpath (path, real) == NULL || stat (real, &st) == -1) {
@@ -45,11 +45,14 @@ check_mountpoint (const char *path, char *real)
     fprintf (stderr, "s3vol: mountpoint %s is not a directory\n", path);
     return EXIT_USAGE;
   }
-  if (att_find (real, &other) == 0) {
+  r = att_find (real, &other, &cli_log);
+  if (r == 0) {
     fprintf (stderr, "s3vol: %s is already attached (volume %s); detach "
              "it first\n", real, other.volume);
     return EXIT_BUSY;
   }
+  if (r != -ENOENT)
+    return EXIT_FAIL;
   d = opendir (real);
   while (d && (de = readdir (d)) != NULL)
     n += strcmp (de->d_name, ".") && strcmp (de->d_name, "..");
@@ -94,7 +97,11 @@ cli_attach (struct attachment *a, const char *mountpoint)
 {
   int r;
 
-  r = att_make_dir (a, mountpoint[0] ? mountpoint : a->volume);
+  /* Without a mountpoint, the cache directory (one attachment's at a
+   * time) keys the run directory: two runs of one volume do not share.
+   */
+  r = att_make_dir (a, mountpoint[0] ? mountpoint : a->cache_dir,
+                    &cli_log) < 0 ? EXIT_FAIL : EXIT_OK;
   if (r == EXIT_OK)
     r = att_serve (a);
   if (r == EXIT_OK)
@@ -102,7 +109,7 @@ cli_attach (struct attachment *a, const char *mountpoint)
   if (r == EXIT_OK && mountpoint[0])
     r = att_mount (a, mountpoint);
   if (r == EXIT_OK)
-    r = att_save (a) < 0 ? EXIT_FAIL : EXIT_OK;
+    r = att_save (a, &cli_log) < 0 ? EXIT_FAIL : EXIT_OK;
   if (r != EXIT_OK) {
     a->mountpoint[0] = '\0';
     att_teardown (a, false);
@@ -167,8 +174,12 @@ attach (const struct cli_global *g, int argc, char **argv)
 static int
 find (const char *verb, const char *path, struct attachment *a)
 {
-  if (att_find (path, a) == 0)
+  int r = att_find (path, a, &cli_log);
+
+  if (r == 0)
     return EXIT_OK;
+  if (r != -ENOENT)
+    return EXIT_FAIL;
   fprintf (stderr, "s3vol %s: nothing is attached at %s\n", verb, path);
   return EXIT_NOTFOUND;
 }
@@ -201,21 +212,21 @@ detach (const struct cli_global *g, int argc, char **argv)
   if (r != EXIT_OK)
     return r;
   if (!a.readonly && proc_alive (a.nbdkit_pid))
-    rc = att_commit (&a, NULL, &seq);
+    rc = cli_exit_code (att_commit (&a, NULL, &seq, &cli_log));
   att_teardown (&a, false);
   if (rc == EXIT_OK)
     printf ("detached %s from %s\n", a.volume, a.mountpoint);
   return rc;
 }
 
-static void
-show_one (struct attachment *a, void *opaque)
+static int
+show_one (void *opaque, const struct attachment *a)
 {
   bool *json = opaque;
   char reply[1100] = "";
   bool alive = proc_alive (a->nbdkit_pid);
 
-  if (alive && ctl_request (a->ctl, "status", reply, sizeof reply) < 0)
+  if (alive && att_ctl_request (a->ctl, "status", reply, sizeof reply) < 0)
     alive = false;
   if (*json) {
     printf ("{\"mountpoint\":");
@@ -233,6 +244,7 @@ show_one (struct attachment *a, void *opaque)
   else
     printf ("%s\t%s\t%s\tNOT RUNNING (s3vol detach %s cleans up)\n",
             a->volume, a->mountpoint, a->device, a->mountpoint);
+  return 0;
 }
 
 static int
@@ -249,8 +261,8 @@ status (const struct cli_global *g, int argc, char **argv)
   r = cli_parse (argc, argv, OPT_JSON, 0, 0, &args);
   if (r != EXIT_OK || args.help)
     return args.help ? cli_usage (usage, true) : r;
-  att_each (show_one, &args.json);
-  return EXIT_OK;
+  return att_each (show_one, &args.json, &cli_log) < 0 ? EXIT_FAIL
+    : EXIT_OK;
 }
 
 static int
@@ -278,7 +290,7 @@ commit (const struct cli_global *g, int argc, char **argv)
              a.mountpoint);
     return EXIT_USAGE;
   }
-  r = att_commit (&a, args.message, &seq);
+  r = cli_exit_code (att_commit (&a, args.message, &seq, &cli_log));
   if (r == EXIT_OK)
     printf ("committed %s version %" PRIu64 "\n", a.volume, seq);
   return r;
@@ -314,7 +326,7 @@ reload (const struct cli_global *g, int argc, char **argv)
     return EXIT_BUSY;
   }
   if (!a.readonly) {
-    r = att_commit (&a, NULL, &seq);
+    r = cli_exit_code (att_commit (&a, NULL, &seq, &cli_log));
     if (r != EXIT_OK) {
       fprintf (stderr, "s3vol reload: not reloaded; %s is unchanged\n",
                a.mountpoint);

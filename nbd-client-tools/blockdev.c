@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "attach.h"
+#include "blockdev.h"
 #include "cli.h"
 #include "proc.h"
 
@@ -373,23 +373,6 @@ att_busy (const char *path, char *out, size_t n)
     closedir (d);
 }
 
-static void
-remove_run_dir (struct attachment *a)
-{
-  char path[PATH_MAX + 32];
-  static const char *const files[] = { "info", "info.tmp", "nbd.sock",
-                                       "ctl.sock", "nbdkit.log",
-                                       "nbdfuse.log", "nbdkit.pid" };
-  size_t i;
-
-  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
-    snprintf (path, sizeof path, "%s/%s", a->dir, files[i]);
-    unlink (path);
-  }
-  rmdir (a->fuse_dir);
-  rmdir (a->dir);
-}
-
 int
 att_unmount (struct attachment *a)
 {
@@ -430,6 +413,6 @@ att_teardown (struct attachment *a, bool unmount)
   proc_stop (a->nbdfuse_pid, SIGTERM, 5000);
   /* nbdkit commits what is dirty and flushes the cache on the way out. */
   proc_stop (a->nbdkit_pid, SIGTERM, 300000);
-  remove_run_dir (a);
+  att_remove_dir (a);
   return EXIT_OK;
 }

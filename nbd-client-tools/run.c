@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "attach.h"
+#include "blockdev.h"
 #include "cli.h"
 #include "proc.h"
 #include "s3vol/defaults.h"
@@ -307,7 +307,7 @@ run (const struct cli_global *g, int argc, char **argv)
     const char *rm[] = { "rm", "-rf", ms[i].a.cache_dir, NULL };
     bool keep = false;
     if (r == EXIT_OK && !ms[i].a.readonly && !ms[i].ephemeral &&
-        att_commit (&ms[i].a, NULL, &seq) != EXIT_OK) {
+        att_commit (&ms[i].a, NULL, &seq, &cli_log) < 0) {
       keep = true;              /* the changes live only there now */
       if (rc == 0)
         rc = EXIT_FAIL;

@@ -1,0 +1,220 @@
+/* s3vol: the run directory and the attachments' directories in it:
+ * making one, going through them, finding one by mountpoint, removing
+ * one.  What a record holds is records.c's.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "s3vol/attach.h"
+#include "attach_int.h"
+
+const char *
+att_run_dir (void)
+{
+  const char *d = getenv ("S3VOL_RUN_DIR");
+
+  return d && d[0] == '/' ? d : "/run/s3vol";
+}
+
+/* FNV-1a, to name a directory after a key. */
+static uint64_t
+fnv (const char *s)
+{
+  uint64_t h = 0xcbf29ce484222325ull;
+
+  for (; *s; s++)
+    h = (h ^ (unsigned char) *s) * 0x100000001b3ull;
+  return h;
+}
+
+int
+att_set_paths (struct attachment *a)
+{
+  snprintf (a->sock, sizeof a->sock, "%s/nbd.sock", a->dir);
+  snprintf (a->ctl, sizeof a->ctl, "%s/ctl.sock", a->dir);
+  snprintf (a->log, sizeof a->log, "%s/nbdkit.log", a->dir);
+  snprintf (a->fuse_dir, sizeof a->fuse_dir, "%s/fuse", a->dir);
+  return strlen (a->ctl) < sizeof ((struct sockaddr_un *) 0)->sun_path &&
+    strlen (a->sock) < sizeof ((struct sockaddr_un *) 0)->sun_path
+    ? 0 : -ENAMETOOLONG;
+}
+
+bool
+att_trusted (const struct stat *st)
+{
+  return (st->st_uid == geteuid () || st->st_uid == 0) &&
+    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+int
+att_make_dir (struct attachment *a, const char *key,
+              const struct s3vol_log *log)
+{
+  const char *run = att_run_dir ();
+  struct stat st;
+
+  if ((size_t) snprintf (a->dir, sizeof a->dir, "%s/%016" PRIx64, run,
+                         fnv (key)) >= sizeof a->dir || att_set_paths (a) < 0) {
+    s3vol_error (log, "run directory %s is too long a path for the "
+                 "sockets of an attachment (set S3VOL_RUN_DIR to a "
+                 "shorter one)", run);
+    return -ENAMETOOLONG;
+  }
+  if (mkdir (run, 0700) == -1 && errno != EEXIST) {
+    s3vol_error (log, "cannot create %s: %s", run, strerror (errno));
+    return -errno;
+  }
+  if (mkdir (a->dir, 0700) == -1 && errno != EEXIST) {
+    s3vol_error (log, "cannot create %s: %s", a->dir, strerror (errno));
+    return -errno;
+  }
+  /* One that exists already is reused only if it is this user's own: in
+   * a run directory others may write to, it could have been put there.
+   */
+  if (lstat (a->dir, &st) == -1) {
+    s3vol_error (log, "cannot create %s: %s", a->dir, strerror (errno));
+    return -errno;
+  }
+  if (!S_ISDIR (st.st_mode) || st.st_uid != geteuid () ||
+      (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    s3vol_error (log, "%s exists and is not a directory of this user's "
+                 "own; not using it", a->dir);
+    return -EPERM;
+  }
+  return 0;
+}
+
+int
+att_each (int (*fn) (void *opaque, const struct attachment *a),
+          void *opaque, const struct s3vol_log *log)
+{
+  const char *run = att_run_dir ();
+  char path[sizeof ((struct attachment *) 0)->dir];
+  struct attachment *a;
+  struct dirent *de;
+  DIR *d;
+  int r = 0;
+
+  d = opendir (run);
+  if (d == NULL && errno == ENOENT)
+    return 0;                   /* nothing was ever attached */
+  if (d == NULL) {
+    r = -errno;
+    s3vol_error (log, "cannot read %s: %s", run, strerror (-r));
+    return r;
+  }
+  a = malloc (sizeof *a);       /* large for a thread's stack */
+  if (a == NULL) {
+    s3vol_error (log, "cannot read %s: %s", run, strerror (ENOMEM));
+    closedir (d);
+    return -ENOMEM;
+  }
+  while (r == 0 && (de = readdir (d)) != NULL) {
+    if (de->d_name[0] == '.' ||
+        (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) ||
+        (size_t) snprintf (path, sizeof path, "%s/%s", run, de->d_name)
+        >= sizeof path)
+      continue;
+    if (att_load_at (path, a, log, S3VOL_LOG_WARNING) == 0)
+      r = fn (opaque, a);
+  }
+  closedir (d);
+  free (a);
+  return r;
+}
+
+struct finder {
+  const char *path;
+  struct attachment *out;
+};
+
+static int
+match (void *opaque, const struct attachment *a)
+{
+  struct finder *f = opaque;
+
+  if (strcmp (a->mountpoint, f->path) != 0)
+    return 0;
+  *f->out = *a;
+  return 1;
+}
+
+int
+att_find (const char *path, struct attachment *a,
+          const struct s3vol_log *log)
+{
+  char real[PATH_MAX];
+  struct finder f = { .out = a };
+  int r;
+
+  /* Records of attachments without a mountpoint have "": never those. */
+  if (path == NULL || path[0] == '\0')
+    return -ENOENT;
+  /* A mountpoint that is gone (or unreadable) is looked up as given. */
+  f.path = realpath (path, real) ? real : path;
+  r = att_each (match, &f, log);
+  return r < 0 ? r : r > 0 ? 0 : -ENOENT;
+}
+
+/* Remove what dfd holds: files, sockets, links and empty directories. */
+static void
+empty_dir (int dfd)
+{
+  struct dirent *de;
+  DIR *d;
+
+  dfd = dup (dfd);
+  d = dfd == -1 ? NULL : fdopendir (dfd);
+  if (d == NULL) {
+    if (dfd >= 0)
+      close (dfd);
+    return;
+  }
+  while ((de = readdir (d)) != NULL) {
+    if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+      continue;
+    if (unlinkat (dirfd (d), de->d_name, 0) == -1 && errno == EISDIR)
+      unlinkat (dirfd (d), de->d_name, AT_REMOVEDIR);
+  }
+  closedir (d);
+}
+
+int
+att_remove_dir (const struct attachment *a)
+{
+  struct stat st;
+  int dfd, pass, r = 0;
+
+  dfd = open (a->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd == -1)
+    return errno == ENOENT ? 0 : -errno;
+  /* Only this user's own, as att_make_dir makes them. */
+  if (fstat (dfd, &st) == -1)
+    r = -errno;
+  else if (st.st_uid != geteuid ())
+    r = -EPERM;
+  if (r < 0) {
+    close (dfd);
+    return r;
+  }
+  /* A second pass for entries a directory listing may skip while it is
+   * being emptied.
+   */
+  for (pass = 0; pass < 2; pass++) {
+    empty_dir (dfd);
+    r = rmdir (a->dir) == 0 ? 0 : -errno;
+    if (r != -ENOTEMPTY && r != -EEXIST)
+      break;
+  }
+  close (dfd);
+  return r;
+}
