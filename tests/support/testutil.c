@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "s3vol/parallel.h"
@@ -86,10 +87,17 @@ test_log_fn (void *opaque, enum s3vol_log_level level, const char *msg)
     tl->errors++;
     snprintf (tl->last_error, sizeof tl->last_error, "%s", msg);
   }
-  else if (level == S3VOL_LOG_WARNING)
+  else if (level == S3VOL_LOG_WARNING) {
     tl->warnings++;
+    snprintf (tl->last_warning, sizeof tl->last_warning, "%s", msg);
+  }
+  else if (level == S3VOL_LOG_DEBUG && strstr (msg, "; try "))
+    tl->retries++;
+  else if (level == S3VOL_LOG_DEBUG && strstr (msg, "curl sent it again"))
+    tl->resends++;
   pthread_mutex_unlock (&log_lock);
-  if (level <= S3VOL_LOG_WARNING && getenv ("TEST_VERBOSE"))
+  if (getenv ("TEST_VERBOSE") &&
+      (level <= S3VOL_LOG_WARNING || atoi (getenv ("TEST_VERBOSE")) > 1))
     fprintf (stderr, "log: %s\n", msg);
 }
 
@@ -99,6 +107,15 @@ test_log_init (struct test_log *tl)
   memset (tl, 0, sizeof *tl);
   tl->log.fn = test_log_fn;
   tl->log.opaque = tl;
+}
+
+double
+test_now (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 uint64_t

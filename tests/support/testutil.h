@@ -25,9 +25,15 @@ const char *test_store_url (void);
 struct test_log {
   struct s3vol_log log;
   int errors, warnings;
+  int retries;                  /* debug lines announcing another try */
+  int resends;                  /* debug lines: curl sent one again */
   char last_error[1024];
+  char last_warning[1024];
 };
 void test_log_init (struct test_log *tl);
+
+/* Seconds on the monotonic clock. */
+double test_now (void);
 
 /* Deterministic pseudo-random bytes from seed. */
 void test_fill (void *buf, size_t len, uint64_t seed);

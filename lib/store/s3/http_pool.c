@@ -238,6 +238,18 @@ read_cb (char *p, size_t size, size_t n, void *opaque)
   return len;
 }
 
+/* curl reports the request's headers each time it sends them. */
+static int
+debug_cb (CURL *h, curl_infotype type, char *p, size_t n, void *opaque)
+{
+  struct xstate *st = opaque;
+
+  (void) h; (void) p; (void) n;
+  if (type == CURLINFO_HEADER_OUT)
+    st->x->sends++;
+  return 0;
+}
+
 /* curl rewinds the body when it must send it again on one connection. */
 static int
 seek_cb (void *opaque, curl_off_t off, int origin)
@@ -279,6 +291,10 @@ setup (const struct http_pool *p, struct xstate *st)
   SET (CURLOPT_HEADERFUNCTION, header_cb);
   SET (CURLOPT_HEADERDATA, st);
   SET (CURLOPT_FILETIME, 1L);
+  /* Verbose only so that debug_cb counts the sends; it prints nothing. */
+  SET (CURLOPT_DEBUGFUNCTION, debug_cb);
+  SET (CURLOPT_DEBUGDATA, st);
+  SET (CURLOPT_VERBOSE, 1L);
   if (o->cainfo)
     SET (CURLOPT_CAINFO, o->cainfo);
 
@@ -320,6 +336,7 @@ http_exchange (struct http_pool *p, struct http_xfer *x)
   long oserr = 0;
 
   x->status = 0;
+  x->sends = 0;
   x->os_errno = 0;
   x->curl_err[0] = x->etag[0] = '\0';
   x->length = 0;

@@ -46,6 +46,10 @@ struct http_xfer {
                                    here; NULL: dropped */
 
   long status;                  /* final HTTP status; 0 if none */
+  unsigned sends;               /* times the request went out: 2 if curl
+                                   sent it again by itself (it does, on a
+                                   new connection, when a reused one dies
+                                   before any reply) */
   CURLcode cc;                  /* the transfer's result */
   int os_errno;                 /* its errno, or 0 */
   char curl_err[CURL_ERROR_SIZE];

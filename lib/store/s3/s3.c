@@ -69,7 +69,7 @@ struct s3_req {
   struct http_xfer http;        /* method, body, out; the last outcome */
 
   unsigned tries;
-  bool ambiguous;               /* an earlier try may have taken effect */
+  bool ambiguous;               /* an earlier send may have taken effect */
   char code[64];                /* S3's error code and message */
   char message[256];
 };
@@ -246,8 +246,14 @@ s3_request (struct s3_store *s, struct s3_req *r)
     goto out;
   x->url = (const char *) url.data;
   for (r->tries = 1; ; r->tries++) {
-    if ((e = try_once (s, r)) < 0 || !transient (r) ||
-        r->tries >= attempts)
+    e = try_once (s, r);
+    if (x->sends > 1) {
+      r->ambiguous = true;
+      s3vol_debug (s->log, "%s: %s: sent %u times: curl sent it again on "
+                   "a new connection", s->name,
+                   what_of (r, what, sizeof what), x->sends);
+    }
+    if (e < 0 || !transient (r) || r->tries >= attempts)
       break;
     /* Did this try perhaps reach the store and take effect? */
     if (x->status >= 500 ||
@@ -439,43 +445,64 @@ s3_head (struct objstore *os, const char *key, struct objstore_stat *st)
   return s3_fail (s, &r);
 }
 
+/* A create-only put got 412 after an earlier send of it may have
+ * created the object and lost its reply (a try of ours, or curl's own
+ * second send): is the object there the one it was writing?  An object
+ * with our bytes means the put succeeded; if the store cannot tell us,
+ * that is a failure, not a conflict.
+ */
+static int
+own_object (struct s3_store *s, const char *key, const char *md5_hex)
+{
+  struct objstore_stat st;
+  int e = s3_head (&s->base, key, &st);
+
+  if (e == -ENOENT)
+    return -EEXIST;             /* someone else's, deleted since */
+  if (e < 0)
+    return e;                   /* logged */
+  if (strcasecmp (st.etag, md5_hex) != 0)
+    return -EEXIST;
+  s3vol_debug (s->log, "%s: PUT %s: created by an earlier try",
+               s->name, key);
+  return 0;
+}
+
+/* Carry out the PUT r describes; its outcome stays in r. */
+static int
+put_req (struct s3_store *s, struct s3_req *r)
+{
+  char md5_hex[33], md5_b64[25];
+  int e;
+
+  if (r->create_only) {
+    /* The MD5 lets own_object recognise our object. */
+    if ((e = aws_md5 (r->http.body, r->http.body_len, md5_hex,
+                      md5_b64)) < 0)
+      return local_fail (s, "PUT", e);
+    r->content_md5 = md5_b64;
+  }
+  e = s3_request (s, r);
+  r->content_md5 = NULL;
+  if (e < 0)
+    return e;
+  if (r->http.status >= 200 && r->http.status <= 299)
+    return 0;
+  if (r->http.status == 412 && r->create_only)
+    return r->ambiguous ? own_object (s, r->key, md5_hex) : -EEXIST;
+  return s3_fail (s, r);
+}
+
 static int
 s3_put (struct objstore *os, const char *key, const void *data, size_t len,
         unsigned flags)
 {
-  struct s3_store *s = (struct s3_store *) os;
   struct s3_req r = { .op = "PUT", .key = key,
                       .create_only = flags & OBJSTORE_CREATE_ONLY,
                       .http = { .method = "PUT", .body = data ? data : "",
                                 .body_len = len } };
-  struct objstore_stat st;
-  char md5_hex[33], md5_b64[25];
-  int e;
 
-  if (r.create_only) {
-    /* The MD5 lets us recognise our own object below. */
-    if ((e = aws_md5 (r.http.body, len, md5_hex, md5_b64)) < 0)
-      return local_fail (s, "PUT", e);
-    r.content_md5 = md5_b64;
-  }
-  if ((e = s3_request (s, &r)) < 0)
-    return e;
-  if (r.http.status >= 200 && r.http.status <= 299)
-    return 0;
-  if (r.http.status == 412 && r.create_only) {
-    /* If an earlier try may have created the object before its answer
-     * was lost, the 412 may be about our own write: an object with our
-     * bytes means we won.
-     */
-    if (r.ambiguous && s3_head (os, key, &st) == 0 &&
-        strcasecmp (st.etag, md5_hex) == 0) {
-      s3vol_debug (s->log, "%s: PUT %s: created by an earlier try",
-                   s->name, key);
-      return 0;
-    }
-    return -EEXIST;
-  }
-  return s3_fail (s, &r);
+  return put_req ((struct s3_store *) os, &r);
 }
 
 static int
@@ -666,6 +693,31 @@ s3_list (struct objstore *os, const char *prefix, const char *start_after,
   return e;
 }
 
+/* Did the store turn r down as such (a 4xx or 501 that no retry
+ * changes), rather than fail to carry it out?
+ */
+static bool
+refused (const struct s3_req *r)
+{
+  return r->http.cc == CURLE_OK && !transient (r) &&
+    (r->http.status / 100 == 4 || r->http.status == 501);
+}
+
+/* A create-only put of body at the probe's key; *no is set if the store
+ * refused it as such.
+ */
+static int
+probe_put (struct s3_store *s, const char *key, const char *body, bool *no)
+{
+  struct s3_req r = { .op = "PUT", .key = key, .create_only = true,
+                      .http = { .method = "PUT", .body = body,
+                                .body_len = strlen (body) } };
+  int e = put_req (s, &r);
+
+  *no = e == -EIO && refused (&r);
+  return e;
+}
+
 /* Does the store honour If-None-Match: * on PUT?  Create a fresh key
  * twice; the second must be refused.  Returns 0 with *caps set (to be
  * remembered), or a negative errno (logged) if the store could not be
@@ -676,31 +728,35 @@ probe_create_only (struct s3_store *s, unsigned *caps)
 {
   unsigned char rnd[8];
   char key[32], hex[17];
+  bool no;
   int e, e2;
 
   if (getrandom (rnd, sizeof rnd, 0) != sizeof rnd)
     return -errno;
   aws_hex (rnd, sizeof rnd, hex);
   snprintf (key, sizeof key, ".probe/%s", hex);
-  e = s3_put (&s->base, key, "probe", 5, OBJSTORE_CREATE_ONLY);
+  e = probe_put (s, key, "probe 1", &no);
   if (e == -EACCES) {
     *caps = 0;                  /* no writes at all (logged) */
     return 0;
   }
-  if (e == -EIO) {
+  if (no) {
     /* The store rejects the conditional header outright (logged). */
     *caps = 0;
     goto unsupported;
   }
   if (e < 0)
-    return e;
-  e = s3_put (&s->base, key, "probe", 5, OBJSTORE_CREATE_ONLY);
+    return e;                   /* the store failed: ask another time */
+  /* Other bytes, so that the second put, retried, cannot take the
+   * first one's object for its own.
+   */
+  e = probe_put (s, key, "probe 2", &no);
   e2 = s3_del (&s->base, key);
   if (e == -EEXIST) {
     *caps = OBJSTORE_CAP_CREATE_ONLY;
     return 0;
   }
-  if (e < 0 && e != -EIO)
+  if (e < 0 && !no)
     return e;
   if (e2 < 0)
     return e2;
