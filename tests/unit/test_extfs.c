@@ -1,6 +1,7 @@
 /* s3vol: file operations inside a volume's ext4 image (extfs), on the
- * store under test: round trips, conflicts and rebases, a full volume, a
- * volume that is not ext4, and journal replay against e2fsck's.
+ * store under test: round trips, conflicts and rebases (replays that
+ * work and ones that cannot), a full volume, a volume that is not ext4,
+ * journal replay against e2fsck's, and edits of htree directories.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -153,6 +154,17 @@ cat (struct extfs *x, const char *path, char *buf, size_t n)
   close (fd);
 }
 
+/* Volume file path must hold want. */
+static void
+cat_is (struct extfs *x, const char *path, const char *want)
+{
+  char buf[300];
+
+  cat (x, path, buf, sizeof buf);
+  if (strcmp (buf, want) != 0)
+    fail_msg ("%s holds \"%s\", not \"%s\"", path, buf, want);
+}
+
 static void
 commit (struct extfs *x, struct extfs_commit_result *res)
 {
@@ -278,32 +290,94 @@ test_edit (void **state)
   assert_int_equal (head_of (name), before);
 }
 
-struct seen {
-  int overwrote;
-  char path[256];
+/* The notices of a replay that a writer gets. */
+struct told {
+  int rebased, overwrote;
+  uint64_t rebased_seq, overwrote_seq;
+  char paths[512];              /* overwritten, each as " path " */
 };
 
 static void
-notified (void *opaque, enum extfs_event ev, const char *path, uint64_t seq)
+tell (void *opaque, enum extfs_event ev, const char *path, uint64_t seq)
 {
-  struct seen *s = opaque;
+  struct told *t = opaque;
+  size_t len = strlen (t->paths);
 
-  (void) seq;
-  if (ev == EXTFS_EV_OVERWROTE) {
-    s->overwrote++;
-    snprintf (s->path, sizeof s->path, "%s", path);
+  if (ev == EXTFS_EV_REBASED) {
+    t->rebased++;
+    t->rebased_seq = seq;
   }
+  else if (ev == EXTFS_EV_OVERWROTE) {
+    t->overwrote++;
+    t->overwrote_seq = seq;
+    snprintf (t->paths + len, sizeof t->paths - len, " %s ", path);
+  }
+}
+
+static struct extfs *
+open_told (const char *name, struct told *t)
+{
+  struct extfs_config cfg = {
+    .log = &tlog.log, .volume = name, .writable = true, .tmpdir = work,
+    .notify = { .fn = tell, .opaque = t },
+  };
+  struct extfs *x = NULL;
+
+  assert_int_equal (extfs_open (vs, &cfg, &x), 0);
+  return x;
+}
+
+static void
+put1 (struct extfs *x, const char *local, const char *remote,
+      unsigned flags)
+{
+  const char *locals[1] = { local };
+
+  assert_int_equal (extfs_put (x, locals, 1, remote, flags), 0);
+}
+
+/* Local files of the replay tests, holding "base", "A" and "B". */
+struct src {
+  char base[300], fa[300], fb[300];
+};
+
+/* Make them, and a version of volume name with files paths (up to a
+ * NULL) holding "base".
+ */
+static void
+make_base (const char *name, struct src *l, const char *const *paths)
+{
+  struct extfs *x;
+
+  snprintf (l->base, sizeof l->base, "%s/base", work);
+  snprintf (l->fa, sizeof l->fa, "%s/fa", work);
+  snprintf (l->fb, sizeof l->fb, "%s/fb", work);
+  write_file (l->base, "base");
+  write_file (l->fa, "A");
+  write_file (l->fb, "B");
+  x = open_fs (name, true, 0);
+  for (; *paths; paths++)
+    put1 (x, l->base, *paths, 0);
+  commit (x, NULL);
+  extfs_close (x);
+}
+
+/* Was t told that path was overwritten? */
+static bool
+told_of (const struct told *t, const char *path)
+{
+  char p[300];
+
+  snprintf (p, sizeof p, " %s ", path);
+  return strstr (t->paths, p) != NULL;
 }
 
 static void
 test_rebase (void **state)
 {
   const char *name = new_volume (128, "");
-  struct extfs_config cfg = {
-    .log = &tlog.log, .volume = name, .writable = true, .tmpdir = work,
-  };
   struct extfs_commit_result res;
-  struct seen seen = { 0 };
+  struct told seen = { 0 };
   const char *locals[1];
   char a[300], b[300], buf[64];
   struct extfs *x, *y, *r;
@@ -315,9 +389,7 @@ test_rebase (void **state)
   write_file (b, "from y");
   /* Two writers of the same version, different files: both survive. */
   x = open_fs (name, true, 0);
-  cfg.notify.fn = notified;
-  cfg.notify.opaque = &seen;
-  assert_int_equal (extfs_open (vs, &cfg, &y), 0);
+  y = open_told (name, &seen);
   locals[0] = a;
   assert_int_equal (extfs_put (x, locals, 1, "/shared/a", 0), 0);
   locals[0] = b;
@@ -337,7 +409,7 @@ test_rebase (void **state)
 
   /* The same path: the last to publish wins, and is told. */
   x = open_fs (name, true, 0);
-  assert_int_equal (extfs_open (vs, &cfg, &y), 0);
+  y = open_told (name, &seen);
   locals[0] = a;
   assert_int_equal (extfs_put (x, locals, 1, "/shared/same", 0), 0);
   locals[0] = b;
@@ -346,7 +418,7 @@ test_rebase (void **state)
   commit (y, &res);
   assert_int_equal (res.rebases, 1);
   assert_int_equal (seen.overwrote, 1);
-  assert_string_equal (seen.path, "/shared/same");
+  assert_true (told_of (&seen, "/shared/same"));
   extfs_close (x);
   extfs_close (y);
   r = open_fs (name, false, 0);
@@ -449,36 +521,17 @@ test_journal (void **state)
   }
 }
 
-/* What put and friends leave is a clean filesystem. */
+/* The head of volume name as image file img; e2fsck -fn must find it
+ * clean.
+ */
 static void
-test_fsck (void **state)
+export_fsck (const char *name, const char *img)
 {
-  const char *name = new_volume (256, "");
-  const char *locals[1];
-  char src[300], img[300];
-  struct extfs *x;
   struct volume *v;
   uint64_t i, n;
   void *buf;
   int fd;
 
-  (void) state;
-  snprintf (src, sizeof src, "%s/many", work);
-  assert_int_equal (run ("rm -rf %s && mkdir -p %s/sub && cd %s && "
-                         "for i in $(seq 1 2000); do echo $i > f$i; done && "
-                         "for i in $(seq 1 50); do ln -s f$i sub/l$i; "
-                         "done && head -c 3000000 /dev/urandom > sub/big",
-                         src, src, src), 0);
-  x = open_fs (name, true, 0);
-  locals[0] = src;
-  assert_int_equal (extfs_put (x, locals, 1, "/t", 0), 0);
-  assert_int_equal (extfs_rm (x, "/t/f7", 0), 0);
-  assert_int_equal (extfs_cp (x, "/t/sub", "/u", EXTFS_RECURSIVE), 0);
-  assert_int_equal (extfs_put (x, locals, 1, "/t", EXTFS_FORCE), 0);
-  commit (x, NULL);
-  extfs_close (x);
-  /* The version as an image file, for e2fsck. */
-  snprintf (img, sizeof img, "%s/check.img", work);
   fd = open (img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   assert_true (fd >= 0);
   assert_int_equal (volume_open (vs, name, NULL, &v), 0);
@@ -495,7 +548,321 @@ test_fsck (void **state)
   close (fd);
   assert_int_equal (run ("e2fsck -fn %s >%s/fsck.log 2>&1 || "
                          "{ cat %s/fsck.log; false; }", img, work, work), 0);
+}
+
+/* What put and friends leave is a clean filesystem. */
+static void
+test_fsck (void **state)
+{
+  const char *name = new_volume (256, "");
+  const char *locals[1];
+  char src[300], img[300];
+  struct extfs *x;
+
+  (void) state;
+  snprintf (src, sizeof src, "%s/many", work);
+  assert_int_equal (run ("rm -rf %s && mkdir -p %s/sub && cd %s && "
+                         "for i in $(seq 1 2000); do echo $i > f$i; done && "
+                         "for i in $(seq 1 50); do ln -s f$i sub/l$i; "
+                         "done && head -c 3000000 /dev/urandom > sub/big",
+                         src, src, src), 0);
+  x = open_fs (name, true, 0);
+  locals[0] = src;
+  assert_int_equal (extfs_put (x, locals, 1, "/t", 0), 0);
+  assert_int_equal (extfs_rm (x, "/t/f7", 0), 0);
+  assert_int_equal (extfs_cp (x, "/t/sub", "/u", EXTFS_RECURSIVE), 0);
+  assert_int_equal (extfs_put (x, locals, 1, "/t", EXTFS_FORCE), 0);
+  commit (x, NULL);
+  extfs_close (x);
+  snprintf (img, sizeof img, "%s/check.img", work);
+  export_fsck (name, img);
   assert_int_equal (run ("rm -rf %s %s", src, img), 0);
+}
+
+/* Name i of a test directory: "f" and i, zero-padded to width digits. */
+static void
+name_of (char *buf, size_t n, unsigned i, int width)
+{
+  snprintf (buf, n, "f%0*u", width, i);
+}
+
+/* Local directory dir with files 0 to n-1 (name_of), each holding its
+ * name.
+ */
+static void
+make_files (const char *dir, unsigned n, int width)
+{
+  char path[600], nm[260];
+  unsigned i;
+
+  assert_int_equal (run ("rm -rf %s && mkdir -p %s", dir, dir), 0);
+  for (i = 0; i < n; i++) {
+    name_of (nm, sizeof nm, i, width);
+    snprintf (path, sizeof path, "%s/%s", dir, nm);
+    write_file (path, nm);
+  }
+}
+
+static int
+count_entry (void *opaque, const char *name, const struct extfs_stat *st,
+             const char *target)
+{
+  (void) name;
+  (void) st;
+  (void) target;
+  (*(unsigned *) opaque)++;
+  return 0;
+}
+
+/* An htree-indexed directory: put in one session, then edited by the
+ * first changes of a new one (the index blocks were once taken for
+ * corrupt entry blocks there: "directory inode N is corrupt").
+ */
+static void
+big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
+         int levels)
+{
+  const char *name = new_volume (mib, mkfs);
+  const char *locals[1];
+  char src[300], one[300], img[300], nm[260], path[300];
+  struct extfs_stat st;
+  struct extfs *x;
+  unsigned i, seen = 0;
+
+  snprintf (src, sizeof src, "%s/big", work);
+  make_files (src, n, width);
+  snprintf (one, sizeof one, "%s/top", work);
+  write_file (one, "top");
+  x = open_fs (name, true, 0);
+  locals[0] = src;
+  assert_int_equal (extfs_put (x, locals, 1, "/d", 0), 0);
+  locals[0] = one;
+  assert_int_equal (extfs_put (x, locals, 1, "/top", 0), 0);
+  commit (x, NULL);
+  extfs_close (x);
+
+  /* A new session: add, replace, remove, copy in, mkdir. */
+  x = open_fs (name, true, 0);
+  snprintf (one, sizeof one, "%s/newf", work);
+  write_file (one, "new");
+  locals[0] = one;
+  if (extfs_put (x, locals, 1, "/d/", 0) != 0)
+    fail_msg ("the first edit of /d (%u entries, mkfs %s) in a new "
+              "session failed: %s", n, mkfs[0] ? mkfs : "defaults",
+              tlog.last_error);
+  name_of (nm, sizeof nm, 5, width);
+  snprintf (path, sizeof path, "/d/%s", nm);
+  write_file (one, "forced");
+  assert_int_equal (extfs_put (x, locals, 1, path, 0), -EEXIST);
+  assert_int_equal (extfs_put (x, locals, 1, path, EXTFS_FORCE), 0);
+  name_of (nm, sizeof nm, 7, width);
+  snprintf (path, sizeof path, "/d/%s", nm);
+  assert_int_equal (extfs_rm (x, path, 0), 0);
+  assert_int_equal (extfs_cp (x, "/top", "/d", 0), 0);
+  assert_int_equal (extfs_mkdir (x, "/d/sub", 0), 0);
+  commit (x, NULL);
+  extfs_close (x);
+
+  /* A fresh writable session (its own directory table) finds every
+   * name; a read-only one (libext2fs lookups) reads the changes.
+   */
+  x = open_fs (name, true, 0);
+  for (i = 0; i < n; i++) {
+    name_of (nm, sizeof nm, i, width);
+    snprintf (path, sizeof path, "/d/%s", nm);
+    assert_int_equal (extfs_lstat (x, path, &st), i == 7 ? -ENOENT : 0);
+  }
+  extfs_close (x);
+  x = open_fs (name, false, 0);
+  assert_int_equal (extfs_list (x, "/d", false, count_entry, &seen), 0);
+  assert_int_equal (seen, n + 2);       /* -1 rm, +newf, +top, +sub */
+  cat_is (x, "/d/newf", "new");
+  cat_is (x, "/d/top", "top");
+  name_of (nm, sizeof nm, 5, width);
+  snprintf (path, sizeof path, "/d/%s", nm);
+  cat_is (x, path, "forced");
+  name_of (nm, sizeof nm, n - 1, width);
+  snprintf (path, sizeof path, "/d/%s", nm);
+  cat_is (x, path, nm);
+  assert_int_equal (extfs_lstat (x, "/d/sub", &st), 0);
+  assert_true (S_ISDIR (st.mode));
+  extfs_close (x);
+
+  snprintf (img, sizeof img, "%s/check.img", work);
+  export_fsck (name, img);
+  if (run ("debugfs -R 'htree /d' %s 2>/dev/null | "
+           "grep -q 'Indirect levels: %d$'", img, levels) != 0)
+    fail_msg ("%u entries (mkfs %s): /d is not an htree of %d index "
+              "levels under the root", n, mkfs[0] ? mkfs : "defaults",
+              levels);
+  assert_int_equal (run ("rm -rf %s %s", src, img), 0);
+}
+
+static void
+test_big_dir (void **state)
+{
+  (void) state;
+  big_dir ("", 64, 1000, 4, 0);
+  /* Long names in 1 KiB blocks: a two-level index from 1,000 entries. */
+  big_dir ("-b 1024", 64, 1000, 200, 1);
+  /* The real thing, slower: S3VOL_TEST_BIG_DIR=1. */
+  if (getenv ("S3VOL_TEST_BIG_DIR"))
+    big_dir ("-N 120000", 512, 100000, 6, 1);
+}
+
+/* Two writers of one version, A publishing last: A's log is replayed on
+ * B's head.  Both sets of changes survive; where both changed a path,
+ * A's wins and A is told (only of those).
+ */
+static void
+test_redo (void **state)
+{
+  static const char *const base[] = {
+    "/both", "/gone", "/edited", "/src", "/csrc", "/arm", "/brm",
+    "/rmdir/keep", NULL,
+  };
+  const char *name = new_volume (64, "");
+  struct extfs_commit_result res;
+  struct told ta = { 0 }, tb = { 0 };
+  struct src l;
+  char img[300];
+  struct extfs_stat st;
+  struct extfs *a, *b, *r;
+  uint64_t bseq;
+
+  (void) state;
+  make_base (name, &l, base);
+  a = open_told (name, &ta);
+  b = open_told (name, &tb);
+  /* Paths both change. */
+  put1 (a, l.fa, "/both", EXTFS_FORCE);
+  put1 (b, l.fb, "/both", EXTFS_FORCE);
+  assert_int_equal (extfs_rm (a, "/gone", 0), 0);
+  assert_int_equal (extfs_rm (b, "/gone", 0), 0);
+  assert_int_equal (extfs_rm (a, "/edited", 0), 0);
+  put1 (b, l.fb, "/edited", EXTFS_FORCE);
+  assert_int_equal (extfs_cp (a, "/csrc", "/cpdst", 0), 0);
+  put1 (b, l.fb, "/cpdst", 0);
+  assert_int_equal (extfs_mkdir (a, "/m", 0), 0);
+  assert_int_equal (extfs_mkdir (b, "/m", 0), 0);
+  put1 (a, l.fa, "/m/a", 0);
+  put1 (b, l.fb, "/m/b", 0);
+  /* What A copies from, B changes: the replay copies B's. */
+  assert_int_equal (extfs_cp (a, "/src", "/acp", 0), 0);
+  put1 (b, l.fb, "/src", EXTFS_FORCE);
+  /* A removes a directory B added to: B's file goes too. */
+  put1 (b, l.fb, "/rmdir/bnew", 0);
+  assert_int_equal (extfs_rm (a, "/rmdir", EXTFS_RECURSIVE), 0);
+  /* Paths only one changes. */
+  assert_int_equal (extfs_mkdir (a, "/adir/sub", EXTFS_PARENTS), 0);
+  put1 (a, l.fa, "/adir/sub/", 0);
+  assert_int_equal (extfs_rm (a, "/arm", 0), 0);
+  assert_int_equal (extfs_mkdir (b, "/bdir", 0), 0);
+  assert_int_equal (extfs_cp (b, "/both", "/bdir/bcp", 0), 0);
+  assert_int_equal (extfs_rm (b, "/brm", 0), 0);
+
+  commit (b, &res);
+  assert_int_equal (res.rebases, 0);
+  bseq = res.seq;
+  assert_int_equal (head_of (name), bseq);
+  commit (a, &res);
+  assert_int_equal (res.rebases, 1);
+  assert_true (res.changed);
+  assert_int_equal (res.seq, bseq + 1);
+  assert_int_equal (head_of (name), bseq + 1);
+  assert_int_equal (ta.rebased, 1);
+  assert_int_equal (ta.rebased_seq, bseq);
+  /* Not /gone (both removed it) nor /src (A only read it). */
+  assert_int_equal (ta.overwrote, 4);
+  assert_true (told_of (&ta, "/both"));
+  assert_true (told_of (&ta, "/edited"));
+  assert_true (told_of (&ta, "/cpdst"));
+  assert_true (told_of (&ta, "/rmdir"));
+  assert_int_equal (ta.overwrote_seq, bseq);
+  assert_int_equal (tb.rebased + tb.overwrote, 0);
+  extfs_close (a);
+  extfs_close (b);
+
+  r = open_fs (name, false, 0);
+  cat_is (r, "/both", "A");
+  assert_int_equal (extfs_lstat (r, "/gone", &st), -ENOENT);
+  assert_int_equal (extfs_lstat (r, "/edited", &st), -ENOENT);
+  cat_is (r, "/cpdst", "base");
+  cat_is (r, "/m/a", "A");
+  cat_is (r, "/m/b", "B");
+  cat_is (r, "/src", "B");
+  cat_is (r, "/acp", "B");
+  cat_is (r, "/adir/sub/fa", "A");
+  assert_int_equal (extfs_lstat (r, "/arm", &st), -ENOENT);
+  cat_is (r, "/bdir/bcp", "B");
+  assert_int_equal (extfs_lstat (r, "/brm", &st), -ENOENT);
+  assert_int_equal (extfs_lstat (r, "/rmdir", &st), -ENOENT);
+  extfs_close (r);
+  snprintf (img, sizeof img, "%s/check.img", work);
+  export_fsck (name, img);
+  unlink (img);
+}
+
+/* Replays that cannot be done fail with their own error and publish
+ * nothing: a file where A's put wants a directory, a source of A's cp
+ * that B removed.
+ */
+static void
+test_redo_fails (void **state)
+{
+  static const struct {
+    int err;
+    const char *msg;
+  } want[] = {
+    { -ENOTDIR, "/fa /p/new on version" },
+    { -ENOENT, "cp /src /dst on version" },
+  };
+  static const char *const base[] = { "/p/old", "/src", NULL };
+  const char *name = new_volume (64, "");
+  struct extfs_commit_result res;
+  struct told ta = { 0 };
+  struct src l;
+  struct extfs_stat st;
+  struct extfs *a, *b;
+  uint64_t bseq;
+  size_t i;
+
+  (void) state;
+  make_base (name, &l, base);
+  for (i = 0; i < sizeof want / sizeof want[0]; i++) {
+    a = open_told (name, &ta);
+    b = open_fs (name, true, 0);
+    put1 (a, l.fa, "/other", EXTFS_FORCE);
+    if (i == 0) {
+      /* B replaces directory /p by a file; A puts into /p. */
+      put1 (a, l.fa, "/p/new", 0);
+      assert_int_equal (extfs_rm (b, "/p", EXTFS_RECURSIVE), 0);
+      put1 (b, l.fb, "/p", 0);
+    }
+    else {
+      assert_int_equal (extfs_cp (a, "/src", "/dst", 0), 0);
+      assert_int_equal (extfs_rm (b, "/src", 0), 0);
+    }
+    commit (b, &res);
+    bseq = res.seq;
+    memset (&ta, 0, sizeof ta);
+    assert_int_equal (extfs_commit (a, "test", &res), want[i].err);
+    assert_non_null (strstr (tlog.last_error, "could not redo "));
+    assert_non_null (strstr (tlog.last_error, want[i].msg));
+    assert_int_equal (head_of (name), bseq);
+    assert_int_equal (ta.rebased, 1);
+    assert_int_equal (ta.overwrote, 0);
+    extfs_close (a);
+    extfs_close (b);
+  }
+
+  /* Only B's changes are there. */
+  a = open_fs (name, false, 0);
+  cat_is (a, "/p", "B");
+  assert_int_equal (extfs_lstat (a, "/other", &st), -ENOENT);
+  assert_int_equal (extfs_lstat (a, "/src", &st), -ENOENT);
+  assert_int_equal (extfs_lstat (a, "/dst", &st), -ENOENT);
+  extfs_close (a);
 }
 
 int
@@ -509,6 +876,9 @@ main (void)
     cmocka_unit_test (test_not_ext4),
     cmocka_unit_test (test_journal),
     cmocka_unit_test (test_fsck),
+    cmocka_unit_test (test_big_dir),
+    cmocka_unit_test (test_redo),
+    cmocka_unit_test (test_redo_fails),
   };
 
   fprintf (stderr, "extfs on %s\n", test_store_url ());
