@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # s3vol build.
 #
 #   make               build only: build/libs3vol.a, build/libs3vol.so,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: one option parser for every verb.
  *
  * Each verb says which options it takes (OPT_* bits) and how many

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: attach, detach, status, commit, reload. */
 #include <dirent.h>
 #include <errno.h>

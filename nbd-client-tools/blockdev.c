@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: from a volume to a mounted filesystem and back.
  *
  *   nbdkit + s3vol plugin  (Unix socket)

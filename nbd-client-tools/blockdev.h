@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: from a recorded attachment (s3vol/attach.h) to a served,
  * connected and mounted volume, and back.  The records and the control
  * socket are the library's; starting processes and mounting are here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: shared declarations of the verbs. */
 #ifndef S3VOL_CLI_H
 #define S3VOL_CLI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: reading files of a volume without mounting it: ls, get,
  * cat; and what every file verb shares (opening, progress, exit codes).
  * The work is libs3vol's extfs (lib/extfs*.c).

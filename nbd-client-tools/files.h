@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: what the file verbs (files.c, files_put.c) share. */
 #ifndef S3VOL_FILES_H
 #define S3VOL_FILES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: changing files of a volume without mounting it: put, rm,
  * mkdir, and cp NAME SRC DST.  Each run is one new version; a newer head
  * found when publishing is handled by extfs_commit (the changes are

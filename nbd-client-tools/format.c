@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: formatting a new volume with ext4, without root.
  *
  * mkfs.ext4 runs on a sparse temporary file as large as the volume; the

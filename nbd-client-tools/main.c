@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the command-line tool.
  *
  * main() picks the verb from a table and hands it argc/argv; each verb

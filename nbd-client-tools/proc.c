@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: running other programs (nbdkit, nbdfuse, losetup, mount). */
 #include <errno.h>
 #include <fcntl.h>

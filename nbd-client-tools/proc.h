@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: running other programs. */
 #ifndef S3VOL_PROC_H
 #define S3VOL_PROC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: progress lines for long operations, on a terminal only. */
 #include <stdio.h>
 #include <string.h>

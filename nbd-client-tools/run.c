@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: run: a command with volumes mounted in a private mount
  * namespace, committed and detached when it ends.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: serve, import, export: a volume for QEMU and other NBD
  * clients, and raw or qcow2 disk images in and out.
  */

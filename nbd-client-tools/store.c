@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: store selection. */
 #include <errno.h>
 #include <limits.h>

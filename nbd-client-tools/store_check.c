@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: store-check, a round trip through the object store.
  *
  * Writes one object under ".probe/", reads it back whole and in part,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: volume verbs: create, list, info, rename, delete, cp,
  * versions, snapshot, gc, verify.
  */

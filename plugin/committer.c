@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nbdkit-s3vol-plugin: background commits.
  *
  * Every commit-interval seconds, if the cache is dirty, commit it.  A

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nbdkit-s3vol-plugin: the control socket.
  *
  * A Unix stream socket (mode 0600) taking one request per line and

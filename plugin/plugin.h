@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nbdkit-s3vol-plugin: state shared by the plugin's files. */
 #ifndef S3VOL_PLUGIN_H
 #define S3VOL_PLUGIN_H

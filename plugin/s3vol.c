@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nbdkit-s3vol-plugin: a volume as an NBD block device.
  *
  * Glue only: parameters, NBD callbacks and the plugin table.  The cache

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: attachments and their records.
  *
  * An attachment is a volume served by nbdkit and the s3vol plugin on a

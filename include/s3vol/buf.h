@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: a growable byte buffer. */
 #ifndef S3VOL_BUF_H
 #define S3VOL_BUF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the local write-back cache of one attached volume.
  *
  * A cache directory holds one volume's chunks as they are on this host:

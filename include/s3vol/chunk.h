@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: chunk objects.
  *
  * A chunk is a fixed-size run of a volume's bytes.  Its id is the SHA-256

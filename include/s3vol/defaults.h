@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: where things go when the user does not say. */
 #ifndef S3VOL_DEFAULTS_H
 #define S3VOL_DEFAULTS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: file operations inside a volume's ext4 filesystem, without
  * mounting it (no kernel, no FUSE, no root).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: copy a raw image file into a volume as one new version. */
 #ifndef S3VOL_IMPORT_H
 #define S3VOL_IMPORT_H

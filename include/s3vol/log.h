@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: logging through a caller-supplied callback.
  *
  * libs3vol never prints.  Every object takes a struct s3vol_log in its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: version manifests (roots) and map pages, in memory and encoded.
  *
  * A version's chunk map has two levels:

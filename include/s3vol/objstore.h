@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the object store interface.
  *
  * Everything s3vol keeps lives in an object store: a flat map from keys to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: run a function over an index range on a few threads. */
 #ifndef S3VOL_PARALLEL_H
 #define S3VOL_PARALLEL_H

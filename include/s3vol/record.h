@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: small records: name records, head hints, snapshot records.
  *
  *   names/NAME                  RECORD_NAME      volume id, creation time

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: small helpers shared by the library and its users. */
 #ifndef S3VOL_UTIL_H
 #define S3VOL_UTIL_H

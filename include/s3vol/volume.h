@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: volumes, versions, snapshots and the commit protocol.
  *
  * A volstore is an object store seen as a set of named volumes.  Names

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: what the files of lib/attach share, not exported. */
 #ifndef S3VOL_ATTACH_INT_H
 #define S3VOL_ATTACH_INT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: commit an attachment through its plugin's control socket. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the client of a plugin's control socket.
  *
  * One request line out, then end of input, so that the plugin answers

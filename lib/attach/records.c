@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: attachment records in the run directory.
  *
  * A record is "info" in the attachment's directory: KEY=VALUE lines, one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the run directory and the attachments' directories in it:
  * making one, going through them, finding one by mountpoint, removing
  * one.  What a record holds is records.c's.

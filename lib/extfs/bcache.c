@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: a small write-back block cache between libext2fs and the
  * volume cache, for one I/O channel.
  *

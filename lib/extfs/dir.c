@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: directories for extfs: lookups, path resolution, and adding,
  * removing and repointing entries.
  *

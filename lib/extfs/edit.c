@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: changing a volume's tree in place: mkdir, rm, cp.
  *
  * Each public call resolves its arguments once (cp into an existing

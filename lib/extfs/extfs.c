@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: a volume's ext4 filesystem, opened through libext2fs on a
  * private cache, and its changes published as one version.
  *

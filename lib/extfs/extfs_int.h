@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: internals of extfs (file operations in a volume's ext4 image),
  * shared by its files (private to lib/):
  *

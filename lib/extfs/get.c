@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: get: files, symlinks and directory trees out of a volume.
  *
  * Three steps, so that a big tree reads the volume in order rather than

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: hash-indexed (htree) directories for extfs: turning a full
  * one-block directory into one, and finding the leaf a name hashes to.
  * Entries are then added by ext2fs_link, which splits leaves and grows

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: a libext2fs I/O manager whose "device" is a struct cache.
  *
  * libext2fs reaches storage only through an io_manager: a table of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: replaying an ext4 (jbd2) journal into the overlay.
  *
  * A version committed while its filesystem was mounted and busy, without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: inodes for extfs: reading and writing them whole, attributes
  * and nanosecond times, the runs of blocks a file maps, new files,
  * directories and symlinks, block allocation, and freeing.

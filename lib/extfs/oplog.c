@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: commits of a writable extfs handle, and what a replay needs
  * to know.
  *

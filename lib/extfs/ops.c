@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the changes a writable extfs handle makes, in one table, and
  * their log.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: paths for extfs: resolving them (symlinks followed within the
  * volume), reading symlinks, and walking a directory's entries.
  */

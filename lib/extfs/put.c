@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: put: local files, symlinks and directory trees into a volume.
  *
  * A put first plans: it walks the local trees and looks up every target,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: reading a volume's files: stat, readlink, list, cat, get.
  *
  * A file's bytes are read run by run (extfs_each_run): each run of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: chunk objects: ids, hashing, and the object encoding.
  *
  * Object layout (little-endian, docs/FORMAT.md):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: object keys of the volume layout (private; docs/FORMAT.md).
  *
  *   names/NAME                     name -> volume id

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: roots and map pages: in-memory edits and their encodings.
  *
  * Page plaintext (stored with the chunk object encoding, id = SHA-256):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: which volume and snapshot names are valid (docs/FORMAT.md):
  * they become parts of object keys, so the rule belongs to the format.
  */

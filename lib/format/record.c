@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: small records (name, head hint, snapshot): their encoding.
  *
  *   offset  size  field

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: object store backend on a local directory.
  *
  * URL: file:///absolute/dir.  The directory must exist.

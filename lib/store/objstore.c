@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: object store URL dispatch and argument checks.
  *
  * The wrappers check keys once so that backends may assume them valid,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: a growable byte buffer. */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: little-endian fields and hex digits (private to lib/). */
 #ifndef S3VOL_BYTEORDER_H
 #define S3VOL_BYTEORDER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the wall clock, as stored in roots and records. */
 #include <stdint.h>
 #include <time.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the one hash map (hashmap.h). */
 #include <errno.h>
 #include <stdlib.h>

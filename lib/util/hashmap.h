@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: one hash map for all of lib/ (private).
  *
  * Maps a key to a value word (a pointer, or an index + 1): open addressing

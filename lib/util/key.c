@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the syntax of an object key (include/s3vol/objstore.h).
  *
  * It lives below the store layer because both the store's wrappers and

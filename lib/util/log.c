@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: logging through a caller-supplied callback. */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: run a function over an index range on a few threads. */
 #include <errno.h>
 #include <pthread.h>

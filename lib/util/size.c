@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: sizes written by people ("1T", "512M", "64K"). */
 #include <errno.h>
 #include <stdint.h>

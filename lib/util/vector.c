@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: growth of the one growable array (vector.h). */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: one growable array for all of lib/ (private).
  *
  *   DEFINE_VECTOR (name, type)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: retention, garbage collection and verification of a store.
  *
  * gc runs in this order, which is what makes it safe next to commits:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: a set of ids in the order they were added (volume_int.h). */
 #include <errno.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: copy a raw image file into a volume as one new version.
  *
  * The image is read chunk by chunk on a few threads; each chunk is stored

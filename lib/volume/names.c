@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: named volumes: create, fork, info, list, rename, delete,
  * versions and snapshots.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: verify that every object a volume's versions reference is in
  * the store and decodes to the content its id names.
  *

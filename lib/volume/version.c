@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: an open version of a volume: reading chunks, commit, reload.
  *
  * The handle keeps the version's root and a cache of decoded map pages,

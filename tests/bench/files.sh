@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # make bench, files section (sourced env: BUILD, S3_STORE, DIR_STORE).
 #
 # File operations without mounting, on the directory store and on S3:

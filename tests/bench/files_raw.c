@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* files_raw: the reference for the files benchmark (tests/bench/files.sh).
  *
  *   build/bench/files_raw URL raw MIB [THREADS]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* objstore_bench: throughput of whole-object puts and gets.
  *
  *   build/bench/objstore_bench URL [MIB_PER_CELL]

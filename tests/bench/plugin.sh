@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # make bench, plugin section (sourced env: BUILD, S3_STORE, DIR_STORE).
 #
 # Through nbdcopy and through the ext4 block path (nbdfuse + loop), on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol benchmark: what commits cost and how fast versions read, for a
  * few chunk sizes.  Prints a table; asserts nothing.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # scripts/check-layers can fail: on a copy of the build, plant each kind
 # of violation it promises to catch and check that it names it, then
 # check that the real build passes.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The test runner cannot be fooled: skips (exit 77 or a cmocka
 # "[  SKIPPED ]") count as skips, and as failures where skips are not
 # allowed; an empty run fails; the closing line gives every count.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Golden objects of the s3vol storage format (docs/FORMAT.md).
 
 Writes, next to this script, one binary object NAME.bin per kind of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Many more crash iterations than make check runs (see
 # tests/integration/crash.sh): kill -9 nbdkit at random moments during
 # writes, flushes and commits, restart, check the durability contract,

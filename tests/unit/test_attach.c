@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: attachment records and the control socket client, in a
  * temporary run directory ($S3VOL_RUN_DIR): save and load give back what
  * was saved; records that are malformed, oversized or writable by others

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the write-back cache against a model of the device's bytes. */
 #include <errno.h>
 #include <inttypes.h>

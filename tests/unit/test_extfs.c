@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: file operations inside a volume's ext4 image (extfs), on the
  * store under test: round trips, conflicts and rebases (replays that
  * work and ones that cannot), a full volume, a volume that is not ext4,

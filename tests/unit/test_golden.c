@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: golden objects of the storage format.
  *
  * tests/golden/NAME.bin are objects made by tests/golden/make.py from

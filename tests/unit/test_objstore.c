@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the object store contract, run against any backend.
  *
  * The store comes from $S3VOL_TEST_STORE (e.g. s3://bucket/prefix), or is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol unit tests: how the S3 backend fails.
  *
  * Against a real S3 server (scripts/s3-server): wrong credentials,

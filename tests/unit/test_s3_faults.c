@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol unit tests: the S3 backend meets failures on the wire.
  *
  * tests/support/s3proxy.py sits between the backend and the test S3

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol unit tests: the S3 backend touches nothing outside its prefix.
  *
  * An independent S3 client (libs3, SigV2, which RGW accepts) seeds the

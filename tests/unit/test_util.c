@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the growable array (vector.h) and the hash map (hashmap.h).
  *
  * The map runs against a reference model (an array indexed by key) in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the volume store on any object store ($S3VOL_TEST_STORE or a
  * temporary directory): names, versions, commits, conflicts, forks,
  * snapshots, gc and verify.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: commits and gc under injected store faults, on any store
  * ($S3VOL_TEST_STORE or a temporary directory).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the volume store against an in-memory model, on any store
  * ($S3VOL_TEST_STORE or a temporary directory).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: where an S3 store is and how to sign for it.
  *
  * The rules for settings are the AWS CLI's (see aws_config.h), so that a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: where an S3 store is and how to sign for it.
  *
  * Private to lib/.  From "bucket[/prefix]" and the user's AWS settings:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: a pool of libcurl easy handles, and one HTTP exchange on one.
  *
  * Private to lib/.  A handle keeps its connection open between requests,

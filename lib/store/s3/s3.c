@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the S3 object store backend.
  *
  * A store is s3://BUCKET[/PREFIX]; key K lives at PREFIX/K.  Every

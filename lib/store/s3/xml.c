@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: S3's XML documents, read with libxml2's tree API.
  *
  * Elements are matched by local name only: S3 puts its documents in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the XML the S3 backend reads and writes (libxml2).
  *
  * Private to lib/.  Parsing never prints: libxml2's own error output is
