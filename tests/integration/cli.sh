@@ -11,7 +11,9 @@
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
-S3VOL=$PWD/$BUILD/s3vol
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+S3VOL=$BUILD/s3vol
+export SUPPORT=$PWD/tests/support   # for store_keys in s3vol run
 export PATH=/usr/bin:/usr/sbin:/sbin:$PATH
 
 if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/fuse ] || [ ! -e /dev/loop-control ]
@@ -151,35 +153,44 @@ run_verb () {
   got=$("$S3VOL" run -v vol-run:/mnt/s3vol-data -- cat /mnt/s3vol-data/out.txt)
   [ "$got" = hello ] && ok "run: writes committed on exit; ro volume refused writes" ||
     fail "run: got '$got'"
-  # Ephemeral, with the command killed: nothing left in the store.
+  # Ephemeral, with the command killed: nothing left in the store.  The
+  # command lists the store too: the listing must see the ephemeral
+  # volume's objects, or "nothing left" would prove nothing.
   "$S3VOL" store-check >/dev/null
-  local before after
-  before=$(store_keys)
+  local before during after
+  rm -f "$work/during"
+  before=$(store_keys) || { fail "cannot list the store"; return; }
+  [ -n "$before" ] || fail "the store lists empty, with four volumes in it"
   rc=0
   "$S3VOL" run --ephemeral -v scratch:/mnt/s3vol-scratch -- \
-    sh -c 'head -c 8M /dev/urandom > /mnt/s3vol-scratch/x; kill -9 $$' || rc=$?
-  after=$(store_keys)
+    bash -c 'head -c 8M /dev/urandom > /mnt/s3vol-scratch/x &&
+             store_keys > "$0" && kill -9 $$' "$work/during" || rc=$?
+  after=$(store_keys) || { fail "cannot list the store"; return; }
   [ $rc -eq 137 ] || fail "ephemeral run exit $rc, not 137"
-  if [ "$before" = "$after" ]; then
-    ok "run --ephemeral (killed) left nothing in the store"
+  during=$(cat "$work/during" 2>/dev/null)
+  if [ -z "$(comm -13 <(echo "$before") <(echo "$during"))" ]; then
+    fail "the listing did not show the ephemeral volume's objects"
+  elif [ "$before" = "$after" ]; then
+    ok "run --ephemeral (killed) left nothing in the store" \
+       "($(comm -13 <(echo "$before") <(echo "$during") | wc -l) objects while it ran)"
   else
     fail "ephemeral left objects: $(diff <(echo "$before") <(echo "$after") | head)"
   fi
 }
 
-store_keys () {  # every key of the store, through an independent path
+store_keys () {  # every key of the store, through an independent path;
+  # fails if the store cannot be listed
+  local keys
   case $STORE in
-  file://*) (cd "${STORE#file://}" && find . -type f | sort) ;;
-  s3://*)  # curl's own SigV4, independent of s3vol's S3 code
-    local rest=${STORE#s3://} bucket prefix
-    bucket=${rest%%/*}; prefix=${rest#*/}
-    curl -s --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
-      --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-      -H "x-amz-content-sha256: e3b0c44298fc1c149afbe4c8996fb92427ae41e4649b934ca495991b7852b855" \
-      "$AWS_ENDPOINT_URL/$bucket?list-type=2&max-keys=1000&prefix=$prefix/" |
-      grep -o '<Key>[^<]*</Key>' | sort ;;
+  file://*) keys=$(cd "${STORE#file://}" && find . -type f) || return ;;
+  s3://*)  # curl's own SigV4 (not s3vol's S3 code), every page, --fail
+    keys=$(python3 "$SUPPORT/s3obj.py" list "$STORE") || return
+    keys=$(echo "$keys" | cut -d' ' -f2-) ;;
+  *) return 1 ;;
   esac
+  echo "$keys" | sort
 }
+export -f store_keys
 
 serve_qemu () {
   command -v qemu-img >/dev/null || { fail "qemu-img missing"; return; }

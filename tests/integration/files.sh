@@ -3,7 +3,10 @@
 # as a user without root runs them: a round trip of an awkward tree
 # (spaces, unicode, 255-byte names, empty files, a 1 GiB sparse file,
 # symlinks, hard links, deep paths), 10,000 files in one commit, two
-# concurrent puts, a full volume, a volume that is not ext4, bad input
+# puts that both start from one version (held at the open of a local
+# file until both are there): of different files, both are kept; of the
+# same file, the last to publish wins and is told (its output and
+# message checked), a full volume, a volume that is not ext4, bad input
 # with its exit code, and e2fsck -fn on what put left.  On a directory
 # store and on the S3 test server.  The mounted side (attach/reload, a
 # crash-consistent journal) is files_mount.sh.
@@ -110,25 +113,113 @@ n=$(s3vol ls v /many | wc -l)
 s3vol get v /many/f04321 - | cmp - "$T/many/f04321" || die "a small file"
 echo "   put of 10,000 files: ${t}s, one version"
 
-phase "two writers at once, different files"
+# Two writers that really overlap: each put is held at the open of one
+# of its local files (a lease, tests/support/leasegate.py) until both are
+# there, so both have opened the same head; then the test lets them go.
+declare -A gate_pid put_pid       # of those not yet waited for
+on_exit 'for p in "${gate_pid[@]}" "${put_pid[@]}"; do kill "$p" 2>/dev/null; done'
+gate_is () { [ "$(cat "$1.gate" 2>/dev/null)" = "$2" ]; }
+wait_for () {  # SECONDS CMD...: until CMD succeeds, or fail
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.02; done
+}
+# start_put TAG GATED ARGS...: s3vol put ARGS in the background, held
+# when it opens GATED; output in $T/TAG.out and $T/TAG.err.
+start_put () {
+  local tag=$1 gated=$2; shift 2
+  rm -f "$gated.gate"
+  python3 "$SUPPORT/leasegate.py" "$gated" "$gated.gate" &
+  gate_pid[$tag]=$!
+  wait_for 30 gate_is "$gated" ready || die "no lease on $gated"
+  s3vol put "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
+  put_pid[$tag]=$!
+}
+held () {  # GATED...: wait until every put is in open(GATED) (for less
+  # than the 45 s after which the kernel breaks a lease by itself)
+  local f
+  for f in "$@"; do
+    wait_for 30 gate_is "$f" opened || die "nothing opened $f"
+  done
+}
+release () {  # TAG...: let those puts go on
+  local t
+  for t in "$@"; do kill -USR1 "${gate_pid[$t]}"; done
+  for t in "$@"; do
+    wait "${gate_pid[$t]}" || die "leasegate of $t failed"
+    unset "gate_pid[$t]"
+  done
+}
+finish_put () {  # TAG: wait for that put; it must succeed
+  local rc=0
+  wait "${put_pid[$1]}" || rc=$?
+  unset "put_pid[$1]"
+  [ $rc = 0 ] || die "put $1 exited $rc: $(cat "$T/$1.err")"
+  sed "s/^/   $1: /" "$T/$1.out" "$T/$1.err"
+}
+REDONE="redone on another writer's newer version"
+
+phase "two writers at once, different files, from one version"
 mkdir -p "$T/w1" "$T/w2"
 for i in $(seq 1 200); do echo "a$i" > "$T/w1/a$i"; echo "b$i" > "$T/w2/b$i"; done
+echo a0 > "$T/w1.gated"; echo b0 > "$T/w2.gated"
 before=$(head_version v)
-s3vol put v "$T/w1" /both/ >"$T/w1.out" 2>&1 & p1=$!
-s3vol put v "$T/w2" /both/ >"$T/w2.out" 2>&1 & p2=$!
-wait $p1 || die "writer 1: $(cat "$T/w1.out")"
-wait $p2 || die "writer 2: $(cat "$T/w2.out")"
+start_put w1 "$T/w1.gated" v "$T/w1.gated" "$T/w1" /both/
+start_put w2 "$T/w2.gated" v "$T/w2.gated" "$T/w2" /both/
+held "$T/w1.gated" "$T/w2.gated"
+[ "$(head_version v)" = "$before" ] || die "a put published before both started"
+release w1 w2
+finish_put w1
+finish_put w2
 [ "$(s3vol ls v /both/w1 | wc -l)" = 200 ] || die "writer 1's files lost"
 [ "$(s3vol ls v /both/w2 | wc -l)" = 200 ] || die "writer 2's files lost"
+s3vol ls v /both | grep -qx w1.gated || die "writer 1's w1.gated lost"
+s3vol ls v /both | grep -qx w2.gated || die "writer 2's w2.gated lost"
 [ "$(head_version v)" = $((before + 2)) ] || die "not two versions"
-cat "$T/w1.out" "$T/w2.out" | sed 's/^/   /'
+[ "$(cat "$T/w1.out" "$T/w2.out" | grep -c "$REDONE")" = 1 ] ||
+  die "not exactly one put was redone on the other's version"
+cat "$T/w1.err" "$T/w2.err" | grep "another writer" &&
+  die "a writer of other files was told it replaced something"
 
-phase "the same file from two writers: the last wins and is told"
-echo first > "$T/first"; echo second > "$T/second"
-s3vol put v "$T/first" /same --force >/dev/null 2>&1 &
-s3vol put v "$T/second" /same --force >/dev/null 2>&1 &
-wait
-s3vol cat v /same | grep -qx 'first\|second' || die "/same"
+phase "the same file from two writers: the last to publish wins and is told"
+# same_file A B HOW: puts of $T/A and $T/B to /same, held until both have
+# opened the head, then let go in turn (HOW=in-turn: A first, done before
+# B goes on) or at once.  The one that publishes second conflicts, redoes
+# its put on the other's version, wins, and says which path it replaced;
+# the first is told nothing; the head is the winner's version.
+same_file () {
+  local a=$1 b=$2 how=$3 base won lost
+  echo "$a" > "$T/$a"; echo "$b" > "$T/$b"
+  base=$(head_version v)
+  start_put "$a" "$T/$a" v "$T/$a" /same --force
+  start_put "$b" "$T/$b" v "$T/$b" /same --force
+  held "$T/$a" "$T/$b"
+  [ "$(head_version v)" = "$base" ] || die "a put published before both started"
+  if [ "$how" = in-turn ]; then
+    release "$a"; finish_put "$a"; release "$b"; finish_put "$b"
+  else
+    release "$a" "$b"; finish_put "$a"; finish_put "$b"
+  fi
+  if grep -q "$REDONE" "$T/$a.out"; then won=$a lost=$b; else won=$b lost=$a; fi
+  [ "$how" = at-once ] || [ "$won" = "$b" ] ||
+    die "$a, done before $b went on, was redone"
+  grep -qx "v: version $((base + 1)) (.* uploaded)" "$T/$lost.out" ||
+    die "$lost, not redone, did not publish version $((base + 1))"
+  [ -s "$T/$lost.err" ] && die "$lost, the first to publish, was told something"
+  grep -qx "v: version $((base + 2)) (.* uploaded, $REDONE)" "$T/$won.out" ||
+    die "$won was not redone as version $((base + 2))"
+  grep -qxF "s3vol put: /same was changed by another writer (version \
+$((base + 1))); yours replaces it (last write wins)" "$T/$won.err" ||
+    die "$won, published last, was not told that it replaced /same"
+  [ "$(s3vol cat v /same)" = "$won" ] || die "/same is not $won, the last write"
+  s3vol versions v --json | python3 -c '
+import json, sys
+v = json.load(sys.stdin)[-1]
+assert v["seq"] == int(sys.argv[1]) and v["message"].startswith(
+    "put " + sys.argv[2] + " "), v' $((base + 2)) "$T/$won" ||
+    die "the head is not the version $won published"
+}
+same_file first second in-turn
+same_file third fourth at-once
 
 phase "e2fsck -fn on the result"
 s3vol export v "$T/img.raw" >/dev/null
