@@ -1,44 +1,8 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the write-back cache: block reads and writes.
  *
- * Every chunk of the volume has a state byte.  The local copy of chunk i
- * lives at [i * chunk_size, (i + 1) * chunk_size) of the sparse file
- * "data" in the cache directory; "map" records, two bits per chunk,
- * which copies are present and which are dirty, as of the last flush.
- *
- *   state     local bytes                  on-disk map     may be evicted
- *   -----     -----------                  -----------     --------------
- *   ABSENT    none (a hole, or garbage     absent          -
- *             from unflushed writes)
- *   FETCHING  being filled from the store  absent          no
- *   CLEAN     == the base version's chunk  present, clean  yes
- *   DIRTY     the device's current bytes   present, dirty  never
- *                                          (or absent, until the next
- *                                          flush, if it was ABSENT)
- *   PARTIAL   some 4 KiB blocks written    absent          never
- *             (bitmap in c->partial); the
- *             rest still in the store
- *   EVICTING  being dropped                absent          -
- *
- * Invariants, which make a crash lose nothing flushed:
- *  - The map says "present" only for chunks whose bytes were fsynced
- *    before the map was (cache_disk_flush snapshots the states, syncs
- *    the data, then writes the map).
- *  - A CLEAN chunk is marked dirty in memory, then on disk, before its
- *    first write, so a write that reaches the disk before a flush can
- *    never sit in a chunk the map calls clean (which eviction would
- *    silently revert; see clean_to_dirty for why in that order).
- *  - Eviction marks a chunk absent on disk before punching its bytes.
- *  - Flush and commit complete PARTIAL chunks first, so the map never
- *    needs to describe them.
- * Waiters on FETCHING and EVICTING sleep on the stripe's condition
- * variable.  No lock is held during object store I/O: FETCHING is what
- * keeps others away meanwhile.
- *
- * Commit flags (CF_*): the cut marks the dirty chunks INCUT and CUTPEND;
- * the uploader captures a CUTPEND chunk's bytes and clears the flag; a
- * writer that finds CUTPEND first copies the chunk aside (c->cow), so the
- * commit uploads what was there at the cut.  A write to an INCUT chunk
- * sets REDIRTY, so the chunk stays dirty after the commit.
+ * The states a chunk goes through, and the invariants that keep a crash
+ * from losing anything flushed, are at the top of chunkmap.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,137 +13,7 @@
 
 #include "cache_int.h"
 #include "s3vol/parallel.h"
-
-/* ---- ptrmap: open addressing, chunk index -> pointer ---- */
-
-static size_t
-pm_slot (uint64_t key, size_t cap)
-{
-  return (key * 0x9e3779b97f4a7c15ull) >> 7 & (cap - 1);
-}
-
-void *
-ptrmap_get (const struct ptrmap *m, uint64_t key)
-{
-  size_t i;
-
-  if (m->cap == 0)
-    return NULL;
-  for (i = pm_slot (key, m->cap); m->vals[i]; i = (i + 1) & (m->cap - 1))
-    if (m->keys[i] == key)
-      return m->vals[i];
-  return NULL;
-}
-
-int
-ptrmap_put (struct ptrmap *m, uint64_t key, void *val)
-{
-  size_t i;
-
-  if ((m->n + 1) * 2 > m->cap) {
-    struct ptrmap big = { 0 };
-    big.cap = m->cap ? 2 * m->cap : 64;
-    big.keys = calloc (big.cap, sizeof *big.keys);
-    big.vals = calloc (big.cap, sizeof *big.vals);
-    if (big.keys == NULL || big.vals == NULL) {
-      ptrmap_free (&big);
-      return -ENOMEM;
-    }
-    for (i = 0; i < m->cap; i++)
-      if (m->vals[i])
-        ptrmap_put (&big, m->keys[i], m->vals[i]);
-    free (m->keys);
-    free (m->vals);
-    *m = big;
-  }
-  for (i = pm_slot (key, m->cap); m->vals[i]; i = (i + 1) & (m->cap - 1))
-    if (m->keys[i] == key)
-      break;
-  if (m->vals[i] == NULL)
-    m->n++;
-  m->keys[i] = key;
-  m->vals[i] = val;
-  return 0;
-}
-
-void *
-ptrmap_take (struct ptrmap *m, uint64_t key)
-{
-  size_t i, j;
-  void *val;
-
-  if (m->cap == 0)
-    return NULL;
-  for (i = pm_slot (key, m->cap); m->vals[i]; i = (i + 1) & (m->cap - 1))
-    if (m->keys[i] == key)
-      break;
-  val = m->vals[i];
-  if (val == NULL)
-    return NULL;
-  m->vals[i] = NULL;
-  m->n--;
-  /* Reinsert the rest of the probe run so lookups still find it. */
-  for (j = (i + 1) & (m->cap - 1); m->vals[j]; j = (j + 1) & (m->cap - 1)) {
-    uint64_t k = m->keys[j];
-    void *v = m->vals[j];
-    m->vals[j] = NULL;
-    m->n--;
-    ptrmap_put (m, k, v);
-  }
-  return val;
-}
-
-void
-ptrmap_free (struct ptrmap *m)
-{
-  free (m->keys);
-  free (m->vals);
-  memset (m, 0, sizeof *m);
-}
-
-/* ---- states ---- */
-
-static bool
-is_present (unsigned s)
-{
-  return s == CS_CLEAN || s == CS_DIRTY;
-}
-
-void
-cache_set_state (struct cache *c, uint64_t i, unsigned s)
-{
-  unsigned old = c->st[i] & CS_MASK;
-  size_t page;
-
-  if (old == CS_CLEAN)
-    c->nclean--;
-  if (old == CS_DIRTY || old == CS_PARTIAL)
-    c->ndirty--;
-  if (s == CS_CLEAN)
-    c->nclean++;
-  if (s == CS_DIRTY || s == CS_PARTIAL)
-    c->ndirty++;
-  __atomic_store_n (&c->st[i], (c->st[i] & ~CS_MASK) | s, __ATOMIC_RELEASE);
-  if (is_present (old) != is_present (s) || old == CS_DIRTY ||
-      s == CS_DIRTY) {
-    page = i / (4 * 4096);      /* 2 bits a chunk, 4 KiB map pages */
-    pthread_mutex_lock (&c->glock);
-    c->mapdirty[page / 8] |= 1 << page % 8;
-    pthread_mutex_unlock (&c->glock);
-  }
-}
-
-static void
-set_flag (struct cache *c, uint64_t i, unsigned f)
-{
-  __atomic_or_fetch (&c->st[i], f, __ATOMIC_RELEASE);
-}
-
-static void
-clear_flag (struct cache *c, uint64_t i, unsigned f)
-{
-  __atomic_and_fetch (&c->st[i], ~f, __ATOMIC_RELEASE);
-}
+#include "vector.h"
 
 static off_t
 chunk_off (const struct cache *c, uint64_t i)
@@ -245,12 +79,7 @@ local_error (struct cache *c, const char *what, uint64_t i, int r)
 static uint8_t *
 partial_bits (struct cache *c, uint64_t i)
 {
-  uint8_t *bits;
-
-  pthread_mutex_lock (&c->glock);
-  bits = ptrmap_get (&c->partial, i);
-  pthread_mutex_unlock (&c->glock);
-  return bits;
+  return chunk_buf_get (&c->chunks, CB_PARTIAL, i);
 }
 
 static bool
@@ -335,7 +164,7 @@ fetch (struct cache *c, uint64_t i)
   bool hole = false;
   int r;
 
-  cache_set_state (c, i, CS_FETCHING);
+  chunk_set_state (&c->chunks, i, CS_FETCHING);
   pthread_mutex_unlock (stripe_of (c, i));
   c->misses++;
   buf = malloc (c->chunk_size);
@@ -353,12 +182,9 @@ fetch (struct cache *c, uint64_t i)
     c->fetched += c->chunk_size;
   free (buf);
   pthread_mutex_lock (stripe_of (c, i));
-  if (r == 0 && bits) {
-    pthread_mutex_lock (&c->glock);
-    free (ptrmap_take (&c->partial, i));
-    pthread_mutex_unlock (&c->glock);
-  }
-  cache_set_state (c, i, r < 0 ? was : bits ? CS_DIRTY : CS_CLEAN);
+  if (r == 0 && bits)
+    free (chunk_buf_detach (&c->chunks, CB_PARTIAL, i));
+  chunk_set_state (&c->chunks, i, r < 0 ? was : bits ? CS_DIRTY : CS_CLEAN);
   pthread_cond_broadcast (cond_of (c, i));
   return r;
 }
@@ -386,7 +212,7 @@ make_readable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
     if (wait_busy (c, i))
       continue;
     s = state_of (c, i);
-    if (is_present (s) ||
+    if (chunk_is_present (s) ||
         (s == CS_PARTIAL && blocks_valid (partial_bits (c, i), from, to))) {
       c->hits++;
       return 0;
@@ -411,10 +237,10 @@ clean_to_dirty (struct cache *c, uint64_t i)
 {
   int r;
 
-  cache_set_state (c, i, CS_DIRTY);
+  chunk_set_state (&c->chunks, i, CS_DIRTY);
   r = cache_persist_dirty (c, i);
   if (r < 0)
-    cache_set_state (c, i, CS_CLEAN);
+    chunk_set_state (&c->chunks, i, CS_CLEAN);
   return r;
 }
 
@@ -427,24 +253,21 @@ save_for_commit (struct cache *c, uint64_t i)
   uint8_t *copy;
   int r;
 
-  if (c->st[i] & CF_INCUT)
-    set_flag (c, i, CF_REDIRTY);
-  if (!(c->st[i] & CF_CUTPEND))
+  if (chunk_flags (&c->chunks, i) & CF_INCUT)
+    chunk_set_flags (&c->chunks, i, CF_REDIRTY);
+  if (!(chunk_flags (&c->chunks, i) & CF_CUTPEND))
     return 0;
   copy = malloc (c->chunk_size);
   if (copy == NULL)
     return -ENOMEM;
   r = pread_all (c->datafd, copy, c->chunk_size, chunk_off (c, i));
-  if (r == 0) {
-    pthread_mutex_lock (&c->glock);
-    r = ptrmap_put (&c->cow, i, copy);
-    pthread_mutex_unlock (&c->glock);
-  }
+  if (r == 0)
+    r = chunk_buf_attach (&c->chunks, CB_COW, i, copy);
   if (r < 0) {
     free (copy);
     return local_error (c, "set aside", i, r);
   }
-  clear_flag (c, i, CF_CUTPEND);
+  chunk_clear_flags (&c->chunks, i, CF_CUTPEND);
   return 0;
 }
 
@@ -456,14 +279,12 @@ start_partial (struct cache *c, uint64_t i)
 
   if (bits == NULL)
     return -ENOMEM;
-  pthread_mutex_lock (&c->glock);
-  r = ptrmap_put (&c->partial, i, bits);
-  pthread_mutex_unlock (&c->glock);
+  r = chunk_buf_attach (&c->chunks, CB_PARTIAL, i, bits);
   if (r < 0) {
     free (bits);
     return r;
   }
-  cache_set_state (c, i, CS_PARTIAL);
+  chunk_set_state (&c->chunks, i, CS_PARTIAL);
   return 0;
 }
 
@@ -503,11 +324,11 @@ make_writable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
         r = cache_punch (c, i);
         if (r < 0)
           return local_error (c, "clear", i, r);
-        cache_set_state (c, i, CS_DIRTY);
+        chunk_set_state (&c->chunks, i, CS_DIRTY);
         break;
       }
       if (from == 0 && to == c->chunk_size) {
-        cache_set_state (c, i, CS_DIRTY);
+        chunk_set_state (&c->chunks, i, CS_DIRTY);
         break;
       }
       if (aligned) {
@@ -541,10 +362,8 @@ mark_written (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
   for (b = 0; b < nb; b++)
     if (!(bits[b / 8] & 1 << b % 8))
       return;
-  pthread_mutex_lock (&c->glock);
-  free (ptrmap_take (&c->partial, i));
-  pthread_mutex_unlock (&c->glock);
-  cache_set_state (c, i, CS_DIRTY);
+  free (chunk_buf_detach (&c->chunks, CB_PARTIAL, i));
+  chunk_set_state (&c->chunks, i, CS_DIRTY);
 }
 
 /* ---- the block device ---- */
@@ -593,7 +412,7 @@ read_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
                    chunk_off (c, i) + from);
     if (r < 0)
       local_error (c, "read", i, r);
-    set_flag (c, i, CF_REF);
+    chunk_set_flags (&c->chunks, i, CF_REF);
   }
   pthread_mutex_unlock (stripe_of (c, i));
   return r;
@@ -626,13 +445,13 @@ write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
                       chunk_off (c, i) + from);
       if (r == 0)
         mark_written (c, i, from, to);
-      set_flag (c, i, CF_REF);
+      chunk_set_flags (&c->chunks, i, CF_REF);
     }
     pthread_mutex_unlock (stripe_of (c, i));
     /* A full disk with clean chunks on it is not full: make room, once
      * (without the stripe lock, which eviction may need).
      */
-    if (r != -ENOSPC || tries > 0 || c->nclean == 0)
+    if (r != -ENOSPC || tries > 0 || c->chunks.nclean == 0)
       break;
     cache_make_room (c);
   }
@@ -706,7 +525,7 @@ zero_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
     if (state_of (c, i) != s)
       continue;
     if (s3vol_id_is_hole (&id)) {
-      set_flag (c, i, CF_REF);
+      chunk_set_flags (&c->chunks, i, CF_REF);
       pthread_mutex_unlock (stripe_of (c, i));
       return 0;
     }
@@ -717,18 +536,15 @@ zero_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
     r = clean_to_dirty (c, i);
   if (r == 0)
     r = save_for_commit (c, i);
-  if (r == 0 && state_of (c, i) == CS_PARTIAL) {
-    pthread_mutex_lock (&c->glock);
-    free (ptrmap_take (&c->partial, i));
-    pthread_mutex_unlock (&c->glock);
-  }
+  if (r == 0 && state_of (c, i) == CS_PARTIAL)
+    free (chunk_buf_detach (&c->chunks, CB_PARTIAL, i));
   if (r == 0) {
     r = cache_punch (c, i);
     if (r < 0)
       local_error (c, "zero", i, r);
   }
   if (r == 0)
-    cache_set_state (c, i, CS_DIRTY);
+    chunk_set_state (&c->chunks, i, CS_DIRTY);
   pthread_mutex_unlock (stripe_of (c, i));
   return r;
 }
@@ -763,12 +579,20 @@ cache_fetch_if_absent (struct cache *c, uint64_t i)
   cache_maybe_evict (c);
 }
 
+DEFINE_VECTOR (chunk_list, uint64_t);
+
+/* The partial chunks to complete. */
+struct partials {
+  struct cache *c;
+  struct chunk_list idx;
+};
+
 static int
 complete_one (size_t k, void *opaque)
 {
-  struct { struct cache *c; uint64_t *idx; } *x = opaque;
+  struct partials *x = opaque;
   struct cache *c = x->c;
-  uint64_t i = x->idx[k];
+  uint64_t i = x->idx.ptr[k];
   int r = 0;
 
   pthread_mutex_lock (stripe_of (c, i));
@@ -784,27 +608,16 @@ complete_one (size_t k, void *opaque)
 int
 cache_complete_partials (struct cache *c)
 {
-  struct { struct cache *c; uint64_t *idx; } x = { c, NULL };
-  size_t n = 0, cap = 0;
-  uint64_t i, *p;
-  int r;
+  struct partials x = { .c = c };
+  uint64_t i;
+  int r = 0;
 
-  for (i = 0; i < c->nchunks; i++) {
-    if (state_of (c, i) != CS_PARTIAL)
-      continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 64;
-      p = realloc (x.idx, cap * sizeof *p);
-      if (p == NULL) {
-        free (x.idx);
-        return -ENOMEM;
-      }
-      x.idx = p;
-    }
-    x.idx[n++] = i;
-  }
-  r = s3vol_parallel (c->threads, n, complete_one, &x);
-  free (x.idx);
+  for (i = 0; r == 0 && i < c->nchunks; i++)
+    if (state_of (c, i) == CS_PARTIAL)
+      r = chunk_list_append (&x.idx, i);
+  if (r == 0)
+    r = s3vol_parallel (c->threads, x.idx.len, complete_one, &x);
+  chunk_list_reset (&x.idx);
   return r;
 }
 
@@ -839,7 +652,7 @@ extent_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
       return r;
     zero = s3vol_id_is_hole (&id);
   }
-  else if (is_present (s)) {
+  else if (chunk_is_present (s)) {
     data = lseek (c->datafd, chunk_off (c, i) + from, SEEK_DATA);
     zero = (data == -1 && errno == ENXIO) ||
       (data >= 0 && data >= chunk_off (c, i) + (off_t) to);

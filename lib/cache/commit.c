@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: committing a cache: an instant cut, then uploads while writes
  * go on, then one published version.
  *
@@ -34,14 +35,14 @@ cache_commit_cut (struct cache *c)
   pthread_mutex_lock (&c->commitlock);
   pthread_rwlock_wrlock (&c->cutlock);
   r = cache_flush (c);
-  cut = r == 0 ? malloc ((c->ndirty + 1) * sizeof *cut) : NULL;
+  cut = r == 0 ? malloc ((c->chunks.ndirty + 1) * sizeof *cut) : NULL;
   if (r == 0 && cut == NULL)
     r = -ENOMEM;
   c->ncut = 0;
   for (i = 0; r == 0 && i < c->nchunks; i++) {
     if (state_of (c, i) != CS_DIRTY)
       continue;
-    __atomic_or_fetch (&c->st[i], CF_INCUT | CF_CUTPEND, __ATOMIC_RELEASE);
+    chunk_set_flags (&c->chunks, i, CF_INCUT | CF_CUTPEND);
     cut[c->ncut++] = i;
   }
   pthread_rwlock_unlock (&c->cutlock);
@@ -71,9 +72,7 @@ capture (struct cache *c, uint64_t i, uint8_t **out)
   int r = 0;
 
   pthread_mutex_lock (stripe_of (c, i));
-  pthread_mutex_lock (&c->glock);
-  buf = ptrmap_take (&c->cow, i);
-  pthread_mutex_unlock (&c->glock);
+  buf = chunk_buf_detach (&c->chunks, CB_COW, i);
   if (buf == NULL) {
     buf = malloc (c->chunk_size);
     if (buf == NULL)
@@ -86,7 +85,7 @@ capture (struct cache *c, uint64_t i, uint8_t **out)
       s3vol_error (c->log, "cache %s: read chunk %" PRIu64 " for commit: "
                    "%s", c->dir, i, strerror (-r));
     }
-    __atomic_and_fetch (&c->st[i], ~CF_CUTPEND, __ATOMIC_RELEASE);
+    chunk_clear_flags (&c->chunks, i, CF_CUTPEND);
   }
   pthread_mutex_unlock (stripe_of (c, i));
   if (r < 0) {
@@ -137,13 +136,11 @@ settle (struct cache *c, int r)
   for (k = 0; k < c->ncut; k++) {
     i = c->cut[k];
     pthread_mutex_lock (stripe_of (c, i));
-    if (r == 0 && !(c->st[i] & CF_REDIRTY) && state_of (c, i) == CS_DIRTY)
-      cache_set_state (c, i, CS_CLEAN);
-    __atomic_and_fetch (&c->st[i], ~(CF_INCUT | CF_CUTPEND | CF_REDIRTY),
-                        __ATOMIC_RELEASE);
-    pthread_mutex_lock (&c->glock);
-    free (ptrmap_take (&c->cow, i));
-    pthread_mutex_unlock (&c->glock);
+    if (r == 0 && !(chunk_flags (&c->chunks, i) & CF_REDIRTY) &&
+        state_of (c, i) == CS_DIRTY)
+      chunk_set_state (&c->chunks, i, CS_CLEAN);
+    chunk_clear_flags (&c->chunks, i, CF_INCUT | CF_CUTPEND | CF_REDIRTY);
+    free (chunk_buf_detach (&c->chunks, CB_COW, i));
     pthread_mutex_unlock (stripe_of (c, i));
   }
   c->ncut = 0;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the cache directory: files, the on-disk map, recovery, flush
  * and eviction.
  *
@@ -221,18 +222,12 @@ cache_disk_flush (struct cache *c)
   /* Snapshot which pages changed, and their new contents, before the
    * data is synced: what the map will claim is then on disk.
    */
-  changed = calloc (1, (c->mappages + 7) / 8);
-  pthread_mutex_lock (&c->glock);
-  if (changed) {
-    memcpy (changed, c->mapdirty, (c->mappages + 7) / 8);
-    memset (c->mapdirty, 0, (c->mappages + 7) / 8);
-  }
-  pthread_mutex_unlock (&c->glock);
+  changed = chunkmap_take_changed (&c->chunks);
   if (changed == NULL) {
     r = -ENOMEM;
     goto out;
   }
-  for (p = 0; p < c->mappages; p++)
+  for (p = 0; p < c->chunks.npages; p++)
     nchanged += changed[p / 8] >> p % 8 & 1;
   pages = malloc (nchanged * MAP_PAGE + 1);
   which = malloc (nchanged * sizeof *which + 1);
@@ -240,7 +235,7 @@ cache_disk_flush (struct cache *c)
     r = -ENOMEM;
     goto out;
   }
-  for (p = k = 0; p < c->mappages; p++) {
+  for (p = k = 0; p < c->chunks.npages; p++) {
     if (!(changed[p / 8] >> p % 8 & 1))
       continue;
     which[k] = p;
@@ -264,12 +259,8 @@ cache_disk_flush (struct cache *c)
     memcpy (c->durable + which[k] * MAP_PAGE, pages + k * MAP_PAGE,
             MAP_PAGE);
  out:
-  if (r < 0 && changed) {       /* write those pages next time */
-    pthread_mutex_lock (&c->glock);
-    for (p = 0; p < (c->mappages + 7) / 8; p++)
-      c->mapdirty[p] |= changed[p];
-    pthread_mutex_unlock (&c->glock);
-  }
+  if (r < 0 && changed)         /* write those pages next time */
+    chunkmap_mark_changed (&c->chunks, changed);
   pthread_mutex_unlock (&c->maplock);
   free (changed);
   free (pages);
@@ -313,11 +304,12 @@ pick_victims (struct cache *c, uint64_t *victims)
     if (state_of (c, i) != CS_CLEAN)
       continue;
     pthread_mutex_lock (stripe_of (c, i));
-    if (state_of (c, i) == CS_CLEAN && !(c->st[i] & CF_INCUT)) {
-      if (c->st[i] & CF_REF)
-        __atomic_and_fetch (&c->st[i], ~CF_REF, __ATOMIC_RELEASE);
+    if (state_of (c, i) == CS_CLEAN &&
+        !(chunk_flags (&c->chunks, i) & CF_INCUT)) {
+      if (chunk_flags (&c->chunks, i) & CF_REF)
+        chunk_clear_flags (&c->chunks, i, CF_REF);
       else {
-        cache_set_state (c, i, CS_EVICTING);
+        chunk_set_state (&c->chunks, i, CS_EVICTING);
         victims[n++] = i;
       }
     }
@@ -356,10 +348,10 @@ evict_to (struct cache *c, uint64_t limit)
   size_t n, k;
   int r;
 
-  if (c->nclean * c->chunk_size <= limit ||
+  if (c->chunks.nclean * c->chunk_size <= limit ||
       pthread_mutex_trylock (&c->evictlock) != 0)
     return;
-  while (c->nclean * c->chunk_size > limit) {
+  while (c->chunks.nclean * c->chunk_size > limit) {
     n = pick_victims (c, victims);
     if (n == 0)
       break;
@@ -368,7 +360,8 @@ evict_to (struct cache *c, uint64_t limit)
       if (r == 0)
         cache_punch (c, victims[k]);
       pthread_mutex_lock (stripe_of (c, victims[k]));
-      cache_set_state (c, victims[k], r == 0 ? CS_ABSENT : CS_CLEAN);
+      chunk_set_state (&c->chunks, victims[k],
+                       r == 0 ? CS_ABSENT : CS_CLEAN);
       pthread_cond_broadcast (cond_of (c, victims[k]));
       pthread_mutex_unlock (stripe_of (c, victims[k]));
     }
@@ -387,7 +380,7 @@ cache_maybe_evict (struct cache *c)
 void
 cache_make_room (struct cache *c)
 {
-  evict_to (c, c->nclean / 2 * c->chunk_size);
+  evict_to (c, c->chunks.nclean / 2 * c->chunk_size);
 }
 
 /* ---- opening ---- */
@@ -492,12 +485,11 @@ drop_changed (struct cache *c, struct volume *from, struct volume *to)
       r = volume_chunk_id (to, i, &b);
     if (r == 0 && memcmp (a.b, b.b, S3VOL_ID_LEN) != 0) {
       set_map_bits (c->durable, i, 0);
-      c->st[i] = CS_ABSENT;
-      c->nclean--;
+      chunk_load_state (&c->chunks, i, CS_ABSENT);
     }
   }
   /* Write the whole map before punching anything. */
-  for (i = 0; r == 0 && i < c->mappages; i++)
+  for (i = 0; r == 0 && i < c->chunks.npages; i++)
     r = write_map_page (c, i, c->durable + i * MAP_PAGE);
   if (r == 0)
     r = sync_map (c);
@@ -510,7 +502,7 @@ drop_changed (struct cache *c, struct volume *from, struct volume *to)
 static int
 load_map (struct cache *c)
 {
-  size_t len = c->mappages * MAP_PAGE;
+  size_t len = c->chunks.npages * MAP_PAGE;
   ssize_t n;
   uint64_t i;
   unsigned b;
@@ -527,11 +519,8 @@ load_map (struct cache *c)
     return n < 0 ? sys_error (c, "read", "map") : -EIO;
   for (i = 0; i < c->nchunks; i++) {
     b = map_bits (c->durable, i);
-    c->st[i] = b == 3 ? CS_DIRTY : b == 1 ? CS_CLEAN : CS_ABSENT;
-    if (c->st[i] == CS_DIRTY)
-      c->ndirty++;
-    if (c->st[i] == CS_CLEAN)
-      c->nclean++;
+    chunk_load_state (&c->chunks, i,
+                      b == 3 ? CS_DIRTY : b == 1 ? CS_CLEAN : CS_ABSENT);
   }
   return 0;
 }
@@ -571,7 +560,7 @@ choose_base (struct cache *c, const struct cache_config *cfg, bool fresh,
     return -EINVAL;
   }
   r = open_version (c, base, &c->vol);
-  if (r == 0 && c->ndirty)
+  if (r == 0 && c->chunks.ndirty)
     r = adopt_own_commits (c, s, &base);
   if (r == 0 && base != volume_seq (c->vol)) {
     volume_close (c->vol);
@@ -581,7 +570,7 @@ choose_base (struct cache *c, const struct cache_config *cfg, bool fresh,
     volume_close (want);
     return r;
   }
-  if (c->ndirty) {
+  if (c->chunks.ndirty) {
     if (cfg->readonly || cfg->ref.seq || cfg->ref.snapshot) {
       s3vol_error (c->log, "cache directory %s holds changes to volume %s "
                    "not yet committed (based on version %" PRIu64 "); "
@@ -626,11 +615,9 @@ cache_disk_open (struct cache *c, const struct cache_config *cfg)
   c->chunk_size = volume_chunk_size (probe);
   volume_close (probe);
   c->nchunks = c->size / c->chunk_size;
-  c->mappages = (c->nchunks + CHUNKS_PER_PAGE - 1) / CHUNKS_PER_PAGE;
-  c->st = calloc (c->nchunks, 1);
-  c->durable = calloc (c->mappages, MAP_PAGE);
-  c->mapdirty = calloc (1, (c->mappages + 7) / 8);
-  if (!c->st || !c->durable || !c->mapdirty)
+  r = chunkmap_alloc (&c->chunks, c->nchunks, CHUNKS_PER_PAGE);
+  c->durable = calloc (c->chunks.npages, MAP_PAGE);
+  if (r < 0 || !c->durable)
     return -ENOMEM;
   c->datafd = open_file (c, "data", O_RDWR | O_CREAT);
   c->mapfd = open_file (c, "map", O_RDWR | O_CREAT);

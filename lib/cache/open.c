@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: opening, closing and inspecting a cache. */
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@ init_locks (struct cache *c)
     pthread_mutex_init (&c->stripe[i], NULL);
     pthread_cond_init (&c->cond[i], NULL);
   }
-  pthread_mutex_init (&c->glock, NULL);
   pthread_mutex_init (&c->maplock, NULL);
   pthread_mutex_init (&c->commitlock, NULL);
   pthread_mutex_init (&c->evictlock, NULL);
@@ -32,22 +32,14 @@ free_cache (struct cache *c)
 
   cache_disk_close (c);
   volume_close (c->vol);
-  for (i = 0; i < c->partial.cap; i++)
-    free (c->partial.vals[i]);
-  for (i = 0; i < c->cow.cap; i++)
-    free (c->cow.vals[i]);
-  ptrmap_free (&c->partial);
-  ptrmap_free (&c->cow);
-  free (c->st);
+  chunkmap_free (&c->chunks);
   free (c->durable);
-  free (c->mapdirty);
   free (c->cut);
   free (c->dir);
   for (i = 0; i < NSTRIPES; i++) {
     pthread_mutex_destroy (&c->stripe[i]);
     pthread_cond_destroy (&c->cond[i]);
   }
-  pthread_mutex_destroy (&c->glock);
   pthread_mutex_destroy (&c->maplock);
   pthread_mutex_destroy (&c->commitlock);
   pthread_mutex_destroy (&c->evictlock);
@@ -68,6 +60,7 @@ cache_open (struct volstore *vs, const struct cache_config *cfg,
   if (c == NULL)
     return -ENOMEM;
   init_locks (c);
+  chunkmap_init (&c->chunks);
   c->lockfd = c->datafd = c->mapfd = -1;
   c->vs = vs;
   c->log = cfg->log;
@@ -118,7 +111,7 @@ struct volume *cache_volume (struct cache *c) { return c->vol; }
 bool
 cache_is_dirty (struct cache *c)
 {
-  return c->ndirty > 0;
+  return c->chunks.ndirty > 0;
 }
 
 void
@@ -128,8 +121,8 @@ cache_stats (struct cache *c, struct cache_stats *st)
   *st = c->last;
   pthread_mutex_unlock (&c->statlock);
   st->base = volume_seq (c->vol);
-  st->dirty_bytes = c->ndirty * c->chunk_size;
-  st->cached_bytes = c->nclean * c->chunk_size;
+  st->dirty_bytes = c->chunks.ndirty * c->chunk_size;
+  st->cached_bytes = c->chunks.nclean * c->chunk_size;
   st->hits = c->hits;
   st->misses = c->misses;
   st->bytes_fetched = c->fetched;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the cache's prefetch threads.
  *
  * Sequential reads queue the chunks ahead of them (cache.c); a few
