@@ -283,15 +283,19 @@ vs_resolve (struct volstore *vs, const char *name,
 
 /* ---- content-addressed objects ---- */
 
-/* A known object is trusted without a look for this long; a found one is
- * rewritten if older than half the gc grace period, so that gc, which
- * deletes only objects older than the whole grace period, cannot delete
- * an object that a commit in flight has just decided to reuse.
+/* A known object is trusted without a look while it is younger than a
+ * quarter of the gc grace period; a found one is rewritten if older than
+ * half of it.  So no object a commit reuses is older than half the grace
+ * period, and gc, which deletes only objects older than the whole grace
+ * period, cannot delete an object that a commit in flight has just
+ * decided to reuse.  Its age counts from when it was written, not from
+ * when we found it: an object found almost half the grace period old and
+ * then trusted from memory would be older than that.
  */
 static bool
-fresh (struct volstore *vs, int64_t seen, int64_t now)
+fresh (struct volstore *vs, int64_t written, int64_t now)
 {
-  return now - seen < vs->grace_seconds / 4;
+  return now - written < vs->grace_seconds / 4;
 }
 
 /* The known object with this id, or NULL.  Callers hold vs->lock. */
@@ -305,7 +309,7 @@ known_find (struct volstore *vs, const struct s3vol_id *id)
 
 static void
 remember (struct volstore *vs, const struct s3vol_id *id, uint32_t len,
-          int64_t now)
+          int64_t written)
 {
   struct known_obj *k;
 
@@ -324,7 +328,7 @@ remember (struct volstore *vs, const struct s3vol_id *id, uint32_t len,
   }
   if (k) {
     k->len = len;
-    k->seen = now;
+    k->written = written;
   }
   pthread_mutex_unlock (&vs->lock);
 }
@@ -348,7 +352,7 @@ vs_put_ca (struct volstore *vs, const char *kind, const void *data,
   s3vol_hash (data, len, id);
   pthread_mutex_lock (&vs->lock);
   k = known_find (vs, id);
-  r = k && fresh (vs, k->seen, now);
+  r = k && fresh (vs, k->written, now);
   if (r)
     *stored_len = k->len;
   pthread_mutex_unlock (&vs->lock);
@@ -359,7 +363,7 @@ vs_put_ca (struct volstore *vs, const char *kind, const void *data,
   r = objstore_head (vs->os, key, &st);
   if (r == 0 && now - st.mtime < vs->grace_seconds / 2) {
     *stored_len = st.size;
-    remember (vs, id, st.size, now);
+    remember (vs, id, st.size, st.mtime < now ? st.mtime : now);
     return 0;
   }
   if (r < 0 && r != -ENOENT)

@@ -46,7 +46,7 @@ void idset_free (struct idset *s);
 struct known_obj {
   struct s3vol_id id;
   uint32_t len;                 /* stored length */
-  int64_t seen;                 /* when we last saw or wrote it, seconds */
+  int64_t written;              /* when it was written, seconds */
 };
 DEFINE_VECTOR (known_vec, struct known_obj);
 
