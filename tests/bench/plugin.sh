@@ -5,7 +5,8 @@
 # the S3 store: sequential write of 1 GiB + commit, cold sequential read
 # with an empty cache, warm read, 4 KiB random read and write IOPS on
 # cached data (fio), and the same through nbdkit's own file plugin for
-# reference.  Prints figures; asserts nothing.
+# reference.  Prints figures; a step that fails prints FAILED and makes
+# it exit 1, after the other figures.
 set -u
 export PATH=/usr/bin:$PATH
 S3VOL=$PWD/$BUILD/s3vol
@@ -13,6 +14,7 @@ PLUGIN=$PWD/$BUILD/nbdkit-s3vol-plugin.so
 work=$(mktemp -d /tmp/s3vol-bench-plugin.XXXXXX)
 SIZE=${BENCH_SIZE:-1G}
 pids=()
+failed=0
 
 cleanup () {
   umount "$work/mnt" 2>/dev/null
@@ -32,7 +34,8 @@ timeit () {  # label bytes cmd...: runs cmd, prints label, time and rate
   local label=$1 bytes=$2; shift 2
   local t0 t1
   t0=$(date +%s.%N)
-  "$@" >/dev/null 2>"$work/err" || { echo "$label: FAILED: $(tail -1 "$work/err")"; return; }
+  "$@" >/dev/null 2>"$work/err" || {
+    echo "$label: FAILED: $(tail -1 "$work/err")"; failed=1; return; }
   t1=$(date +%s.%N)
   local s
   s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
@@ -122,3 +125,4 @@ timeit "sequential write (nbdcopy, file plugin)" "$bytes" \
 timeit "sequential read (nbdcopy, file plugin)" "$bytes" \
   nbdcopy "nbd+unix:///?socket=$work/sref" null:
 stop_last
+[ $failed = 0 ] || { echo "plugin: FAILED (see above)"; exit 1; }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Background commits of a busy mounted filesystem: s3vol attach with the
 # default commit interval, three writers creating, overwriting, renaming,
 # deleting, changing, appending to files and making symlinks and
@@ -30,12 +31,6 @@ echo "seed $seed, writing for ${secs}s"
 writers="w0 w1 w2"
 fsw=$SUPPORT/fswriters.py
 
-# wait_for SECONDS CMD...: until CMD succeeds, or fail.
-wait_for () {
-  local end=$((SECONDS + $1)); shift
-  until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.05; done
-}
-
 phase "attach with the default commit interval; three writers"
 s3vol create v --size 1G >/dev/null
 mkdir -p "$T/mnt"
@@ -52,7 +47,7 @@ for w in $writers; do
   i=$((i + 1))
 done
 for w in $writers; do
-  wait_for 60 test -e "$T/$w.model.ready" ||
+  wait_until 60 test -e "$T/$w.model.ready" ||
     die "writer $w did not start: $(cat "$T/$w.err")"
 done
 t0=$SECONDS

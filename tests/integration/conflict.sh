@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Two mounted writers of one volume: two read-write attachments, each
 # with its own cache and mountpoint (as two hosts would have them), both
 # on the same version, both writing (--commit-interval 0: they publish
@@ -43,11 +44,6 @@ run_rc () {
   "$@" >"$T/$tag.out" 2>"$T/$tag.err" || rc=$?
   [ "$rc" = "$want" ] || die "$* exited $rc, not $want: $(cat "$T/$tag.err")"
   echo "   $tag: exit $rc: $(cat "$T/$tag.err" "$T/$tag.out" | head -n1)"
-}
-
-wait_for () {  # SECONDS CMD...: until CMD succeeds, or fail
-  local end=$((SECONDS + $1)); shift
-  until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done
 }
 
 phase "two read-write attachments of one version"
@@ -102,7 +98,7 @@ mountpoint -q "$T/m2" && die "$T/m2 is still mounted"
 phase "nbdkit restarted on that cache: every change is still there"
 start_plugin r volume=v cache-dir="$T/c2" commit-interval=1
 [ "$(ctl_status r base_version)" = "$base" ] || die "not on version $base"
-wait_for 30 eval '[ "$(ctl_status r last_commit_result)" = conflict ]' ||
+wait_until 30 eval '[ "$(ctl_status r last_commit_result)" = conflict ]' ||
   die "background commits did not fail as conflicts:" \
       "$(ctl_status r last_commit_result)"
 [ "$(head_version v)" = "$head" ] || die "a background commit published"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # File operations without mounting (s3vol ls/get/put/cat/rm/mkdir/cp),
 # as a user without root runs them: a round trip of an awkward tree
 # (spaces, unicode, 255-byte names, empty files, a 1 GiB sparse file,
@@ -119,10 +120,6 @@ echo "   put of 10,000 files: ${t}s, one version"
 declare -A gate_pid put_pid       # of those not yet waited for
 on_exit 'for p in "${gate_pid[@]}" "${put_pid[@]}"; do kill "$p" 2>/dev/null; done'
 gate_is () { [ "$(cat "$1.gate" 2>/dev/null)" = "$2" ]; }
-wait_for () {  # SECONDS CMD...: until CMD succeeds, or fail
-  local end=$((SECONDS + $1)); shift
-  until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.02; done
-}
 # start_put TAG GATED ARGS...: s3vol put ARGS in the background, held
 # when it opens GATED; output in $T/TAG.out and $T/TAG.err.
 start_put () {
@@ -130,7 +127,7 @@ start_put () {
   rm -f "$gated.gate"
   python3 "$SUPPORT/leasegate.py" "$gated" "$gated.gate" &
   gate_pid[$tag]=$!
-  wait_for 30 gate_is "$gated" ready || die "no lease on $gated"
+  wait_until 30 gate_is "$gated" ready || die "no lease on $gated"
   s3vol put "$@" >"$T/$tag.out" 2>"$T/$tag.err" &
   put_pid[$tag]=$!
 }
@@ -138,7 +135,7 @@ held () {  # GATED...: wait until every put is in open(GATED) (for less
   # than the 45 s after which the kernel breaks a lease by itself)
   local f
   for f in "$@"; do
-    wait_for 30 gate_is "$f" opened || die "nothing opened $f"
+    wait_until 30 gate_is "$f" opened || die "nothing opened $f"
   done
 }
 release () {  # TAG...: let those puts go on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # File operations without mounting, next to real mounts (root):
 #  - what put writes shows in an attached volume after s3vol reload, and
 #    what a mounted volume commits shows to ls and get;
@@ -69,12 +70,16 @@ s3vol attach c "$T/mnt2" --commit-interval 0 >/dev/null
 ctlsock=$(ls "$S3VOL_RUN_DIR"/*/ctl.sock)
 python3 "$SUPPORT/ctl.py" "$ctlsock" freeze >/dev/null   # no more freezing
 touch "$T/go"
-python3 - "$T/mnt2" "$T/go" <<'PY' &
+python3 - "$T/mnt2" "$T/go" "$T/progress" <<'PY' &
 import os, random, sys
-root, go = sys.argv[1], sys.argv[2]
+root, go, progress = sys.argv[1], sys.argv[2], sys.argv[3]
 r = random.Random(7)
 i = 0
 while os.path.exists(go):
+    if i % 20 == 0:
+        with open(progress + ".tmp", "w") as f:
+            f.write("%d\n" % i)
+        os.rename(progress + ".tmp", progress)
     i += 1
     d = os.path.join(root, "d%d" % (i % 17))
     try:
@@ -96,13 +101,26 @@ while os.path.exists(go):
         pass
 PY
 writer=$!
-sleep 6
+t_writer=$SECONDS
+# Commit while the writer is busy and ext4 has committed transactions to
+# its journal: the writer has made some progress, and ext4's commit
+# interval (5 s, the thing waited out here) has passed since it started.
+writer_busy () {
+  [ "$(cat "$T/progress" 2>/dev/null || echo 0)" -ge 200 ] &&
+    [ $((SECONDS - t_writer)) -ge 6 ]
+}
+wait_or_die 600 "the writer to make 200 changes in the mounted volume" \
+  writer_busy
 out=$(python3 "$SUPPORT/ctl.py" "$ctlsock" commit) || die "commit: $out"
 seq=${out#ok }
 kill -KILL "$(cat "$S3VOL_RUN_DIR"/*/nbdkit.pid)"
 rm -f "$T/go"
-wait $writer 2>/dev/null || true
-s3vol detach "$T/mnt2" >/dev/null 2>&1
+# The writer ignores the I/O errors that follow the kill; anything else
+# makes it fail.
+wait $writer || die "the writer failed"
+# detach cleans up after a crashed nbdkit.
+s3vol detach "$T/mnt2" >/dev/null || die "detach after the kill failed"
+mountpoint -q "$T/mnt2" && die "$T/mnt2 is still mounted after detach"
 echo "   version $seq committed under load, then nbdkit killed"
 s3vol export c "$T/crash.img" --version "$seq" >/dev/null
 dumpe2fs -h "$T/crash.img" 2>/dev/null > "$T/dumpe2fs"

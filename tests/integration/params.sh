@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Parameters, the control socket protocol and the man page:
 #  - nbdkit PLUGIN --help lists every parameter, and the man page
 #    (docs/nbdkit-s3vol-plugin.pod) documents every one it lists;
@@ -123,8 +124,9 @@ echo "$out"
 # A connection that takes a cut and goes away: the commit is finished.
 nbdsh -u "$(uri w)" -c 'h.pwrite(b"D" * 512, 0)'
 ctl w cut >/dev/null
-sleep 0.5
-[ "$(ctl_status w base_version)" = 4 ] || die "an abandoned cut was not finished"
+# The plugin finishes it when it sees the connection close: wait for that.
+wait_or_die 120 "the commit of an abandoned cut to finish (base version 4)" \
+  eval '[ "$(ctl_status w base_version)" = 4 ]'
 [ "$(head_version pv)" = 4 ] || die "head is not 4"
 stop_plugin w
 phase "done"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # s3vol integration tests: shared helpers.  Source it first:
 #
 #   . "$(dirname "$0")/../support/functions.sh"
@@ -61,6 +62,24 @@ timed () {
   "$@" || __rc=$?
   printf -v "$__var" '%s' "$(_elapsed "$__t0")"
   return $__rc
+}
+
+# wait_until SECONDS CMD...: poll CMD (every 0.05 s) until it succeeds;
+# status 1 if it has not after SECONDS.  wait_or_die SECONDS WHAT CMD...:
+# the same, and the test fails naming WHAT.  For waiting on a condition
+# instead of sleeping: give SECONDS for a loaded 2-core machine (many
+# times what an idle one needs), it costs nothing when all goes well.
+wait_until () {
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.05
+  done
+}
+
+wait_or_die () {
+  local secs=$1 what=$2; shift 2
+  wait_until "$secs" "$@" || die "waited ${secs}s for $what"
 }
 
 # ---- requirements ---------------------------------------------------------

@@ -317,7 +317,7 @@ test_crash (void **state)
   unsigned char *flushed, *now = malloc (VSIZE), blk[4096];
   struct vol_commit_result res;
   struct cache *c;
-  uint64_t rs = 13, k, used[20];
+  uint64_t rs, k, used[20];
   int round, i, j, status;
   pid_t pid;
 
@@ -327,6 +327,10 @@ test_crash (void **state)
   assert_true (flushed != MAP_FAILED);
   new_volume ();
   for (round = 0; round < 12; round++) {
+    /* Each round its own operations (the child's changes to rs stay in
+     * the child).
+     */
+    rs = 13 + round;
     pid = fork ();
     assert_true (pid >= 0);
     if (pid == 0) {
@@ -361,7 +365,6 @@ test_crash (void **state)
         fail_msg ("round %d: byte %" PRIu64 " is neither flushed nor "
                   "written", round, k);
     memcpy (model, now, VSIZE);
-    rs += round;
     if (round % 4 == 3) {
       assert_int_equal (cache_commit (c, NULL, &res), 0);
       check_store ();
@@ -370,6 +373,92 @@ test_crash (void **state)
   }
   munmap (flushed, VSIZE);
   free (now);
+}
+
+/* A cache with nothing dirty, reopened after another writer committed:
+ * the clean chunks the other writer changed are dropped (read again from
+ * the new head), those it left alone are kept (served locally).
+ */
+static void
+test_reopen_after_other_writer (void **state)
+{
+  static const unsigned changed[] = { 1, 5, 6, 40 }, zeroed = 9;
+  struct vol_commit_result res;
+  struct cache_stats st;
+  unsigned char *buf = malloc (CS);
+  char mine[sizeof dir];
+  struct cache *c;
+  uint64_t i, kept = 0;
+  size_t k;
+
+  (void) state;
+  new_volume ();
+  snprintf (mine, sizeof mine, "%s", dir);
+  /* Every chunk non-zero and committed: all clean in this cache. */
+  c = open_cache (false, 0);
+  for (i = 0; i < NCH; i++) {
+    test_fill (buf, CS, 500 + i);
+    assert_int_equal (cache_pwrite (c, buf, CS, i * CS, false), 0);
+    memcpy (model + i * CS, buf, CS);
+  }
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_int_equal (res.seq, 2);
+  check_all (c);
+  assert_int_equal (cache_close (c), 0);
+
+  /* Another writer, with a cache of its own: rewrites some chunks
+   * (whole or in part) and zeroes one.
+   */
+  snprintf (dir + strlen (dir), sizeof dir - strlen (dir), "-other");
+  c = open_cache (false, 0);
+  for (k = 0; k < sizeof changed / sizeof changed[0]; k++) {
+    uint64_t off = changed[k] * (uint64_t) CS + (k % 2 ? 4096 : 0);
+    size_t len = k % 2 ? 8192 : CS;
+
+    test_fill (buf, len, 900 + k);
+    assert_int_equal (cache_pwrite (c, buf, len, off, false), 0);
+    memcpy (model + off, buf, len);
+  }
+  assert_int_equal (cache_zero (c, CS, zeroed * (uint64_t) CS, false), 0);
+  memset (model + zeroed * (uint64_t) CS, 0, CS);
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_int_equal (res.seq, 3);
+  assert_int_equal (cache_close (c), 0);
+  check_store ();
+
+  /* The first cache again: it moves to version 3 and reads the other
+   * writer's bytes, not the ones it kept.
+   */
+  snprintf (dir, sizeof dir, "%s", mine);
+  c = open_cache (false, 0);
+  assert_false (cache_is_dirty (c));
+  cache_stats (c, &st);
+  assert_int_equal (st.base, 3);
+  for (i = 0; i < NCH; i++) {
+    assert_int_equal (cache_pread (c, buf, CS, i * CS), 0);
+    if (memcmp (buf, model + i * CS, CS) != 0)
+      fail_msg ("chunk %" PRIu64 " after the other writer's commit: the "
+                "cache served what it held before", i);
+  }
+  /* The unchanged chunks were kept: only the changed ones (the zeroed
+   * one needs no fetch) missed.
+   */
+  cache_stats (c, &st);
+  fprintf (stderr, "after the other writer: %" PRIu64 " hits, %" PRIu64
+           " misses\n", st.hits, st.misses);
+  for (i = 0; i < NCH; i++) {
+    for (k = 0; k < sizeof changed / sizeof changed[0]; k++)
+      if (changed[k] == i)
+        break;
+    if (k == sizeof changed / sizeof changed[0] && i != zeroed)
+      kept++;
+  }
+  if (st.hits < kept || st.misses > NCH - kept)
+    fail_msg ("%" PRIu64 " hits, %" PRIu64 " misses: the %" PRIu64
+              " unchanged chunks were not all kept", st.hits, st.misses,
+              kept);
+  assert_int_equal (cache_close (c), 0);
+  free (buf);
 }
 
 int
@@ -382,6 +471,7 @@ main (void)
     cmocka_unit_test (test_eviction),
     cmocka_unit_test (test_cut),
     cmocka_unit_test (test_crash),
+    cmocka_unit_test (test_reopen_after_other_writer),
   };
 
   fprintf (stderr, "cache on %s\n", test_store_url ());

@@ -6,6 +6,7 @@
  * and leaves it empty.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -537,7 +538,7 @@ static void
 cc_one (size_t t, void *opaque)
 {
   struct s3vol_buf b = S3VOL_BUF_INIT;
-  unsigned char want[20000];
+  unsigned char want[20000], again[20000];
   uint64_t rs = t;
   char key[64];
   int i, r;
@@ -553,17 +554,29 @@ cc_one (size_t t, void *opaque)
      * seed are recorded in its first bytes.
      */
     snprintf (key, sizeof key, "cc/shared-%d", i % CC_SHARED);
-    test_fill (want, len, t * 1000 + i);
-    memcpy (want, &len, sizeof len);
+    {
+      uint64_t hdr[2] = { len, t * 1000 + i };
+
+      test_fill (want, len, hdr[1]);
+      memcpy (want, hdr, sizeof hdr);
+    }
     assert_int_equal (objstore_put (store, key, want, len, 0), 0);
     s3vol_buf_clear (&b);
     r = objstore_get (store, key, 0, OBJSTORE_TO_END, &b);
     assert_int_equal (r, 0);
     {
-      size_t got;
+      uint64_t got[2];
+
       assert_true (b.len >= sizeof got);
-      memcpy (&got, b.data, sizeof got);
-      assert_int_equal (got, b.len);
+      memcpy (got, b.data, sizeof got);
+      assert_int_equal (got[0], b.len);
+      assert_true (got[0] <= sizeof again);
+      /* The rest is that writer's bytes, whole: not a mix of writes. */
+      test_fill (again, got[0], got[1]);
+      memcpy (again, got, sizeof got);
+      if (memcmp (b.data, again, got[0]) != 0)
+        fail_msg ("%s: %zu bytes, not the ones written with seed %"
+                  PRIu64, key, b.len, got[1]);
     }
   }
   s3vol_buf_free (&b);

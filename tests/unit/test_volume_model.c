@@ -764,10 +764,17 @@ check_store (void)
     struct mvol *mv = &m.vols[i];
     if (!mv->live)
       continue;
+    uint64_t kept = 0;
+
     s = (struct seen) { mv, 0 };
     check_int (volstore_versions (m.vs, mv->name, on_version, &s), 0);
     for (seq = 1; seq <= mv->nv; seq++)
-      versions += ver (mv, seq)->exists;
+      kept += ver (mv, seq)->exists;
+    /* on_version checked that each listed one exists; the count, that
+     * none is missing.
+     */
+    check_int (s.n, kept);
+    versions += kept;
     s.n = 0;
     check_int (volstore_snapshot_list (m.vs, mv->name, on_snapshot, &s),
                0);
