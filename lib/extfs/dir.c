@@ -588,38 +588,57 @@ locate (struct extfs *x, struct dtab *t, const char *name, char *buf,
   return r < 0 ? r : 0;
 }
 
+/* An entry found for changing in place (see find_entry). */
+struct found {
+  struct dtab *t;
+  char *buf;                    /* its block; the caller frees it */
+  blk64_t pblk;
+  unsigned off, prev;
+};
+
+/* Read in the block of name's entry in dir, for extfs_dir_remove and
+ * extfs_dir_set.
+ */
+static int
+find_entry (struct extfs *x, ext2_ino_t dir, const char *name,
+            struct found *f)
+{
+  int r;
+
+  f->buf = NULL;
+  r = get_tab (x, dir, &f->t);
+  if (r < 0)
+    return r;
+  f->buf = malloc (x->fs->blocksize);
+  if (f->buf == NULL)
+    return -ENOMEM;
+  return locate (x, f->t, name, f->buf, &f->pblk, &f->off, &f->prev);
+}
+
 int
 extfs_dir_remove (struct extfs *x, ext2_ino_t dir, const char *name)
 {
   struct ext2_dir_entry *de, *pe;
-  unsigned off, prev, rec_len, prev_len;
-  struct dtab *t;
-  blk64_t pblk;
-  char *buf;
+  unsigned rec_len, prev_len;
+  struct found f;
   int r;
 
-  r = get_tab (x, dir, &t);
-  if (r < 0)
-    return r;
-  buf = malloc (x->fs->blocksize);
-  if (buf == NULL)
-    return -ENOMEM;
-  r = locate (x, t, name, buf, &pblk, &off, &prev);
+  r = find_entry (x, dir, name, &f);
   if (r == 0) {
-    de = (struct ext2_dir_entry *) (buf + off);
-    if (prev != UINT32_MAX) {
-      pe = (struct ext2_dir_entry *) (buf + prev);
+    de = (struct ext2_dir_entry *) (f.buf + f.off);
+    if (f.prev != UINT32_MAX) {
+      pe = (struct ext2_dir_entry *) (f.buf + f.prev);
       ext2fs_get_rec_len (x->fs, pe, &prev_len);
       ext2fs_get_rec_len (x->fs, de, &rec_len);
       ext2fs_set_rec_len (x->fs, prev_len + rec_len, pe);
     }
     else
       de->inode = 0;
-    r = extfs_dirblock_write (x, dir, pblk, buf);
+    r = extfs_dirblock_write (x, dir, f.pblk, f.buf);
   }
-  free (buf);
+  free (f.buf);
   if (r == 0)
-    dent_del (t, name, strlen (name));
+    dent_del (f.t, name, strlen (name));
   return r;
 }
 
@@ -628,30 +647,20 @@ extfs_dir_set (struct extfs *x, ext2_ino_t dir, const char *name,
                ext2_ino_t ino, int ftype)
 {
   struct ext2_dir_entry *de;
-  unsigned off, prev;
-  struct dtab *t;
+  struct found f;
   struct dent *d;
-  blk64_t pblk;
-  char *buf;
   int r;
 
-  r = get_tab (x, dir, &t);
-  if (r < 0)
-    return r;
-  buf = malloc (x->fs->blocksize);
-  if (buf == NULL)
-    return -ENOMEM;
-  r = locate (x, t, name, buf, &pblk, &off, &prev);
+  r = find_entry (x, dir, name, &f);
   if (r == 0) {
-    de = (struct ext2_dir_entry *) (buf + off);
+    de = (struct ext2_dir_entry *) (f.buf + f.off);
     de->inode = ino;
     if (ext2fs_has_feature_filetype (x->fs->super))
       ext2fs_dirent_set_file_type (de, ftype);
-    r = extfs_dirblock_write (x, dir, pblk, buf);
+    r = extfs_dirblock_write (x, dir, f.pblk, f.buf);
   }
-  free (buf);
-  d = dent_find (t, name, strlen (name));
-  if (r == 0 && d) {
+  free (f.buf);
+  if (r == 0 && (d = dent_find (f.t, name, strlen (name))) != NULL) {
     d->ino = ino;
     d->ftype = ftype;
   }

@@ -32,20 +32,22 @@ int
 extfs_norm (struct extfs *x, const char *path, char out[PATH_MAX])
 {
   char buf[PATH_MAX];
-  size_t n = 0, len;
+  size_t n = 0, len, skip;
   const char *p = path, *comp;
+  int r;
 
   if (strlen (path) >= PATH_MAX)
     goto too_long;
   buf[0] = '\0';
   for (;;) {
-    while (*p == '/')
-      p++;
-    if (*p == '\0')
+    r = extfs_next_name (x, path, p, &skip);
+    if (r < 0)
+      return r;
+    if (r == 0)
       break;
-    comp = p;
-    len = strcspn (p, "/");
-    p += len;
+    comp = p + skip;
+    len = r;
+    p = comp + len;
     if (len == 1 && comp[0] == '.')
       continue;
     if (len == 2 && comp[0] == '.' && comp[1] == '.') {
@@ -55,11 +57,6 @@ extfs_norm (struct extfs *x, const char *path, char out[PATH_MAX])
         n--;
       buf[n] = '\0';
       continue;
-    }
-    if (len > EXT2_NAME_LEN) {
-      s3vol_error (x->log, "%s: a name in it is longer than %d bytes",
-                   path, EXT2_NAME_LEN);
-      return -ENAMETOOLONG;
     }
     if (n + 1 + len >= PATH_MAX)
       goto too_long;
@@ -191,8 +188,10 @@ extfs_run_mkdir (struct extfs *x, const char *path, const char *unused,
   return r < 0 ? r : extfs_touch_dir (x, parent);
 }
 
-int
-extfs_mkdir (struct extfs *x, const char *path, unsigned flags)
+/* mkdir and rm: one path, normalized, to extfs_apply. */
+static int
+apply_path (struct extfs *x, enum extfs_op_kind kind, const char *path,
+            unsigned flags)
 {
   char norm[PATH_MAX];
   int r = extfs_check_writable (x);
@@ -200,8 +199,14 @@ extfs_mkdir (struct extfs *x, const char *path, unsigned flags)
   if (r == 0)
     r = extfs_norm (x, path, norm);
   if (r == 0)
-    r = extfs_apply (x, OP_MKDIR, norm, NULL, flags);
+    r = extfs_apply (x, kind, norm, NULL, flags);
   return r;
+}
+
+int
+extfs_mkdir (struct extfs *x, const char *path, unsigned flags)
+{
+  return apply_path (x, OP_MKDIR, path, flags);
 }
 
 /* ---- rm ---- */
@@ -286,14 +291,7 @@ extfs_run_rm (struct extfs *x, const char *path, const char *unused,
 int
 extfs_rm (struct extfs *x, const char *path, unsigned flags)
 {
-  char norm[PATH_MAX];
-  int r = extfs_check_writable (x);
-
-  if (r == 0)
-    r = extfs_norm (x, path, norm);
-  if (r == 0)
-    r = extfs_apply (x, OP_RM, norm, NULL, flags);
-  return r;
+  return apply_path (x, OP_RM, path, flags);
 }
 
 /* ---- cp ---- */

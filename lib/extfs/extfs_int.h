@@ -189,6 +189,13 @@ int extfs_resolve (struct extfs *x, const char *path, bool follow,
                    ext2_ino_t *parent, char last[EXT2_NAME_LEN + 1],
                    ext2_ino_t *ino);
 
+/* Splitting a path (for extfs_resolve and extfs_norm): the length of
+ * the next name from p on (0 at the end), *skip the slashes before it;
+ * -ENAMETOOLONG, logged with the whole path, if over EXT2_NAME_LEN.
+ */
+int extfs_next_name (struct extfs *x, const char *path, const char *p,
+                     size_t *skip);
+
 /* A symlink's target (its inode in in), NUL-terminated; -ERANGE if n
  * is too small.
  */

@@ -45,6 +45,22 @@ extfs_read_link (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
 }
 
 int
+extfs_next_name (struct extfs *x, const char *path, const char *p,
+                 size_t *skip)
+{
+  size_t len;
+
+  *skip = strspn (p, "/");
+  len = strcspn (p + *skip, "/");
+  if (len > EXT2_NAME_LEN) {
+    s3vol_error (x->log, "%s: a name in it is longer than %d bytes",
+                 path, EXT2_NAME_LEN);
+    return -ENAMETOOLONG;
+  }
+  return len;
+}
+
+int
 extfs_resolve (struct extfs *x, const char *path, bool follow,
                ext2_ino_t *parent, char last[EXT2_NAME_LEN + 1],
                ext2_ino_t *ino)
@@ -53,7 +69,7 @@ extfs_resolve (struct extfs *x, const char *path, bool follow,
   ext2_ino_t cur = EXT2_ROOT_INO, child;
   union extfs_inode in;
   int links = 0, ftype, r = 0;
-  size_t len;
+  size_t len, skip;
 
   *parent = EXT2_ROOT_INO;
   last[0] = '\0';
@@ -62,25 +78,18 @@ extfs_resolve (struct extfs *x, const char *path, bool follow,
     return -ENOMEM;
   p = work;
   for (;;) {
-    while (*p == '/')
-      p++;
-    if (*p == '\0')
+    r = extfs_next_name (x, path, p, &skip);
+    if (r <= 0)
       break;
-    comp = p;
-    p += strcspn (p, "/");
+    comp = p + skip;
+    len = r;
+    p = comp + len;
     if (*p)
       *p++ = '\0';
     while (*p == '/')
       p++;                      /* p: the rest, "" after the last */
     if (strcmp (comp, ".") == 0)
       continue;
-    len = strlen (comp);
-    if (len > EXT2_NAME_LEN) {
-      s3vol_error (x->log, "%s: a name in it is longer than %d bytes",
-                   path, EXT2_NAME_LEN);
-      r = -ENAMETOOLONG;
-      break;
-    }
     r = extfs_lookup (x, cur, comp, &child, &ftype);
     if (r == -ENOENT) {
       *parent = *p ? 0 : cur;
