@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The real block path, as attach uses it where there is no kernel NBD:
 # nbdkit -> nbdfuse -> losetup -> ext4.  On the directory store and S3:
 #  - mkfs.ext4, mount, copy in a tree of files, sync; commit with the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The s3vol CLI end to end, as a user runs it: create, attach, write,
 # commit, detach, re-attach on a fresh cache; a writer and a reader at
 # once with reload and "volume busy"; run with two volumes and with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: random I/O against a model (run in nbdsh).
 
     nbdsh_script NAME model.py SEED OPS MODEL_OUT [COMMITS_OUT]

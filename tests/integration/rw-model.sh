@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Data path through nbdkit, on the directory store and on S3:
 #  - random reads, writes (unaligned, aligned, FUA), zeroes and trims on
 #    three connections at once, checked against a model; commits along

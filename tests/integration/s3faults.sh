@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # S3 failures on the wire, as a user of the CLI meets them.  A
 # fault-injecting proxy (tests/support/s3proxy.py) sits between s3vol
 # and the test S3 server, and s3vol reaches it through AWS_ENDPOINT_URL:

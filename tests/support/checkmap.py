@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: check an export's extent map against an image.
 
     nbdinfo --map --json URI | python3 checkmap.py IMAGE CHUNK

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: talk to the plugin's control socket.
 
 As a script:  python3 ctl.py SOCKET 'REQUEST LINE' ['!SHELL COMMAND'] ...

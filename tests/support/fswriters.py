@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: a writer of a mounted filesystem that keeps a
 model of what it did, and a check of a copy of the filesystem (a
 published version, mounted) against the models of several writers.

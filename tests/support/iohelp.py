@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: small I/O jobs against a model image (nbdsh).
 
     nbdsh_script NAME iohelp.py COMMAND MODEL ARGS...

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: hold a process at its open of a file.
 
     python3 leasegate.py FILE STATUS [SECONDS]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: a random sparse raw image.
 
     python3 mkimage.py FILE SIZE CHUNK SEED

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: a random tree of files.
 
     python3 mktree.py DIR SEED [BIG_MIB]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: an object store wrapper with its own clock (objstore_clock.h).
  *
  * The wrapper's clock is the sum of every advance.  Each key put through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: an object store wrapper with its own clock, for tests.
  *
  * objstore_clock_wrap returns a store that forwards every operation to

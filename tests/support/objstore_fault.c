@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: an object store wrapper that injects faults (objstore_fault.h).
  *
  * Every operation first asks decide() whether it fails; decide() counts

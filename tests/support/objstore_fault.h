@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: an object store wrapper that injects faults, for tests.
  *
  * objstore_fault_wrap returns a store that forwards every operation to an

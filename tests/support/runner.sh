@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # s3vol test runners: counting and reporting, sourced by run-unit/run-all.
 #
 # run_test NAME CMD...   runs CMD, logs its output to $LOGDIR/NAME.log,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol integration tests: S3 objects, from outside s3vol.
 
     python3 s3obj.py list s3://BUCKET/PREFIX     -> "SIZE KEY" lines

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """s3vol tests: a fault-injecting HTTP proxy between s3vol and the test S3
 server, so that the S3 backend's own retry code meets real failures.
 

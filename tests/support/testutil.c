@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol unit tests: shared helpers. */
 #include <errno.h>
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol unit tests: shared helpers. */
 #ifndef S3VOL_TESTUTIL_H
 #define S3VOL_TESTUTIL_H
