@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "s3vol/fileio.h"
 #include "s3vol/volume.h"
 
 struct cache_config {
@@ -39,6 +40,9 @@ struct cache_config {
   uint64_t max_clean_bytes;     /* clean data kept (0: 1 GiB) */
   unsigned threads;             /* parallel fetches/uploads (0: 8) */
   bool force;                   /* commits win over a moved head */
+  const struct s3vol_fileio *fileio; /* how the cache directory is
+                                   changed and synced (NULL: the system
+                                   calls; tests pass a simulated disk) */
 };
 
 struct cache;

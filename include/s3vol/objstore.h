@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "s3vol/buf.h"
+#include "s3vol/fileio.h"
 #include "s3vol/log.h"
 
 /* Longest key accepted, in bytes (S3's own limit; on S3 it bounds the
@@ -81,6 +82,9 @@ struct objstore_config {
   unsigned retry_base_ms; /* s3: first backoff delay (0: 100 ms) */
   unsigned timeout_s;     /* s3: a request making no progress for this
                              long is abandoned and retried (0: 30 s) */
+  const struct s3vol_fileio *fileio; /* file: how the directory is
+                             changed and synced (NULL: the system calls;
+                             tests pass a simulated disk) */
 };
 
 struct objstore;
@@ -119,7 +123,9 @@ struct objstore_ops {
   int (*head) (struct objstore *s, const char *key,
                struct objstore_stat *st);
 
-  /* Delete key.  Deleting a missing key succeeds. */
+  /* Delete key.  Deleting a missing key succeeds.  Durable when it
+   * returns 0.
+   */
   int (*del) (struct objstore *s, const char *key);
 
   /* Delete n keys (missing ones succeed).  May batch; on failure some of

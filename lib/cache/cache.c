@@ -43,12 +43,12 @@ pread_all (int fd, void *buf, size_t n, off_t off)
 }
 
 static int
-pwrite_all (int fd, const void *buf, size_t n, off_t off)
+pwrite_all (struct cache *c, const void *buf, size_t n, off_t off)
 {
   ssize_t r;
 
   while (n > 0) {
-    r = pwrite (fd, buf, n, off);
+    r = c->io->pwrite (c->io->opaque, c->datafd, buf, n, off);
     if (r == -1 && errno == EINTR)
       continue;
     if (r == -1)
@@ -112,12 +112,12 @@ store_sparse (struct cache *c, uint64_t i, const uint8_t *buf)
   int r = cache_punch (c, i);
 
   if (r < 0)                    /* no hole punching here: all of it */
-    return pwrite_all (c->datafd, buf, c->chunk_size, chunk_off (c, i));
+    return pwrite_all (c, buf, c->chunk_size, chunk_off (c, i));
   for (b = 0; r == 0 && b < nb; b = e) {
     for (e = b; e < nb && !zero_block (buf + (size_t) e * BLOCK); e++)
       ;
     if (e > b)
-      r = pwrite_all (c->datafd, buf + (size_t) b * BLOCK,
+      r = pwrite_all (c, buf + (size_t) b * BLOCK,
                       (size_t) (e - b) * BLOCK,
                       chunk_off (c, i) + (off_t) b * BLOCK);
     else
@@ -143,7 +143,7 @@ store_fetched (struct cache *c, uint64_t i, const uint8_t *buf, bool hole,
     for (e = b; e < nb && !(bits[e / 8] & 1 << e % 8); e++)
       ;
     if (e > b)
-      r = pwrite_all (c->datafd, buf + (size_t) b * BLOCK,
+      r = pwrite_all (c, buf + (size_t) b * BLOCK,
                       (size_t) (e - b) * BLOCK,
                       chunk_off (c, i) + (off_t) b * BLOCK);
     else
@@ -441,7 +441,7 @@ write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
     r = make_writable (c, i, from, to);
     wrote = r == 0;
     if (r == 0) {
-      r = pwrite_all (c->datafd, (const char *) buf + done, to - from,
+      r = pwrite_all (c, (const char *) buf + done, to - from,
                       chunk_off (c, i) + from);
       if (r == 0)
         mark_written (c, i, from, to);

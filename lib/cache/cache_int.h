@@ -18,6 +18,7 @@
 struct cache {
   struct volstore *vs;
   const struct s3vol_log *log;
+  const struct s3vol_fileio *io; /* every change to the directory */
   struct volume *vol;           /* the base version */
   char *dir;
   char name[S3VOL_NAME_MAX + 1];

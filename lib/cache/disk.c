@@ -13,6 +13,9 @@
  * volume size, u32 chunk size, u32 pid of the last owner, 65-byte volume
  * name (NUL-padded), zero padding.  Written to state.tmp, fsynced and
  * renamed.
+ *
+ * Every change to these files, and every sync, goes through c->io (the
+ * system calls unless a test passes a simulated disk).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,22 +61,29 @@ open_file (struct cache *c, const char *name, int flags)
   int fd;
 
   snprintf (path, sizeof path, "%s/%s", c->dir, name);
-  fd = open (path, flags | O_CLOEXEC, 0600);
+  fd = c->io->open (c->io->opaque, path, flags, 0600);
   if (fd == -1 && !(errno == ENOENT && !(flags & O_CREAT)))
     sys_error (c, "open", name);
   return fd;
 }
 
 static int
+fsync_dir (struct cache *c, const char *dir)
+{
+  const struct s3vol_fileio *io = c->io;
+  int fd = io->open_dir (io->opaque, dir), r = 0;
+
+  if (fd == -1 || io->fsync (io->opaque, fd) == -1)
+    r = sys_error (c, "sync", dir);
+  if (fd >= 0)
+    io->close (io->opaque, fd);
+  return r;
+}
+
+static int
 fsync_dirfd (struct cache *c)
 {
-  int fd = open (c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
-
-  if (fd == -1 || fsync (fd) == -1)
-    r = sys_error (c, "sync", "directory");
-  if (fd >= 0)
-    close (fd);
-  return r;
+  return fsync_dir (c, c->dir);
 }
 
 /* ---- state ---- */
@@ -88,7 +98,7 @@ read_state (struct cache *c, struct cache_state *s)
   if (fd == -1)
     return -errno;
   n = read (fd, b, sizeof b);
-  close (fd);
+  c->io->close (c->io->opaque, fd);
   if (n != STATE_LEN || memcmp (b, STATE_MAGIC, 8) != 0 ||
       get_le32 (b + 8) != 1) {
     s3vol_error (c->log, "cache %s: state file is not an s3vol cache "
@@ -109,6 +119,7 @@ read_state (struct cache *c, struct cache_state *s)
 int
 cache_save_state (struct cache *c, bool clean)
 {
+  const struct s3vol_fileio *io = c->io;
   const struct root *root = volume_root (c->vol);
   uint8_t b[STATE_LEN] = { 0 };
   char tmp[PATH_MAX], path[PATH_MAX];
@@ -128,13 +139,14 @@ cache_save_state (struct cache *c, bool clean)
   /* Overwrite state.tmp in place: it was left allocated by the last
    * save (below), so this needs no room on a full disk.
    */
-  fd = open (tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd == -1 || pwrite (fd, b, sizeof b, 0) != sizeof b ||
-      ftruncate (fd, sizeof b) == -1 || fsync (fd) == -1)
+  fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT, 0600);
+  if (fd == -1 || io->pwrite (io->opaque, fd, b, sizeof b, 0) != sizeof b ||
+      io->ftruncate (io->opaque, fd, sizeof b) == -1 ||
+      io->fsync (io->opaque, fd) == -1)
     r = sys_error (c, "write", "state");
   if (fd >= 0)
-    close (fd);
-  if (r == 0 && rename (tmp, path) == -1)
+    io->close (io->opaque, fd);
+  if (r == 0 && io->rename (io->opaque, tmp, path, 0) == -1)
     r = sys_error (c, "rename", "state");
   if (r == 0)
     r = fsync_dirfd (c);
@@ -144,10 +156,11 @@ cache_save_state (struct cache *c, bool clean)
    * synced: losing it in a crash costs nothing).
    */
   if (r == 0 &&
-      (fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
-    if (write (fd, b, sizeof b) != sizeof b)
-      unlink (tmp);
-    close (fd);
+      (fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT | O_TRUNC,
+                      0600)) >= 0) {
+    if (io->pwrite (io->opaque, fd, b, sizeof b, 0) != sizeof b)
+      io->unlink (io->opaque, tmp);
+    io->close (io->opaque, fd);
   }
   return r;
 }
@@ -175,7 +188,8 @@ bits_of_state (unsigned s)
 static int
 write_map_page (struct cache *c, size_t page, const uint8_t *src)
 {
-  ssize_t n = pwrite (c->mapfd, src, MAP_PAGE, (off_t) page * MAP_PAGE);
+  ssize_t n = c->io->pwrite (c->io->opaque, c->mapfd, src, MAP_PAGE,
+                             (off_t) page * MAP_PAGE);
 
   if (n != MAP_PAGE) {
     if (n >= 0)
@@ -188,7 +202,7 @@ write_map_page (struct cache *c, size_t page, const uint8_t *src)
 static int
 sync_map (struct cache *c)
 {
-  if (fdatasync (c->mapfd) == -1) {
+  if (c->io->fdatasync (c->io->opaque, c->mapfd) == -1) {
     c->broken = true;
     return sys_error (c, "sync", "map");
   }
@@ -202,6 +216,15 @@ cache_persist_dirty (struct cache *c, uint64_t i)
   int r;
 
   pthread_mutex_lock (&c->maplock);
+  /* Only a chunk the map on disk calls clean needs the mark.  One it
+   * calls absent reads from the store after a crash, whatever its bytes,
+   * and those (fetched since the last flush) may not be on disk yet:
+   * marking it dirty now would expose them unsynced.
+   */
+  if (map_bits (c->durable, i) != 1) {
+    pthread_mutex_unlock (&c->maplock);
+    return 0;
+  }
   set_map_bits (c->durable, i, 3);
   r = write_map_page (c, page, c->durable + page * MAP_PAGE);
   if (r == 0)
@@ -246,7 +269,7 @@ cache_disk_flush (struct cache *c)
                     bits_of_state (state_of (c, i)));
     k++;
   }
-  if (fdatasync (c->datafd) == -1) {
+  if (c->io->fdatasync (c->io->opaque, c->datafd) == -1) {
     c->broken = true;
     r = sys_error (c, "sync", "data");
     goto out;
@@ -273,8 +296,9 @@ cache_disk_flush (struct cache *c)
 int
 cache_punch (struct cache *c, uint64_t i)
 {
-  if (fallocate (c->datafd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                 (off_t) (i * c->chunk_size), c->chunk_size) == 0)
+  if (c->io->fallocate (c->io->opaque, c->datafd,
+                        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        (off_t) (i * c->chunk_size), c->chunk_size) == 0)
     return 0;
   return -errno;
 }
@@ -391,8 +415,8 @@ write_lock_pid (struct cache *c)
   char pid[32];
 
   snprintf (pid, sizeof pid, "%d\n", (int) getpid ());
-  if (ftruncate (c->lockfd, 0) == -1 ||
-      pwrite (c->lockfd, pid, strlen (pid), 0) < 0)
+  if (c->io->ftruncate (c->io->opaque, c->lockfd, 0) == -1 ||
+      c->io->pwrite (c->io->opaque, c->lockfd, pid, strlen (pid), 0) < 0)
     return sys_error (c, "write", "lock");
   return 0;
 }
@@ -403,7 +427,21 @@ lock_dir (struct cache *c)
   char pid[32] = "";
   ssize_t n;
 
-  if (mkdir (c->dir, 0700) == -1 && errno != EEXIST)
+  if (c->io->mkdir (c->io->opaque, c->dir, 0700) == 0) {
+    /* Its name must outlast a crash as much as what it will hold. */
+    char parent[PATH_MAX], *slash;
+    snprintf (parent, sizeof parent, "%s", c->dir);
+    slash = strrchr (parent, '/');
+    if (slash == parent)
+      slash[1] = '\0';
+    else if (slash)
+      *slash = '\0';
+    else
+      strcpy (parent, ".");
+    if (fsync_dir (c, parent) < 0)
+      return -EIO;
+  }
+  else if (errno != EEXIST)
     return sys_error (c, "create", "directory");
   c->lockfd = open_file (c, "lock", O_RDWR | O_CREAT);
   if (c->lockfd == -1)
@@ -507,12 +545,13 @@ load_map (struct cache *c)
   uint64_t i;
   unsigned b;
 
-  if (ftruncate (c->mapfd, len) == -1)
+  if (c->io->ftruncate (c->io->opaque, c->mapfd, len) == -1)
     return sys_error (c, "size", "map");
   /* Allocated, so that writing the map never needs room: with the disk
    * full of dirty data, a commit must still be able to flush.
    */
-  if (fallocate (c->mapfd, 0, 0, len) == -1 && errno != EOPNOTSUPP)
+  if (c->io->fallocate (c->io->opaque, c->mapfd, 0, 0, len) == -1 &&
+      errno != EOPNOTSUPP)
     return sys_error (c, "allocate", "map");
   n = pread (c->mapfd, c->durable, len, 0);
   if (n != (ssize_t) len)
@@ -623,10 +662,10 @@ cache_disk_open (struct cache *c, const struct cache_config *cfg)
   c->mapfd = open_file (c, "map", O_RDWR | O_CREAT);
   if (c->datafd == -1 || c->mapfd == -1)
     return -EIO;
-  if (fresh && (ftruncate (c->datafd, 0) == -1 ||
-                ftruncate (c->mapfd, 0) == -1))
+  if (fresh && (c->io->ftruncate (c->io->opaque, c->datafd, 0) == -1 ||
+                c->io->ftruncate (c->io->opaque, c->mapfd, 0) == -1))
     return sys_error (c, "reset", "files");
-  if (ftruncate (c->datafd, c->size) == -1)
+  if (c->io->ftruncate (c->io->opaque, c->datafd, c->size) == -1)
     return sys_error (c, "size", "data");
   r = load_map (c);
   if (r == 0)
@@ -640,9 +679,9 @@ void
 cache_disk_close (struct cache *c)
 {
   if (c->datafd >= 0)
-    close (c->datafd);
+    c->io->close (c->io->opaque, c->datafd);
   if (c->mapfd >= 0)
-    close (c->mapfd);
+    c->io->close (c->io->opaque, c->mapfd);
   if (c->lockfd >= 0)
-    close (c->lockfd);
+    c->io->close (c->io->opaque, c->lockfd);
 }

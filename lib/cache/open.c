@@ -64,6 +64,7 @@ cache_open (struct volstore *vs, const struct cache_config *cfg,
   c->lockfd = c->datafd = c->mapfd = -1;
   c->vs = vs;
   c->log = cfg->log;
+  c->io = cfg->fileio ? cfg->fileio : &s3vol_fileio_sys;
   c->readonly = cfg->readonly;
   c->force = cfg->force;
   c->max_clean = cfg->max_clean_bytes ? cfg->max_clean_bytes : 1ull << 30;

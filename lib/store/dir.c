@@ -22,6 +22,10 @@
  * it into place (create-only: renameat2 RENAME_NOREPLACE, else link(2),
  * both atomic), fsync the directory.  Empty directories are removed after
  * deletes; a put that races with that removal recreates them and retries.
+ *
+ * Every change to the directory goes through the configuration's struct
+ * s3vol_fileio (the system calls unless a test passes a simulated disk);
+ * reads, stat and listings use the system calls.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,11 +39,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "s3vol/fileio.h"
 #include "s3vol/objstore.h"
+#include "s3vol/util.h"
 #include "vector.h"
 
 struct dir_store {
   struct objstore s;            /* must be first */
+  const struct s3vol_fileio *io;
   char *root;                   /* absolute path, no trailing slash */
   atomic_uint tmp_seq;          /* makes temporary names unique */
 };
@@ -73,6 +80,9 @@ dir_open (const char *rest, const struct objstore_config *cfg,
     free (d);
     return -ENOMEM;
   }
+  d->io = cfg->fileio ? cfg->fileio : &s3vol_fileio_sys;
+  /* Temporary names of an earlier open of this pid may be left. */
+  atomic_init (&d->tmp_seq, (unsigned) (s3vol_now_ns () / 1000));
   len = strlen (d->root);
   while (len > 1 && d->root[len - 1] == '/')
     d->root[--len] = '\0';
@@ -159,16 +169,17 @@ key_path (struct dir_store *d, const char *key, char *path, char **leaf)
 }
 
 static int
-fsync_dir (const char *path)
+fsync_dir (struct dir_store *d, const char *path)
 {
-  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const struct s3vol_fileio *io = d->io;
+  int fd = io->open_dir (io->opaque, path);
   int r = 0;
 
   if (fd == -1)
     return -errno;
-  if (fsync (fd) == -1)
+  if (io->fsync (io->opaque, fd) == -1)
     r = -errno;
-  close (fd);
+  io->close (io->opaque, fd);
   return r;
 }
 
@@ -187,10 +198,10 @@ make_parents (struct dir_store *d, char *path, char *leaf)
     if (*p != '/' && *p != '\0')
       continue;
     *p = '\0';
-    if (mkdir (path, 0755) == 0) {
+    if (d->io->mkdir (d->io->opaque, path, 0755) == 0) {
       char *up = strrchr (path, '/');
       *up = '\0';
-      fsync_dir (path);
+      r = fsync_dir (d, path);
       *up = '/';
     }
     else if (errno != EEXIST)
@@ -204,19 +215,23 @@ make_parents (struct dir_store *d, char *path, char *leaf)
 }
 
 static int
-write_all (int fd, const void *data, size_t len)
+write_all (const struct s3vol_fileio *io, int fd, const void *data,
+           size_t len)
 {
   const char *p = data;
+  off_t off = 0;
   ssize_t n;
 
   while (len > 0) {
-    n = write (fd, p, len > (1 << 30) ? (1 << 30) : len);
+    n = io->pwrite (io->opaque, fd, p, len > (1 << 30) ? (1 << 30) : len,
+                    off);
     if (n == -1) {
       if (errno == EINTR)
         continue;
       return -errno;
     }
     p += n;
+    off += n;
     len -= n;
   }
   return 0;
@@ -229,45 +244,55 @@ static int
 write_temp (struct dir_store *d, char *path, char *leaf, char *tmp,
             const void *data, size_t len)
 {
-  int fd, r, tries;
+  const struct s3vol_fileio *io = d->io;
+  int fd, r, tries = 0, taken = 0;
 
-  for (tries = 0; ; tries++) {
+  for (;;) {
     size_t dirlen = leaf - path;
     memcpy (tmp, path, dirlen);
     sprintf (tmp + dirlen, "@tmp.%d.%u", (int) getpid (),
              atomic_fetch_add (&d->tmp_seq, 1));
-    fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd >= 0)
       break;
+    /* A crash left a temporary of that name (the numbers start again
+     * with each open, and pids repeat after a reboot): take the next.
+     * Never report it: -EEXIST means that the key exists.
+     */
+    if (errno == EEXIST && ++taken < 10000)
+      continue;
+    if (errno == EEXIST)
+      return -EIO;
     /* The directory is missing, or was removed by a delete just now. */
-    if (errno != ENOENT || tries >= 8)
+    if (errno != ENOENT || tries++ >= 8)
       return -errno;
     r = make_parents (d, path, leaf);
     if (r < 0)
       return r;
   }
-  r = write_all (fd, data, len);
-  if (r == 0 && fsync (fd) == -1)
+  r = write_all (io, fd, data, len);
+  if (r == 0 && io->fsync (io->opaque, fd) == -1)
     r = -errno;
-  if (close (fd) == -1 && r == 0)
+  if (io->close (io->opaque, fd) == -1 && r == 0)
     r = -errno;
   if (r < 0)
-    unlink (tmp);
+    io->unlink (io->opaque, tmp);
   return r;
 }
 
 /* Move tmp to path without replacing anything there. */
 static int
-publish_noreplace (const char *tmp, const char *path)
+publish_noreplace (const struct s3vol_fileio *io, const char *tmp,
+                   const char *path)
 {
-  if (renameat2 (AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+  if (io->rename (io->opaque, tmp, path, RENAME_NOREPLACE) == 0)
     return 0;
   if (errno != EINVAL && errno != ENOSYS)
     return -errno;
   /* The filesystem lacks RENAME_NOREPLACE: link(2) is atomic too. */
-  if (link (tmp, path) == -1)
+  if (io->link (io->opaque, tmp, path) == -1)
     return -errno;
-  unlink (tmp);
+  io->unlink (io->opaque, tmp);
   return 0;
 }
 
@@ -276,6 +301,7 @@ dir_put (struct objstore *s, const char *key, const void *data, size_t len,
          unsigned flags)
 {
   struct dir_store *d = (struct dir_store *) s;
+  const struct s3vol_fileio *io = d->io;
   char path[PATH_CAP], tmp[PATH_CAP], *leaf;
   int r;
 
@@ -286,17 +312,17 @@ dir_put (struct objstore *s, const char *key, const void *data, size_t len,
   if (r < 0)
     goto fail;
   if (flags & OBJSTORE_CREATE_ONLY)
-    r = publish_noreplace (tmp, path);
-  else if (rename (tmp, path) == -1)
+    r = publish_noreplace (io, tmp, path);
+  else if (io->rename (io->opaque, tmp, path, 0) == -1)
     r = -errno;
   if (r < 0) {
-    unlink (tmp);
+    io->unlink (io->opaque, tmp);
     if (r == -EEXIST)
       return r;
     goto fail;
   }
   leaf[-1] = '\0';
-  r = fsync_dir (path);
+  r = fsync_dir (d, path);
   leaf[-1] = '/';
   if (r == 0)
     return 0;
@@ -399,7 +425,7 @@ prune_dirs (struct dir_store *d, char *path, char *leaf)
 
   while (slash > path + rootlen) {
     *slash = '\0';
-    if (rmdir (path) == -1) {
+    if (d->io->rmdir (d->io->opaque, path) == -1) {
       *slash = '/';
       break;
     }
@@ -420,7 +446,7 @@ dir_del (struct objstore *s, const char *key)
   r = key_path (d, key, path, &leaf);
   if (r < 0)
     return r;
-  if (unlink (path) == -1) {
+  if (d->io->unlink (d->io->opaque, path) == -1) {
     if (errno == ENOENT || errno == ENOTDIR)
       return 0;
     r = -errno;
@@ -428,8 +454,12 @@ dir_del (struct objstore *s, const char *key)
     return r;
   }
   leaf[-1] = '\0';
-  fsync_dir (path);
+  r = fsync_dir (d, path);
   leaf[-1] = '/';
+  if (r < 0) {
+    s3vol_error (s->log, "%s: delete %s: %s", s->url, key, strerror (-r));
+    return r;
+  }
   prune_dirs (d, path, leaf);
   return 0;
 }
