@@ -15,7 +15,10 @@
  * A commit that reuses an existing object first rewrites it if it is
  * older than half the grace period (vs_put_ca), and publishes its root
  * after everything it references, so whatever it relies on is either
- * marked in step 3 or too young to delete in step 4.
+ * marked in step 3 or too young to delete in step 4.  Two windows
+ * remain (docs/FORMAT.md, "Retention and garbage collection"): a rewrite
+ * between the second look and the delete, and a fork of a version being
+ * pruned.
  */
 #include <errno.h>
 #include <inttypes.h>
