@@ -58,6 +58,8 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SUPPORT_SRCS := $(wildcard tests/support/*.c)
 SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
+SEC_SRCS    := $(wildcard tests/security/test_*.c)
+SEC_BINS    := $(SEC_SRCS:tests/security/%.c=$(BUILD)/security/%)
 BENCH_SRCS  := $(wildcard tests/bench/*.c)
 BENCH_BINS  := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 
@@ -119,6 +121,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(SUPPORT_OBJS) $(LIB)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(LAYER_INC) $(PKG_CFLAGS) -o $@ $< \
 	  $(SUPPORT_OBJS) $(LIB) $(LDLIBS_ALL) -lcmocka $(TEST_LIBS_$*)
 
+# Security tests: crafted images, objects and endpoints (tests/security/).
+$(BUILD)/security/%: tests/security/%.c $(SUPPORT_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XCFLAGS) -Itests/support $(PKG_CFLAGS) -o $@ $< \
+	  $(SUPPORT_OBJS) $(LIB) $(LDLIBS_ALL) -lcmocka
+
 $(BUILD)/bench/%: tests/bench/%.c $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(XCFLAGS) -Itests/support $(PKG_CFLAGS) -o $@ $< \
@@ -128,7 +136,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(SUPPORT_OBJS) $(LIB)
 # ships only a static archive; tests link it, the product never does).
 TEST_LIBS_test_s3_outside := -l:libs3.a $(shell pkg-config --libs libcurl libxml-2.0 openssl 2>/dev/null)
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(SEC_BINS)
 
 # Keep objects make would otherwise treat as intermediate.
 .SECONDARY:
