@@ -37,6 +37,10 @@ notify (void *opaque, enum extfs_event ev, const char *path, uint64_t seq)
              "%" PRIu64 "); yours replaces it (last write wins)\n", f->verb,
              path, seq);
     break;
+  case EXTFS_EV_BADNAME:
+    fprintf (stderr, "s3vol %s: skipped %s: its name cannot be a local "
+             "name (an unsafe or corrupt entry)\n", f->verb, path);
+    break;
   case EXTFS_EV_REBASED:
   case EXTFS_EV_REPLAYED:
     break;
@@ -157,6 +161,7 @@ with_files (const struct cli_global *g, int argc, char **argv,
 struct ls {
   const struct cli_args *a;
   int n;
+  bool escape;                  /* names are entries ('/' escaped) */
 };
 
 static const char *
@@ -194,6 +199,27 @@ mode_string (uint32_t mode, char out[11])
   out[10] = '\0';
 }
 
+/* A name or symlink target from the volume (untrusted), printed with
+ * control bytes, '\\' (and in a name '/', or the dots of "." and "..")
+ * as \xNN, so that it can neither drive the terminal nor pass for
+ * another path.
+ */
+static void
+put_escaped (const char *s, bool name)
+{
+  size_t len = strlen (s), i;
+  unsigned char c;
+
+  for (i = 0; i < len; i++) {
+    c = s[i];
+    if (c < 0x20 || c == 0x7f || c == '\\' || (name && c == '/') ||
+        (name && c == '.' && (len == 1 || (len == 2 && s[1] == '.'))))
+      printf ("\\x%02x", c);
+    else
+      putchar (c);
+  }
+}
+
 static int
 ls_one (void *opaque, const char *name, const struct extfs_stat *st,
         const char *target)
@@ -218,12 +244,19 @@ ls_one (void *opaque, const char *name, const struct extfs_stat *st,
   else if (l->a->long_) {
     mode_string (st->mode, m);
     printf ("%s %3" PRIu32 " %5" PRIu32 " %5" PRIu32 " %12" PRIu64
-            " %s %s%s%s\n", m, st->nlink, st->uid, st->gid, st->size,
-            cli_time (st->mtime_ns, t), name, target ? " -> " : "",
-            target ? target : "");
+            " %s ", m, st->nlink, st->uid, st->gid, st->size,
+            cli_time (st->mtime_ns, t));
+    put_escaped (name, l->escape);
+    if (target) {
+      printf (" -> ");
+      put_escaped (target, false);
+    }
+    putchar ('\n');
   }
-  else
-    printf ("%s%s\n", name, S_ISDIR (st->mode) ? "/" : "");
+  else {
+    put_escaped (name, l->escape);
+    printf ("%s\n", S_ISDIR (st->mode) ? "/" : "");
+  }
   l->n++;
   return 0;
 }
@@ -244,8 +277,10 @@ do_ls (struct files *f, const struct cli_args *a)
     st = dst;
   if (a->json)
     putchar ('[');
-  if (r == 0 && S_ISDIR (st.mode))
+  if (r == 0 && S_ISDIR (st.mode)) {
+    l.escape = true;
     r = extfs_list (f->x, path, a->long_ || a->json, ls_one, &l);
+  }
   else if (r == 0) {
     if (S_ISLNK (st.mode) && extfs_readlink (f->x, path, target,
                                              sizeof target) < 0)

@@ -48,6 +48,10 @@ enum extfs_event {
   EXTFS_EV_OVERWROTE,   /* replaying replaced or removed path, which the
                            writer of version seq had changed */
   EXTFS_EV_REPLAYED,    /* opening version seq replayed its journal */
+  EXTFS_EV_BADNAME,     /* get: an entry whose name cannot be a local
+                           name ("", ".", "..", with '/'), shown escaped
+                           in path, was skipped (the result is then
+                           -EUCLEAN) */
 };
 
 struct extfs_notify {

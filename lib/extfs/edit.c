@@ -211,21 +211,40 @@ extfs_mkdir (struct extfs *x, const char *path, unsigned flags)
 
 /* ---- rm ---- */
 
-/* Free everything under directory dir (its entries stay: it goes too). */
+/* Free everything under directory dir (its entries stay: it goes too).
+ * A directory met again (an entry pointing at an ancestor, a loop, a
+ * second link to a directory: all corruption, or hostile) is neither
+ * walked nor unlinked again: its entry goes with dir.  seen holds the
+ * directories walked, depth bounds the recursion.
+ */
 static int
-remove_tree (struct extfs *x, ext2_ino_t dir)
+remove_tree (struct extfs *x, ext2_ino_t dir, struct hashmap *seen,
+             unsigned depth)
 {
   struct extfs_dirents ks = { 0 };
   const struct extfs_dirent *k;
   size_t i;
   int r;
 
+  if (depth > EXTFS_MAX_DEPTH) {
+    s3vol_error (x->log, "directories nested too deep (a corrupt "
+                 "filesystem)");
+    return -EUCLEAN;
+  }
   r = extfs_dir_list (x, dir, &ks);
   for (i = 0; r == 0 && i < ks.len; i++) {
     k = &ks.ptr[i];
     r = is_dir (x, k->ino, k->ftype);
     if (r == 1) {
-      r = remove_tree (x, k->ino);
+      r = extfs_inoset_add (seen, k->ino);
+      if (r == 0) {
+        s3vol_warn (x->log, "directory inode %u is linked twice (a loop "
+                    "in a corrupt filesystem): dropping the entry",
+                    (unsigned) k->ino);
+        continue;
+      }
+      if (r == 1)
+        r = remove_tree (x, k->ino, seen, depth + 1);
       extfs_dc_forget (x, k->ino);
     }
     if (r == 0)
@@ -262,7 +281,16 @@ extfs_remove_path (struct extfs *x, const char *path, bool recursive)
   if (r == 0)
     r = extfs_dir_remove (x, parent, last);
   if (r == 0 && is_dir (x, ino, EXT2_FT_UNKNOWN) == 1) {
-    r = remove_tree (x, ino);
+    struct hashmap seen;
+
+    extfs_inoset_init (&seen);
+    if (extfs_inoset_add (&seen, EXT2_ROOT_INO) < 0 ||
+        extfs_inoset_add (&seen, parent) < 0 ||
+        extfs_inoset_add (&seen, ino) < 0)
+      r = -ENOMEM;
+    if (r == 0)
+      r = remove_tree (x, ino, &seen, 0);
+    hashmap_free (&seen);
     extfs_dc_forget (x, ino);
   }
   if (r == 0)
@@ -313,6 +341,7 @@ struct cp {
   struct extfs *x;
   unsigned flags;
   struct link_list links;
+  struct hashmap dirs_seen;     /* source directories walked */
   char *buf;
 };
 
@@ -371,15 +400,19 @@ copy_inode (struct cp *c, ext2_ino_t sino, union extfs_inode *sin,
   int64_t mtime = extfs_get_time (sin, T_MTIME);
   struct extfs_runs s = { 0 };
   union extfs_inode din;
-  char target[4096];
+  char *target;
   int r;
 
   if (LINUX_S_ISLNK (mode)) {
-    r = extfs_read_link (x, sino, sin, target, sizeof target);
-    return r < 0 ? r : extfs_new_symlink (x, parent, target,
-                                          inode_uid (sin->small),
-                                          inode_gid (sin->small), mtime,
-                                          dino);
+    /* Not on the stack: copy_node recurses. */
+    target = malloc (EXTFS_LINK_MAX);
+    r = target ? extfs_read_link (x, sino, sin, target, EXTFS_LINK_MAX)
+      : -ENOMEM;
+    if (r == 0)
+      r = extfs_new_symlink (x, parent, target, inode_uid (sin->small),
+                             inode_gid (sin->small), mtime, dino);
+    free (target);
+    return r;
   }
   r = extfs_new_inode (x, parent, mode, inode_uid (sin->small),
                        inode_gid (sin->small), mtime, dino);
@@ -410,10 +443,10 @@ copy_inode (struct cp *c, ext2_ino_t sino, union extfs_inode *sin,
 
 static int
 copy_node (struct cp *c, ext2_ino_t sino, ext2_ino_t parent,
-           const char *name, const char *dpath)
+           const char *name, const char *dpath, unsigned depth)
 {
   struct extfs *x = c->x;
-  char path[PATH_MAX];
+  char *path = NULL;
   union extfs_inode sin;
   struct extfs_dirents ks = { 0 };
   ext2_ino_t old, dino = 0;
@@ -440,6 +473,19 @@ copy_node (struct cp *c, ext2_ino_t sino, ext2_ino_t parent,
       s3vol_error (x->log, "%s exists and is not a directory", dpath);
       return -ENOTDIR;
     }
+    r = extfs_inoset_add (&c->dirs_seen, sino);
+    if (r == 0 || depth > EXTFS_MAX_DEPTH) {
+      s3vol_error (x->log, "%s: %s (a corrupt filesystem)", dpath,
+                   r == 0 ? "a directory seen before (a loop)"
+                   : "directories nested too deep");
+      return -EUCLEAN;
+    }
+    if (r < 0)
+      return r;
+    r = 0;
+    path = malloc (PATH_MAX);
+    if (path == NULL)
+      return -ENOMEM;
     dino = old;
     if (!exists)
       r = extfs_new_dir (x, parent, name, sin.small.i_mode,
@@ -448,11 +494,19 @@ copy_node (struct cp *c, ext2_ino_t sino, ext2_ino_t parent,
     if (r == 0)
       r = extfs_dir_list (x, sino, &ks);
     for (i = 0; r == 0 && i < ks.len; i++) {
+      if (!extfs_name_ok (ks.ptr[i].name, ks.ptr[i].len)) {
+        s3vol_error (x->log, "%s: an entry with a corrupt name (a "
+                     "corrupt filesystem)", dpath);
+        r = -EUCLEAN;
+        break;
+      }
       r = extfs_join (path, dpath, ks.ptr[i].name);
       if (r == 0)
-        r = copy_node (c, ks.ptr[i].ino, dino, ks.ptr[i].name, path);
+        r = copy_node (c, ks.ptr[i].ino, dino, ks.ptr[i].name, path,
+                       depth + 1);
     }
     extfs_dirents_free (&ks);
+    free (path);
     return r;
   }
   if (exists && d) {
@@ -513,10 +567,12 @@ extfs_run_cp (struct extfs *x, const char *src, const char *dst,
     r = -ENOMEM;
   if (r == 0)
     r = extfs_make_dirs (x, dir, &parent);
+  extfs_inoset_init (&c.dirs_seen);
   if (r == 0)
-    r = copy_node (&c, sino, parent, name, dst);
+    r = copy_node (&c, sino, parent, name, dst, 0);
   if (r == 0)
     r = extfs_touch_dir (x, parent);
+  hashmap_free (&c.dirs_seen);
   link_list_reset (&c.links);
   free (c.buf);
   return r;

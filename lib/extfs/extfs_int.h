@@ -202,6 +202,26 @@ int extfs_next_name (struct extfs *x, const char *path, const char *p,
 int extfs_read_link (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
                      char *buf, size_t n);
 
+/* May a directory entry's name (len bytes) leave the volume: not
+ * empty, ".", "..", and without '/' or NUL?  Names that may not are
+ * refused wherever a name is used outside the volume (get) or joined
+ * into a path.
+ */
+bool extfs_name_ok (const char *name, size_t len);
+/* name, shown safely in a message (control bytes, '/', '\\' and the
+ * dots of "." and ".." as \xNN), into out (n bytes; cut if too short).
+ */
+void extfs_name_escape (const char *name, size_t len, char *out, size_t n);
+/* Room for a symlink's target and its NUL. */
+#define EXTFS_LINK_MAX 4096
+/* The deepest directory tree walked (get, rm, cp). */
+#define EXTFS_MAX_DEPTH 1024
+/* A set of inode numbers (loops in a corrupt tree): init; add (1 if
+ * new, 0 if there already, -ENOMEM); free with hashmap_free.
+ */
+void extfs_inoset_init (struct hashmap *m);
+int extfs_inoset_add (struct hashmap *m, ext2_ino_t ino);
+
 /* Add name -> ino (type ftype) to directory dir; remove it; point an
  * existing name at another inode.
  */
@@ -233,6 +253,10 @@ int extfs_dir_csum (struct extfs *x);
  * leaf block of an indexed directory that name hashes to (buf: a block).
  */
 int extfs_make_indexed (struct extfs *x, ext2_ino_t dir);
+/* Check the whole index of directory dir (untrusted) before it is
+ * changed: 0, or -EUCLEAN / -ENOTSUP logged with the directory inode.
+ */
+int extfs_dx_check (struct extfs *x, ext2_ino_t dir);
 int extfs_dx_leaf (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
                    const char *name, char *buf, uint32_t *lblk);
 
@@ -247,6 +271,7 @@ int extfs_dir_each (struct extfs *x, ext2_ino_t dir,
 /* A directory entry, as extfs_dir_list collects them. */
 struct extfs_dirent {
   char *name;
+  size_t len;                   /* of the name on disk (it may hold NUL) */
   ext2_ino_t ino;
   int ftype;
 };

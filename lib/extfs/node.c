@@ -211,6 +211,7 @@ extent_runs (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
   ext2_extent_handle_t h;
   struct ext2fs_extent ext;
   int op = EXT2_EXTENT_ROOT;
+  uint64_t next = 0;            /* the first block the next leaf may map */
   errcode_t e;
   int r = 0;
 
@@ -229,6 +230,18 @@ extent_runs (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
     if ((ext.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT) ||
         !(ext.e_flags & EXT2_EXTENT_FLAGS_LEAF) || ext.e_len == 0)
       continue;
+    /* Leaves in file order, without overlaps, inside the volume. */
+    if (ext.e_lblk < next || ext.e_pblk == 0 ||
+        ext.e_pblk >= ext2fs_blocks_count (x->fs->super) ||
+        ext.e_len > ext2fs_blocks_count (x->fs->super) - ext.e_pblk) {
+      s3vol_error (x->log, "inode %u: corrupt extent tree (blocks %llu+%u "
+                   "at block %llu)", (unsigned) ino,
+                   (unsigned long long) ext.e_lblk, (unsigned) ext.e_len,
+                   (unsigned long long) ext.e_pblk);
+      r = -EUCLEAN;
+      break;
+    }
+    next = ext.e_lblk + ext.e_len;
     r = add_run (rs, ext.e_lblk, ext.e_pblk, ext.e_len,
                  ext.e_flags & EXT2_EXTENT_FLAGS_UNINIT);
     if (r)

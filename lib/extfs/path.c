@@ -3,6 +3,7 @@
  * volume), reading symlinks, and walking a directory's entries.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +24,23 @@ extfs_read_link (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
 
   if (size >= n)
     return -ERANGE;
-  if (ext2fs_is_fast_symlink (&in->small))
+  if (ext2fs_is_fast_symlink (&in->small)) {
+    if (size > sizeof in->small.i_block)
+      goto corrupt;
     memcpy (buf, in->small.i_block, size);
-  else if (in->small.i_flags & EXT4_INLINE_DATA_FL)
-    e = ext2fs_inline_data_get (x->fs, ino, &in->small, buf, &got);
+  }
+  else if (in->small.i_flags & EXT4_INLINE_DATA_FL) {
+    /* ext2fs_inline_data_get copies all the inline data (i_block and
+     * the system.data xattr), whatever the file size says.
+     */
+    e = ext2fs_inline_data_size (x->fs, ino, &got);
+    if (e == 0 && (got >= n || got < size))
+      goto corrupt;
+    if (e == 0)
+      e = ext2fs_inline_data_get (x->fs, ino, &in->small, buf, &got);
+  }
+  else if (size > x->fs->blocksize)
+    goto corrupt;
   else {
     e = ext2fs_bmap2 (x->fs, ino, &in->small, NULL, 0, 0, NULL, &pblk);
     blk = e ? NULL : malloc (x->fs->blocksize);
@@ -42,6 +56,68 @@ extfs_read_link (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
     return extfs_fail (x, e, "read", "a symlink");
   buf[size] = '\0';
   return 0;
+ corrupt:
+  s3vol_error (x->log, "inode %u: a corrupt symlink (size %" PRIu64
+               ", %zu bytes of data)", (unsigned) ino, size, got);
+  return -EUCLEAN;
+}
+
+bool
+extfs_name_ok (const char *name, size_t len)
+{
+  return len > 0 && !(len == 1 && name[0] == '.') &&
+    !(len == 2 && name[0] == '.' && name[1] == '.') &&
+    memchr (name, '/', len) == NULL && memchr (name, '\0', len) == NULL;
+}
+
+void
+extfs_name_escape (const char *name, size_t len, char *out, size_t n)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t i, o = 0;
+  unsigned char c;
+
+  for (i = 0; i < len && o + 5 < n; i++) {
+    c = name[i];
+    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' ||
+        (c == '.' && (len == 1 || (len == 2 && i < 2)))) {
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[c >> 4];
+      out[o++] = hex[c & 15];
+    }
+    else
+      out[o++] = c;
+  }
+  out[o] = '\0';
+}
+
+/* ---- sets of inodes ---- */
+
+static bool
+ino_eq (void *ctx, uintptr_t val, const void *key)
+{
+  (void) ctx;
+  return val == *(const uintptr_t *) key;
+}
+
+void
+extfs_inoset_init (struct hashmap *m)
+{
+  *m = (struct hashmap) HASHMAP_INIT (ino_eq, NULL);
+}
+
+int
+extfs_inoset_add (struct hashmap *m, ext2_ino_t ino)
+{
+  uintptr_t key = ino;
+  uint64_t h = hashmap_hash_u64 (ino);
+
+  if (ino == 0)
+    return -EINVAL;
+  if (hashmap_get (m, h, &key))
+    return 0;
+  return hashmap_put (m, h, key) < 0 ? -ENOMEM : 1;
 }
 
 int
@@ -190,6 +266,7 @@ add_entry (void *opaque, const char *name, size_t len, ext2_ino_t ino,
 
   if (d == NULL || (d->name = strndup (name, len)) == NULL)
     return -ENOMEM;
+  d->len = len;
   d->ino = ino;
   d->ftype = ftype;
   return 0;

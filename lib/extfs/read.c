@@ -272,6 +272,18 @@ copy_run (void *opaque, const struct extfs_run *run)
   errcode_t e;
   int r;
 
+  /* Runs come in file order, each after the last (a corrupt extent
+   * tree could have them overlap or go backwards).
+   */
+  if (run->lblk > UINT64_MAX / bs - run->len ||
+      (run->lblk * bs < c->pos && run->lblk * bs < c->size) ||
+      run->pblk > ext2fs_blocks_count (x->fs->super) ||
+      run->len > ext2fs_blocks_count (x->fs->super) - run->pblk) {
+    s3vol_error (x->log, "%s: corrupt block map (blocks %" PRIu64 "+%"
+                 PRIu64 " at block %" PRIu64 ")", c->path, run->lblk,
+                 run->len, run->pblk);
+    return -EUCLEAN;
+  }
   r = fill_to (c, run->lblk * bs);
   if (r < 0 || run->uninit)
     return r;
@@ -310,7 +322,17 @@ extfs_copy_out (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
     return -ENOTSUP;
   }
   if (in->small.i_flags & EXT4_INLINE_DATA_FL) {
-    e = ext2fs_inline_data_get (x->fs, ino, &in->small, c.buf, &got);
+    /* ext2fs_inline_data_get copies all the inline data, whatever the
+     * file size says: check that it fits first.
+     */
+    e = ext2fs_inline_data_size (x->fs, ino, &got);
+    if (e == 0 && got > PIECE) {
+      s3vol_error (x->log, "%s: corrupt inline data (%zu bytes)", path,
+                   got);
+      return -EUCLEAN;
+    }
+    if (e == 0)
+      e = ext2fs_inline_data_get (x->fs, ino, &in->small, c.buf, &got);
     r = e ? extfs_fail (x, e, "read", path) : 0;
     if (r == 0)
       r = write_all (fd, c.buf, got < c.size ? got : c.size, 0, sparse);
