@@ -36,6 +36,9 @@ static const struct option long_opts[] = {
   { "recursive", no_argument, NULL, 'r' },
   { "long", no_argument, NULL, 'l' },
   { "parents", no_argument, NULL, 'p' },
+  { "allow-setuid", no_argument, NULL, 'A' },
+  { "tls-psk", required_argument, NULL, 'K' },
+  { "insecure-tcp", no_argument, NULL, 'T' },
   { NULL, 0, NULL, 0 },
 };
 
@@ -66,6 +69,9 @@ bit_of (int c)
   case 'r': return OPT_RECURSIVE;
   case 'l': return OPT_LONG;
   case 'p': return OPT_PARENTS;
+  case 'A': return OPT_ALLOW_SETUID;
+  case 'K': return OPT_TLS_PSK;
+  case 'T': return OPT_INSECURE_TCP;
   default: return 0;
   }
 }
@@ -111,6 +117,9 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
     case 'r': a->recursive = true; break;
     case 'l': a->long_ = true; break;
     case 'p': a->parents = true; break;
+    case 'A': a->allow_setuid = true; break;
+    case 'K': a->tls_psk = optarg; break;
+    case 'T': a->insecure_tcp = true; break;
     case 'C': a->cache_dir = optarg; break;
     case 'M': a->create = true; break;
     case 'E': a->ephemeral = true; break;

@@ -94,7 +94,8 @@ check_volume (const struct cli_global *g, const struct cli_args *args,
 }
 
 int
-cli_attach (struct attachment *a, const char *mountpoint)
+cli_attach (struct attachment *a, const char *mountpoint,
+            bool allow_setuid)
 {
   int r;
 
@@ -108,7 +109,7 @@ cli_attach (struct attachment *a, const char *mountpoint)
   if (r == EXIT_OK)
     r = att_connect (a);
   if (r == EXIT_OK && mountpoint[0])
-    r = att_mount (a, mountpoint);
+    r = att_mount (a, mountpoint, allow_setuid);
   if (r == EXIT_OK)
     r = att_save (a, &cli_log) < 0 ? EXIT_FAIL : EXIT_OK;
   if (r != EXIT_OK) {
@@ -126,9 +127,10 @@ attach (const struct cli_global *g, int argc, char **argv)
     "--snapshot S]\n"
     "         [--cache-dir DIR] [--cache-size SIZE] [--commit-interval "
     "SECS]\n"
-    "         [--create-if-missing [--size SIZE]]\n"
-    "Mount a volume.  Changes are committed every few seconds (default "
-    "5), by\ns3vol commit, and at detach.  Needs root.\n";
+    "         [--create-if-missing [--size SIZE]] [--allow-setuid]\n"
+    "Mount a volume, nosuid,nodev unless --allow-setuid.  Changes are "
+    "committed\nevery few seconds (default 5), by s3vol commit, and at "
+    "detach.  Needs root.\n";
   struct attachment a = { 0 };
   struct cli_args args;
   char real[PATH_MAX], suffix[96] = "";
@@ -136,7 +138,8 @@ attach (const struct cli_global *g, int argc, char **argv)
 
   r = cli_parse (argc, argv, OPT_READONLY | OPT_VERSION | OPT_SNAPSHOT |
                  OPT_CACHE_DIR | OPT_CACHE_SIZE | OPT_CREATE | OPT_SIZE |
-                 OPT_INTERVAL | OPT_CHUNK_SIZE, 2, 2, &args);
+                 OPT_INTERVAL | OPT_CHUNK_SIZE | OPT_ALLOW_SETUID, 2, 2,
+                 &args);
   if (r != EXIT_OK || args.help)
     return args.help ? cli_usage (usage, true) : r;
   r = need_root ("attach");
@@ -164,7 +167,7 @@ attach (const struct cli_global *g, int argc, char **argv)
   else if (s3vol_cache_dir (a.volume, suffix, a.cache_dir,
                             sizeof a.cache_dir, &cli_log) < 0)
     return EXIT_FAIL;
-  r = cli_attach (&a, real);
+  r = cli_attach (&a, real, args.allow_setuid);
   if (r == EXIT_OK)
     printf ("attached %s at %s%s\n", a.volume, real,
             a.readonly ? " (read-only)" : "");
@@ -308,6 +311,7 @@ reload (const struct cli_global *g, int argc, char **argv)
   struct attachment a;
   struct cli_args args;
   char busy[4096], mp[PATH_MAX];
+  bool allow_setuid;
   uint64_t seq;
   int r;
 
@@ -334,12 +338,13 @@ reload (const struct cli_global *g, int argc, char **argv)
       return r;
     }
   }
+  allow_setuid = att_mounted_setuid (a.mountpoint);
   r = att_teardown (&a, true);
   if (r != EXIT_OK)
     return r;
   /* A read-only attachment of a version or snapshot stays on it. */
   snprintf (mp, sizeof mp, "%s", a.mountpoint);
-  r = cli_attach (&a, mp);
+  r = cli_attach (&a, mp, allow_setuid);
   if (r == EXIT_OK)
     printf ("reloaded %s at %s\n", a.volume, mp);
   return r;

@@ -260,24 +260,27 @@ att_connect (struct attachment *a)
 }
 
 int
-att_mount (struct attachment *a, const char *mountpoint)
+att_mount (struct attachment *a, const char *mountpoint, bool allow_setuid)
 {
-  char err[1024];
+  char err[1024], opts[64];
   /* noinit_itable: the kernel would otherwise zero every lazily
    * initialised inode table after mount, dirtying chunks across the
-   * whole volume for nothing.
+   * whole volume for nothing.  nosuid,nodev: a setuid binary or a
+   * device file in a volume must not give a local user root.
    */
-  const char *argv[] = { "mount", "-t", "ext4", "-o",
-                         a->readonly ? "ro" : "rw,noinit_itable", a->device,
+  const char *argv[] = { "mount", "-t", "ext4", "-o", opts, a->device,
                          mountpoint, NULL };
 
+  snprintf (opts, sizeof opts, "%s%s", a->readonly ? "ro" :
+            "rw,noinit_itable", allow_setuid ? "" : ",nosuid,nodev");
   if (proc_run (argv, NULL, 0, err, sizeof err) == 0)
     return EXIT_OK;
   if (a->readonly) {
     /* A version published without a freeze (a VM's, or after a crash)
      * may hold a journal that a read-only device cannot replay.
      */
-    argv[4] = "ro,noload";
+    snprintf (opts, sizeof opts, "ro,noload%s",
+              allow_setuid ? "" : ",nosuid,nodev");
     if (proc_run (argv, NULL, 0, NULL, 0) == 0) {
       fprintf (stderr, "s3vol: warning: %s has an unreplayed journal; "
                "mounted without replaying it\n", a->volume);
@@ -304,6 +307,31 @@ is_mounted (const char *path)
       strcmp (mp, path) == 0;
   fclose (fp);
   return found;
+}
+
+bool
+att_mounted_setuid (const char *path)
+{
+  char line[4096], mp[PATH_MAX], opts[1024];
+  bool found = false, setuid = false;
+  FILE *fp = fopen ("/proc/self/mountinfo", "r");
+
+  if (fp == NULL)
+    return false;
+  while (!found && fgets (line, sizeof line, fp)) {
+    found = sscanf (line, "%*s %*s %*s %*s %4095s %1023s", mp, opts) == 2 &&
+      strcmp (mp, path) == 0;
+    if (found) {
+      char *o, *save = NULL;
+      setuid = true;
+      for (o = strtok_r (opts, ",", &save); o;
+           o = strtok_r (NULL, ",", &save))
+        if (strcmp (o, "nosuid") == 0)
+          setuid = false;
+    }
+  }
+  fclose (fp);
+  return setuid;
 }
 
 /* Does link (a /proc symlink) point at or under path? */

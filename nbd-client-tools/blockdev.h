@@ -17,8 +17,17 @@
  */
 int att_serve (struct attachment *a);
 int att_connect (struct attachment *a);
-/* Mount a->device at mountpoint (ext4).  Exit code. */
-int att_mount (struct attachment *a, const char *mountpoint);
+/* Mount a->device at mountpoint (ext4), nosuid,nodev unless
+ * allow_setuid (a volume's files may come from anyone who can write
+ * the store or the volume).  Exit code.
+ */
+int att_mount (struct attachment *a, const char *mountpoint,
+               bool allow_setuid);
+
+/* Is a filesystem mounted at path without nosuid (so that a re-attach
+ * keeps --allow-setuid)?
+ */
+bool att_mounted_setuid (const char *path);
 
 /* Undo everything that exists of a, quietly: unmount (if mountpoint),
  * disconnect, stop nbdkit (which commits what is dirty), remove the run
@@ -33,10 +42,11 @@ int att_teardown (struct attachment *a, bool unmount);
 int att_unmount (struct attachment *a);
 
 /* Make a's run directory, serve, connect and mount a (volume, options
- * and mountpoint set; "" for none), and record it; on failure undo it
- * all.  Exit code.
+ * and mountpoint set; "" for none; allow_setuid as att_mount's), and
+ * record it; on failure undo it all.  Exit code.
  */
-int cli_attach (struct attachment *a, const char *mountpoint);
+int cli_attach (struct attachment *a, const char *mountpoint,
+                bool allow_setuid);
 
 /* Processes using files under path, as "PID (command)" lines. */
 void att_busy (const char *path, char *out, size_t n);

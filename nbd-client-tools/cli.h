@@ -100,6 +100,9 @@ void cli_json_str (const char *s);
 #define OPT_RECURSIVE 524288u
 #define OPT_LONG 1048576u
 #define OPT_PARENTS 2097152u
+#define OPT_ALLOW_SETUID 4194304u
+#define OPT_TLS_PSK 8388608u
+#define OPT_INSECURE_TCP 16777216u
 
 #define CLI_MAX_VOLUMES 16
 
@@ -107,9 +110,12 @@ struct cli_args {
   bool help, json, yes, dry_run, force, no_format, readonly, create;
   bool ephemeral, interval_set;
   bool recursive, long_, parents;
+  bool allow_setuid;            /* mount without nosuid,nodev */
+  bool insecure_tcp;            /* serve --port without TLS */
   uint64_t size, chunk_size, version, cache_size;
   unsigned interval, port;
   const char *snapshot, *message, *cache_dir, *socket;
+  const char *tls_psk;          /* serve --tls-psk FILE */
   const char *volumes[CLI_MAX_VOLUMES];   /* -v NAME:PATH[:ro] */
   int nvolumes;
   int npos;                     /* positional arguments */

@@ -169,8 +169,13 @@ make_path (const char *path)
 
 /* The namespace holder: mount, run CMD, unmount.  Never returns. */
 static void
-hold_namespace (struct mount_spec *ms, int n, char **cmd)
+hold_namespace (struct mount_spec *ms, int n, char **cmd,
+                bool allow_setuid)
 {
+  /* A setuid binary or a device file in a volume must not give CMD's
+   * users root.
+   */
+  unsigned long flags = allow_setuid ? 0 : MS_NOSUID | MS_NODEV;
   int status = 0, i;
   pid_t pid;
 
@@ -183,7 +188,7 @@ hold_namespace (struct mount_spec *ms, int n, char **cmd)
   for (i = 0; i < n; i++) {
     make_path (ms[i].path);
     if (mount (ms[i].a.device, ms[i].path, "ext4",
-               ms[i].a.readonly ? MS_RDONLY : 0,
+               flags | (ms[i].a.readonly ? MS_RDONLY : 0),
                ms[i].a.readonly ? "" : "noinit_itable") == -1) {
       fprintf (stderr, "s3vol run: cannot mount %s at %s: %s\n",
                ms[i].a.volume, ms[i].path, strerror (errno));
@@ -216,12 +221,14 @@ static int
 run (const struct cli_global *g, int argc, char **argv)
 {
   static const char usage[] =
-    "usage: s3vol run -v NAME:/PATH[:ro] [-v ...] [--ephemeral] "
-    "[--create-if-missing [--size SIZE]] -- CMD [ARGS...]\n"
+    "usage: s3vol run -v NAME:/PATH[:ro] [-v ...] [--ephemeral]\n"
+    "         [--create-if-missing [--size SIZE]] [--allow-setuid] -- CMD "
+    "[ARGS...]\n"
     "Run CMD with volumes mounted in a private mount namespace; commit "
     "and detach\nthem when it ends, and exit with its status.  "
     "--ephemeral: each volume is new\nand deleted afterwards, whatever "
-    "happens to CMD.  Needs root.\n";
+    "happens to CMD.  Volumes are\nmounted nosuid,nodev unless "
+    "--allow-setuid.  Needs root.\n";
   struct mount_spec ms[CLI_MAX_VOLUMES];
   struct sigaction ign = { .sa_handler = SIG_IGN }, old[3];
   struct cli_args args;
@@ -231,7 +238,7 @@ run (const struct cli_global *g, int argc, char **argv)
   pid_t holder;
 
   r = cli_parse (argc, argv, OPT_VOLUMES | OPT_EPHEMERAL | OPT_CREATE |
-                 OPT_SIZE, 1, INT32_MAX, &args);
+                 OPT_SIZE | OPT_ALLOW_SETUID, 1, INT32_MAX, &args);
   if (r != EXIT_OK || args.help)
     return args.help ? cli_usage (usage, true) : r;
   if (args.nvolumes == 0) {
@@ -284,7 +291,7 @@ run (const struct cli_global *g, int argc, char **argv)
       r = EXIT_FAIL;
       break;
     }
-    r = cli_attach (a, "");
+    r = cli_attach (a, "", false);
     if (r != EXIT_OK)
       break;
   }
@@ -296,7 +303,7 @@ run (const struct cli_global *g, int argc, char **argv)
       sigaction ((int[]) { SIGINT, SIGTERM, SIGHUP }[i], &ign, &old[i]);
     holder = fork ();
     if (holder == 0)
-      hold_namespace (ms, n, args.pos);
+      hold_namespace (ms, n, args.pos, args.allow_setuid);
     while (holder > 0 && waitpid (holder, &status, 0) == -1 &&
            errno == EINTR)
       ;

@@ -61,7 +61,8 @@ open_file (struct cache *c, const char *name, int flags)
   int fd;
 
   snprintf (path, sizeof path, "%s/%s", c->dir, name);
-  fd = c->io->open (c->io->opaque, path, flags, 0600);
+  /* Never through a symbolic link planted in the directory. */
+  fd = c->io->open (c->io->opaque, path, flags | O_NOFOLLOW, 0600);
   if (fd == -1 && !(errno == ENOENT && !(flags & O_CREAT)))
     sys_error (c, "open", name);
   return fd;
@@ -139,7 +140,7 @@ cache_save_state (struct cache *c, bool clean)
   /* Overwrite state.tmp in place: it was left allocated by the last
    * save (below), so this needs no room on a full disk.
    */
-  fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT, 0600);
+  fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600);
   if (fd == -1 || io->pwrite (io->opaque, fd, b, sizeof b, 0) != sizeof b ||
       io->ftruncate (io->opaque, fd, sizeof b) == -1 ||
       io->fsync (io->opaque, fd) == -1)
@@ -156,8 +157,8 @@ cache_save_state (struct cache *c, bool clean)
    * synced: losing it in a crash costs nothing).
    */
   if (r == 0 &&
-      (fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT | O_TRUNC,
-                      0600)) >= 0) {
+      (fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT | O_EXCL |
+                      O_TRUNC | O_NOFOLLOW, 0600)) >= 0) {
     if (io->pwrite (io->opaque, fd, b, sizeof b, 0) != sizeof b)
       io->unlink (io->opaque, tmp);
     io->close (io->opaque, fd);
