@@ -40,6 +40,7 @@ struct dent {
 struct dtab {
   ext2_ino_t dir;
   bool indexed;
+  bool dx_checked;              /* its index checked (the image is untrusted) */
   struct hashmap names;         /* name -> struct dent * */
 };
 
@@ -379,6 +380,21 @@ extfs_lookup (struct extfs *x, ext2_ino_t dir, const char *name,
 
 /* ---- changing entries ---- */
 
+/* Before the first change to an indexed directory: is its index sound?
+ * (libext2fs and extfs_dx_leaf trust its counts and limits.)
+ */
+static int
+check_index (struct extfs *x, struct dtab *t)
+{
+  int r;
+
+  if (!t->indexed || t->dx_checked)
+    return 0;
+  r = extfs_dx_check (x, t->dir);
+  t->dx_checked = r == 0;
+  return r;
+}
+
 /* Put name into the free room of entry de (at off) if it fits; 1 if. */
 int
 extfs_dirent_fit (struct extfs *x, char *buf, unsigned off, unsigned rec_len,
@@ -508,6 +524,9 @@ extfs_dir_add (struct extfs *x, ext2_ino_t dir, const char *name,
       return r;
     t->indexed = true;
   }
+  r = check_index (x, t);
+  if (r < 0)
+    return r;
   e = ext2fs_link (x->fs, dir, name, ino, ftype);
   if (e == EXT2_ET_DIR_NO_SPACE) {
     s3vol_error (x->log, "%s: the directory is full (its index cannot "
@@ -607,6 +626,8 @@ find_entry (struct extfs *x, ext2_ino_t dir, const char *name,
 
   f->buf = NULL;
   r = get_tab (x, dir, &f->t);
+  if (r == 0)
+    r = check_index (x, f->t);
   if (r < 0)
     return r;
   f->buf = malloc (x->fs->blocksize);

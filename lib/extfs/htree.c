@@ -11,6 +11,7 @@
  *   leaves    ordinary directory blocks, names sorted into them by hash
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,14 +122,211 @@ extfs_make_indexed (struct extfs *x, ext2_ino_t dir)
 }
 
 
+/* ---- checking an index ----
+ *
+ * The image is untrusted: an index whose counts or limits lie would make
+ * the lookups below and ext2fs_link read and write past a block, or an
+ * edit keep (and publish) a broken index.  So before the first change to
+ * an indexed directory its whole index is checked, and each block the
+ * lookups read again: the root's info (reserved zero, a hash s3vol knows,
+ * info_length 8, levels as the features allow), every block's limit what
+ * fits in a block, 1 <= count <= limit, hashes in order, block numbers
+ * inside the directory.
+ */
+
+/* The entries that fit in the root (root) or a node. */
+static unsigned
+dx_limit (struct extfs *x, bool root)
+{
+  unsigned tail = extfs_dir_csum (x) ? sizeof (struct ext2_dx_tail) : 0;
+
+  return (x->fs->blocksize - (root ? 32 : 8) - tail) /
+    sizeof (struct ext2_dx_entry);
+}
+
+static int
+dx_corrupt (struct extfs *x, ext2_ino_t dir, const char *what)
+{
+  s3vol_error (x->log, "directory inode %u (volume %s, version %" PRIu64
+               ") has a corrupt htree index (%s): s3vol will not change "
+               "it; export the volume and run e2fsck -fD", dir, x->volume,
+               x->seq, what);
+  return -EUCLEAN;
+}
+
+/* Check the root (block 0, in buf); *levels: its indirect levels. */
+static int
+dx_check_root (struct extfs *x, ext2_ino_t dir, const char *buf,
+               unsigned *levels)
+{
+  const struct ext2_dx_root_info *info =
+    (const struct ext2_dx_root_info *) (buf + 24);
+  const struct ext2_dir_entry *dot = (const struct ext2_dir_entry *) buf;
+  const struct ext2_dir_entry *dotdot =
+    (const struct ext2_dir_entry *) (buf + 12);
+  unsigned rec_len, rec_len2;
+
+  if (ext2fs_get_rec_len (x->fs, (struct ext2_dir_entry *) dot, &rec_len) ||
+      ext2fs_get_rec_len (x->fs, (struct ext2_dir_entry *) dotdot,
+                          &rec_len2) ||
+      rec_len != 12 || rec_len2 != x->fs->blocksize - 12 ||
+      ext2fs_dirent_name_len (dot) != 1 ||
+      ext2fs_dirent_name_len (dotdot) != 2)
+    return dx_corrupt (x, dir, "its root block is not \".\" and \"..\"");
+  if (info->reserved_zero != 0 || (info->unused_flags & 1))
+    return dx_corrupt (x, dir, "the root's reserved fields are set");
+  if (info->hash_version == EXT2_HASH_SIPHASH) {
+    s3vol_error (x->log, "directory inode %u (volume %s) is indexed by "
+                 "SipHash (casefolded): s3vol cannot change it", dir,
+                 x->volume);
+    return -ENOTSUP;
+  }
+  if (info->hash_version > EXT2_HASH_TEA)
+    return dx_corrupt (x, dir, "an unknown hash version");
+  if (info->info_length != sizeof *info)
+    return dx_corrupt (x, dir, "its root info is not 8 bytes long, the "
+                       "only length s3vol handles");
+  if (info->indirect_levels >= ext2_dir_htree_level (x->fs))
+    return dx_corrupt (x, dir, ext2fs_has_feature_largedir (x->fs->super)
+                       ? "more than 2 indirect levels"
+                       : "more than 1 indirect level without largedir");
+  *levels = info->indirect_levels;
+  return 0;
+}
+
+/* The count/limit of an index block (root or node) in buf, checked:
+ * the entries (with the count) and their number.
+ */
+static int
+dx_entries (struct extfs *x, ext2_ino_t dir, const char *buf, bool root,
+            const struct ext2_dx_entry **ent, unsigned *count)
+{
+  const struct ext2_dx_countlimit *cl;
+  const struct ext2_dir_entry *fake = (const struct ext2_dir_entry *) buf;
+  unsigned rec_len, limit, k;
+
+  if (!root &&
+      (fake->inode != 0 ||
+       ext2fs_get_rec_len (x->fs, (struct ext2_dir_entry *) fake, &rec_len)
+       || rec_len != x->fs->blocksize || ext2fs_dirent_name_len (fake) != 0))
+    return dx_corrupt (x, dir, "an index node is not an empty entry over "
+                       "its block");
+  cl = (const struct ext2_dx_countlimit *) (buf + (root ? 32 : 8));
+  limit = ext2fs_le16_to_cpu (cl->limit);
+  *count = ext2fs_le16_to_cpu (cl->count);
+  if (limit != dx_limit (x, root))
+    return dx_corrupt (x, dir, "a limit that is not what fits in a block");
+  if (*count == 0 || *count > limit)
+    return dx_corrupt (x, dir, "a count of 0 or over the limit");
+  *ent = (const struct ext2_dx_entry *) cl;
+  /* Entry 0 holds count/limit where its hash would be: hash 0. */
+  for (k = 2; k < *count; k++)
+    if ((ext2fs_le32_to_cpu ((*ent)[k].hash) & ~1u) <
+        (ext2fs_le32_to_cpu ((*ent)[k - 1].hash) & ~1u))
+      return dx_corrupt (x, dir, "hashes out of order");
+  return 0;
+}
+
+struct dx_walk {
+  struct extfs *x;
+  ext2_ino_t dir;
+  union extfs_inode *in;
+  uint64_t nblocks;             /* of the directory */
+  uint64_t nodes;               /* index blocks read so far */
+  struct hashmap seen;          /* their logical blocks, + 1 */
+  unsigned levels;
+  char *buf[EXT4_HTREE_LEVEL];
+};
+
+static bool
+lblk_eq (void *ctx, uintptr_t val, const void *key)
+{
+  (void) ctx;
+  return val - 1 == *(const uint32_t *) key;
+}
+
+/* Check the index block in w->buf[level] and everything below it. */
+static int
+dx_check_block (struct dx_walk *w, unsigned level)
+{
+  const struct ext2_dx_entry *ent;
+  unsigned count, k;
+  uint32_t lblk;
+  blk64_t pblk;
+  int r;
+
+  r = dx_entries (w->x, w->dir, w->buf[level], level == 0, &ent, &count);
+  if (r < 0)
+    return r;
+  for (k = 0; k < count; k++) {
+    lblk = ext2fs_le32_to_cpu (ent[k].block) & EXT4_DX_BLOCK_MASK;
+    if (lblk == 0 || lblk >= w->nblocks)
+      return dx_corrupt (w->x, w->dir, "a block outside the directory");
+    if (level == w->levels)
+      continue;                 /* a leaf */
+    /* Each node once: pointers shared between nodes would make the
+     * walk read a node again for every entry above it.
+     */
+    if (++w->nodes >= w->nblocks ||
+        hashmap_get (&w->seen, hashmap_hash_u64 (lblk), &lblk))
+      return dx_corrupt (w->x, w->dir, "an index block used twice");
+    r = hashmap_put (&w->seen, hashmap_hash_u64 (lblk), lblk + 1u);
+    if (r < 0)
+      return r;
+    r = extfs_dir_bmap (w->x, w->dir, w->in, lblk, &pblk);
+    if (r == 0)
+      r = extfs_dirblock_read (w->x, w->dir, pblk, w->buf[level + 1]);
+    if (r == 0)
+      r = dx_check_block (w, level + 1);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+int
+extfs_dx_check (struct extfs *x, ext2_ino_t dir)
+{
+  struct dx_walk w = { .x = x, .dir = dir,
+                       .seen = HASHMAP_INIT (lblk_eq, NULL) };
+  union extfs_inode in;
+  blk64_t pblk;
+  unsigned k;
+  int r;
+
+  r = extfs_read_inode (x, dir, &in);
+  if (r < 0)
+    return r;
+  if (!(in.small.i_flags & EXT2_INDEX_FL))
+    return 0;
+  w.in = &in;
+  w.nblocks = EXT2_I_SIZE (&in.small) / x->fs->blocksize;
+  for (k = 0; k < EXT4_HTREE_LEVEL; k++) {
+    w.buf[k] = malloc (x->fs->blocksize);
+    if (w.buf[k] == NULL)
+      r = -ENOMEM;
+  }
+  if (r == 0)
+    r = extfs_dir_bmap (x, dir, &in, 0, &pblk);
+  if (r == 0)
+    r = extfs_dirblock_read (x, dir, pblk, w.buf[0]);
+  if (r == 0)
+    r = dx_check_root (x, dir, w.buf[0], &w.levels);
+  if (r == 0)
+    r = dx_check_block (&w, 0);
+  for (k = 0; k < EXT4_HTREE_LEVEL; k++)
+    free (w.buf[k]);
+  hashmap_free (&w.seen);
+  return r;
+}
+
 /* The leaf block (logical) of an indexed directory name hashes to. */
 int
 extfs_dx_leaf (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
          const char *name, char *buf, uint32_t *lblk)
 {
-  struct ext2_dx_root_info *info;
-  struct ext2_dx_countlimit *cl;
-  struct ext2_dx_entry *ent;
+  const struct ext2_dx_root_info *info;
+  const struct ext2_dx_entry *ent;
   ext2_dirhash_t hash, minor;
   unsigned level, levels, count, lo, hi, mid, version;
   blk64_t pblk;
@@ -138,10 +336,11 @@ extfs_dx_leaf (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
   r = extfs_dir_bmap (x, dir, in, 0, &pblk);
   if (r == 0)
     r = extfs_dirblock_read (x, dir, pblk, buf);
+  if (r == 0)
+    r = dx_check_root (x, dir, buf, &levels);
   if (r < 0)
     return r;
-  info = (struct ext2_dx_root_info *) (buf + 24);
-  levels = info->indirect_levels;
+  info = (const struct ext2_dx_root_info *) (buf + 24);
   version = info->hash_version;
   if (version <= EXT2_HASH_TEA &&
       (x->fs->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH))
@@ -150,12 +349,10 @@ extfs_dx_leaf (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
                        x->fs->super->s_hash_seed, &hash, &minor);
   if (e)
     return extfs_fail (x, e, "hash", name);
-  cl = (struct ext2_dx_countlimit *) (buf + 24 + info->info_length);
   for (level = 0;; level++) {
-    ent = (struct ext2_dx_entry *) cl;
-    count = ext2fs_le16_to_cpu (cl->count);
-    if (count == 0 || count > ext2fs_le16_to_cpu (cl->limit))
-      return -EUCLEAN;
+    r = dx_entries (x, dir, buf, level == 0, &ent, &count);
+    if (r < 0)
+      return r;
     /* The last entry whose hash is <= ours (entry 0 has none). */
     lo = 1;
     hi = count;
@@ -174,6 +371,5 @@ extfs_dx_leaf (struct extfs *x, ext2_ino_t dir, union extfs_inode *in,
       r = extfs_dirblock_read (x, dir, pblk, buf);
     if (r < 0)
       return r;
-    cl = (struct ext2_dx_countlimit *) (buf + 8);
   }
 }

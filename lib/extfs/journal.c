@@ -363,11 +363,16 @@ crc_blocks (struct journal *j, const uint8_t *desc, uint32_t *next,
   return 0;
 }
 
+/* One pass over the log.  A log cannot hold more blocks than the ring
+ * has: more, and its blocks go round the ring without end (a hostile
+ * ring of descriptor or revoke blocks with no commit would otherwise
+ * loop for ever).
+ */
 static int
 walk (struct journal *j, enum pass pass)
 {
   uint32_t seq = j->seq0, b = j->start, type, crc = ~0u;
-  uint64_t when, last_when = 0;
+  uint64_t when, last_when = 0, used = 0, ring = j->last - j->first;
   bool check_time = false, bad;
   uint8_t *buf = j->buf;
   int r;
@@ -382,6 +387,10 @@ walk (struct journal *j, enum pass pass)
     if (be32 (buf) != J_MAGIC || be32 (buf + 8) != seq)
       break;
     type = be32 (buf + 4);
+    used += 1 + (type == J_DESCRIPTOR ? count_tags (j, buf) : 0);
+    if (used > ring)
+      return corrupt (j, "its log goes round the whole ring without "
+                      "ending");
     if (type == J_DESCRIPTOR) {
       if (j->csum23 && !tail_ok (j, buf)) {
         if (pass != SCAN)
@@ -516,7 +525,9 @@ load (struct journal *j)
   j->last = j->maxlen;
   if (j->incompat & J_INCOMPAT_FAST_COMMIT) {
     fc = be32 (j->sb + 0x54);
-    j->last -= fc ? fc : 256;
+    if (fc == 0)
+      fc = 256;
+    j->last = fc < j->maxlen ? j->maxlen - fc : 0;
   }
   if (j->first == 0 || j->first >= j->last ||
       (uint64_t) j->maxlen * j->bs > EXT2_I_SIZE (&in.small) ||
