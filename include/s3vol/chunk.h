@@ -70,4 +70,9 @@ int s3vol_obj_decode (const void *obj, size_t objlen,
 /* Largest plaintext an object may hold (the largest chunk size). */
 #define S3VOL_OBJ_MAX_PLAIN (64u << 20)
 
+/* Largest object (chunk or page) a reader takes in: the 16-byte header
+ * and the plaintext stored raw (zstd is only kept when it is smaller).
+ */
+#define S3VOL_OBJ_MAX (S3VOL_OBJ_MAX_PLAIN + 16u)
+
 #endif /* S3VOL_CHUNK_H */

@@ -36,6 +36,14 @@
 #define S3VOL_HOST_MAX 255
 #define S3VOL_MESSAGE_MAX 4096
 
+/* Most page entries a root may hold, and so the largest root object
+ * (docs/FORMAT.md): header, host, message, entries, checksum.  Readers
+ * never take in more than S3VOL_ROOT_MAX bytes of a root.
+ */
+#define S3VOL_ROOT_MAX_PAGES (1u << 20)
+#define S3VOL_ROOT_MAX (120u + S3VOL_HOST_MAX + S3VOL_MESSAGE_MAX + \
+                        S3VOL_ROOT_MAX_PAGES * 52u + 32u)
+
 struct s3vol_volid {
   uint8_t b[S3VOL_VOLID_LEN];
 };
@@ -82,7 +90,10 @@ struct root {
   struct root_page *pages;      /* sorted by index, no empty pages */
 };
 
-/* Encoding. */
+/* Encoding.  root_encode refuses a root of more than
+ * S3VOL_ROOT_MAX_PAGES pages with -EFBIG; the decoders return -EBADMSG
+ * (logged, naming key) for anything docs/FORMAT.md does not allow.
+ */
 int page_encode (const struct page *p, struct s3vol_buf *out);
 int page_decode (const void *data, size_t len, const char *key,
                  const struct s3vol_log *log, struct page *out);

@@ -106,7 +106,10 @@ struct objstore_ops {
   /* Read bytes [off, off+len) of key, clipped to the object's size, and
    * append them to out (out->len grows by the number read).  A range that
    * starts at or past the end yields no bytes and succeeds.  If the object
-   * is missing returns -ENOENT and out is unchanged.
+   * is missing returns -ENOENT and out is unchanged.  The store is not
+   * trusted: never more than off + len bytes are taken in (a reply that
+   * is longer fails with -EIO), so readers of whole objects pass the
+   * largest size the format allows plus one, not OBJSTORE_TO_END.
    */
   int (*get) (struct objstore *s, const char *key, uint64_t off,
               uint64_t len, struct s3vol_buf *out);
@@ -135,7 +138,9 @@ struct objstore_ops {
 
   /* Call fn for every key that starts with prefix ("" for all) and sorts
    * bytewise after start_after (NULL: from the first), in bytewise key
-   * order, fetching as many pages as needed.
+   * order, fetching as many pages as needed.  Whatever the store sends,
+   * only such keys are delivered, each after the one before; a listing
+   * that does not advance fails with -EIO.
    */
   int (*list) (struct objstore *s, const char *prefix,
                const char *start_after, objstore_list_fn fn, void *opaque);

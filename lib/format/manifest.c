@@ -306,6 +306,8 @@ root_encode (const struct root *r, struct s3vol_buf *out)
   uint64_t i;
   int ret;
 
+  if (r->npages > S3VOL_ROOT_MAX_PAGES)
+    return -EFBIG;
   ret = s3vol_buf_reserve (out, ROOT_HDR + hl + ml + r->npages * ROOT_ENT
                            + S3VOL_ID_LEN);
   if (ret < 0)
@@ -368,6 +370,10 @@ root_bad_fields (const struct root *r)
     return "bad sequence numbers";
   if (r->size > (1ull << 50))
     return "volume size too large";
+  if (r->size % r->chunk_size != 0)
+    return "volume size is not a whole number of chunks";
+  if (r->npages > S3VOL_ROOT_MAX_PAGES)
+    return "more pages than a root may hold";
   if (r->npages > root_page_room (r))
     return "more pages than the volume has room for";
   return NULL;

@@ -537,6 +537,7 @@ read_dir (struct walk *w, struct dir_ents *ents)
   struct dirent *de;
   struct dir_ent *ne;
   char name[NAME_MAX + 2];
+  struct stat st;
   int r = 0, len;
   bool is_dir;
 
@@ -556,6 +557,13 @@ read_dir (struct walk *w, struct dir_ents *ents)
     if (len <= 0)
       continue;                   /* foreign */
     if (is_dir && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+      continue;
+    /* Never follow a symbolic link to a directory: one pointing back up
+     * would have a listing walk the same entries over and over.
+     */
+    if (is_dir && de->d_type == DT_UNKNOWN &&
+        (fstatat (dirfd (dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+         !S_ISDIR (st.st_mode)))
       continue;
     ne = dir_ents_grow (ents);
     if (ne == NULL || (ne->sortkey = malloc (len + 2)) == NULL) {

@@ -69,6 +69,26 @@ volstore_log (struct volstore *vs)
   return vs->log;
 }
 
+/* ---- reading whole objects ---- */
+
+int
+vs_get_capped (struct volstore *vs, const char *key, uint64_t max,
+               const struct s3vol_log *log, struct s3vol_buf *out)
+{
+  size_t start = out->len;
+  int r;
+
+  /* The store is not trusted with how much memory a read takes. */
+  r = objstore_get (vs->os, key, 0, max + 1, out);
+  if (r == 0 && out->len - start > max) {
+    out->len = start;
+    s3vol_error (log, "corrupt object %s: larger than the %" PRIu64
+                 " bytes the format allows", key, max);
+    r = -EBADMSG;
+  }
+  return r;
+}
+
 /* ---- small records ---- */
 
 int
@@ -92,7 +112,7 @@ vs_rec_get (struct volstore *vs, const char *key, enum record_kind kind,
   struct s3vol_buf b = S3VOL_BUF_INIT;
   int r;
 
-  r = objstore_get (vs->os, key, 0, OBJSTORE_TO_END, &b);
+  r = vs_get_capped (vs, key, RECORD_MAX, vs->log, &b);
   if (r == 0)
     r = record_decode (b.data, b.len, kind, key, vs->log, rec);
   s3vol_buf_free (&b);
@@ -200,16 +220,26 @@ vs_find_head (struct volstore *vs, const struct s3vol_volid *id,
   char key[KEY_BUF], after[KEY_BUF];
   struct record rec;
   struct last_key lk = { 0 };
+  uint64_t hint = 0;
   int r;
 
   r = vs_rec_get (vs, key_vol (key, id, "head"), RECORD_HEAD, &rec);
   if (r == 0)
-    lk.seq = rec.seq;
+    hint = rec.seq;
   else if (r != -ENOENT && r != -EBADMSG)
     return r;
+  /* List from the hinted version itself, so that a hint naming a version
+   * that does not exist (forged, or corrupt) is seen for what it is.
+   */
   r = list_dir_after (vs, id, "versions",
-                      lk.seq ? key_version (after, id, lk.seq) : NULL,
+                      hint > 1 ? key_version (after, id, hint - 1) : NULL,
                       take_last, &lk);
+  if (r == 0 && hint > 1 && lk.seq == 0) {
+    s3vol_warn (vs->log, "head hint %s names version %" PRIu64 ", which "
+                 "does not exist; listing every version instead", key,
+                 hint);
+    r = list_dir_after (vs, id, "versions", NULL, take_last, &lk);
+  }
   if (r < 0)
     return r;
   *head = lk.seq;
@@ -225,7 +255,7 @@ vs_get_root (struct volstore *vs, const struct s3vol_volid *id,
   int ret;
 
   key_version (key, id, seq);
-  ret = objstore_get (vs->os, key, 0, OBJSTORE_TO_END, &b);
+  ret = vs_get_capped (vs, key, S3VOL_ROOT_MAX, vs->log, &b);
   if (ret == 0)
     ret = root_decode (b.data, b.len, key, vs->log, r);
   if (ret == 0 && (memcmp (r->volid.b, id->b, S3VOL_VOLID_LEN) != 0 ||
@@ -388,7 +418,7 @@ vs_get_ca (struct volstore *vs, const char *kind, const struct s3vol_id *id,
   int r;
 
   key_ca (key, kind, id);
-  r = objstore_get (vs->os, key, 0, OBJSTORE_TO_END, &obj);
+  r = vs_get_capped (vs, key, S3VOL_OBJ_MAX, vs->log, &obj);
   if (r == -ENOENT)
     s3vol_error (vs->log, "missing object %s", key);
   if (r == 0)
@@ -438,6 +468,13 @@ vs_publish (struct volstore *vs, const struct root *r)
   int ret;
 
   ret = root_encode (r, &b);
+  if (ret == -EFBIG)
+    s3vol_error (vs->log, "cannot publish version %" PRIu64 ": %" PRIu64
+                 " map pages, more than a root may hold (%u)", r->seq,
+                 r->npages, S3VOL_ROOT_MAX_PAGES);
+  else if (ret < 0)
+    s3vol_error (vs->log, "cannot publish version %" PRIu64 ": %s",
+                 r->seq, strerror (-ret));
   if (ret < 0)
     goto out;
   key_version (key, &r->volid, r->seq);

@@ -77,19 +77,19 @@ check_one (size_t i, void *opaque)
   int r;
 
   key_ca (key, vf->kind, id);
-  r = objstore_get (vf->vs->os, key, 0, OBJSTORE_TO_END, &obj);
+  r = vs_get_capped (vf->vs, key, S3VOL_OBJ_MAX, &log, &obj);
   if (r == -ENOENT)
     problem (vf, key, "missing", true);
   else if (r == 0) {
     r = s3vol_obj_decode (obj.data, obj.len, id, key, &log, &plain);
     if (r == 0 && vf->pages)
       r = page_decode (plain.data, plain.len, key, &log, &vf->pages[i]);
-    if (r == -EBADMSG)
-      problem (vf, key, cap.msg, false);
     pthread_mutex_lock (&vf->lock);
     vf->rep->bytes += obj.len;
     pthread_mutex_unlock (&vf->lock);
   }
+  if (r == -EBADMSG)
+    problem (vf, key, cap.msg, false);
   s3vol_buf_free (&obj);
   s3vol_buf_free (&plain);
   /* Bad objects are reported, not fatal; store failures are. */
@@ -118,7 +118,7 @@ on_version (void *opaque, const char *leaf, const struct objstore_entry *e)
   if (*end || seq == 0)
     return 0;
   /* Decode with the capturing log, to report rather than log. */
-  ret = objstore_get (vf->vs->os, e->key, 0, OBJSTORE_TO_END, &b);
+  ret = vs_get_capped (vf->vs, e->key, S3VOL_ROOT_MAX, &log, &b);
   if (ret == 0)
     ret = root_decode (b.data, b.len, e->key, &log, &r);
   s3vol_buf_free (&b);

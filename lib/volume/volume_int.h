@@ -68,6 +68,13 @@ struct volstore {
   struct hashmap known_map;
 };
 
+/* Read the whole object key, which the format allows to be at most max
+ * bytes: never takes in more than max + 1 bytes, and a longer object is
+ * -EBADMSG, logged to log as corrupt.  Otherwise as objstore_get.
+ */
+int vs_get_capped (struct volstore *vs, const char *key, uint64_t max,
+                   const struct s3vol_log *log, struct s3vol_buf *out);
+
 /* Small records (s3vol/record.h).  vs_rec_get returns -ENOENT (quiet)
  * if key is absent, -EBADMSG (logged) if it is not a record of kind.
  */

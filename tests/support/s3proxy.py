@@ -52,6 +52,17 @@ requests left that matches a request is the one applied.  Actions:
   strip-inm    forward without If-None-Match, signed again with
                AWS_SECRET_ACCESS_KEY once the client's own signature is
                reproduced: a store that ignores conditional creates
+A hostile store (the client must not trust what it is sent):
+  list-keys    forward a LIST, then add a <Contents> entry for each of
+               "keys" (a list of strings, put first in the reply): keys
+               outside the requested prefix, out of order, too short
+  list-loop    answer a LIST with the real first page, but saying
+               IsTruncated with the same NextContinuationToken every
+               time (a request carrying that token gets the same page)
+  huge-body    answer a GET with 200 and "bytes" (default 256 MiB) bytes
+               of zeros, with a Content-Length unless "no_length" is true
+               (then the body ends when the connection closes); stops
+               sending when the client hangs up
 Every request is logged (stderr or --log) as one line.
 """
 import hashlib
@@ -93,7 +104,9 @@ class State:
     def add_rule(self, rule):
         rule = dict(rule)
         if rule.get("action") not in ("error", "reset", "lost-reply", "cut",
-                                      "stall", "strip-inm", "no-continue"):
+                                      "stall", "strip-inm", "no-continue",
+                                      "list-keys", "list-loop",
+                                      "huge-body"):
             raise ValueError("unknown action %r" % rule.get("action"))
         rule.setdefault("op", "*")
         rule.setdefault("count", 1)
@@ -162,6 +175,11 @@ class State:
         with self.lock:
             self.rules = []
             self.requests = []
+
+
+def xml_escape(s):
+    return (s.replace("&", "&amp;").replace("<", "&lt;")
+            .replace(">", "&gt;"))
 
 
 def sigv4(method, target, headers, auth):
@@ -333,6 +351,73 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer(500, None, [], b"s3proxy: cannot re-sign")
             return
         self.act_forward(rule, headers, "If-None-Match stripped, ")
+
+    def act_list_keys(self, rule):
+        status, reason, headers, body = self.forward()
+        extra = "".join(
+            "<Contents><Key>%s</Key><LastModified>2026-01-01T00:00:00.000Z"
+            "</LastModified><ETag>&quot;0&quot;</ETag><Size>1</Size>"
+            "<StorageClass>STANDARD</StorageClass></Contents>"
+            % xml_escape(k) for k in rule.get("keys", []))
+        if status == 200:
+            text = body.decode("utf-8")
+            at = text.find("<Contents>")
+            if at < 0:
+                at = text.find("</ListBucketResult>")
+            body = (text[:at] + extra + text[at:]).encode("utf-8")
+        self.done("forwarded (%d), %d keys added" % (
+            status, len(rule.get("keys", []))))
+        self.answer(status, reason, headers, body)
+
+    LOOP_TOKEN = "s3proxy-loop"
+
+    def act_list_loop(self, rule):
+        query = urllib.parse.parse_qs(self.path.partition("?")[2])
+        if query.get("continuation-token") == [self.LOOP_TOKEN] and \
+                "page" in rule:
+            self.read_body()
+            status, reason, headers, body = rule["page"]
+            note = "same page again"
+        else:
+            status, reason, headers, body = self.forward()
+            if status == 200:
+                text = re.sub(r"<IsTruncated>[^<]*</IsTruncated>", "",
+                              body.decode("utf-8"))
+                text = re.sub(r"<NextContinuationToken>[^<]*"
+                              r"</NextContinuationToken>", "", text)
+                text = text.replace(
+                    "</ListBucketResult>",
+                    "<IsTruncated>true</IsTruncated><NextContinuationToken>"
+                    "%s</NextContinuationToken></ListBucketResult>"
+                    % self.LOOP_TOKEN)
+                body = text.encode("utf-8")
+                rule["page"] = (status, reason, headers, body)
+            note = "forwarded (%d)" % status
+        self.done(note + ", truncated with token %s" % self.LOOP_TOKEN)
+        self.answer(status, reason, headers, body)
+
+    def act_huge_body(self, rule):
+        self.read_body()
+        n = int(rule.get("bytes", 256 << 20))
+        no_length = bool(rule.get("no_length"))
+        self.done("huge body: %d bytes%s" % (
+            n, " without Content-Length" if no_length else ""))
+        head = ["HTTP/1.1 200 OK", "Content-Type: binary/octet-stream",
+                "ETag: \"0\""]
+        if no_length:
+            head.append("Connection: close")
+            self.close_connection = True
+        else:
+            head.append("Content-Length: %d" % n)
+        block = bytes(65536)
+        try:
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            while n > 0:
+                self.wfile.write(block[:min(n, len(block))])
+                n -= min(n, len(block))
+        except OSError:
+            pass                # the client hung up: what we want
+        self.close_connection = True
 
     # ---- plumbing ----
 

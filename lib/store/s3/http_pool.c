@@ -170,6 +170,8 @@ struct xstate {
   size_t upload_pos;
   bool reserved;                /* out grown to Content-Length once */
   bool nomem;
+  bool too_long;                /* the body passed x->max_len */
+  size_t out_start;             /* out->len before the exchange */
 };
 
 static size_t
@@ -190,11 +192,22 @@ write_cb (char *p, size_t size, size_t n, void *opaque)
     return len;
   }
   if (!st->reserved) {
-    /* One allocation for a whole object, rather than doubling. */
+    /* One allocation for a whole object, rather than doubling; but the
+     * server is not trusted, so only once its length is within bounds.
+     */
     st->reserved = true;
     curl_easy_getinfo (st->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    if (cl > 0 && x->max_len && (uint64_t) cl > x->max_len) {
+      st->too_long = true;
+      return 0;                 /* makes curl fail the transfer */
+    }
     if (cl > 0 && (uint64_t) cl < SIZE_MAX / 2)
       s3vol_buf_reserve (x->out, cl);
+  }
+  /* Without (or despite) a Content-Length: cut off at the cap. */
+  if (x->max_len && x->out->len - st->out_start + len > x->max_len) {
+    st->too_long = true;
+    return 0;
   }
   if (s3vol_buf_append (x->out, p, len) < 0) {
     st->nomem = true;
@@ -331,8 +344,8 @@ setup (const struct http_pool *p, struct xstate *st)
 int
 http_exchange (struct http_pool *p, struct http_xfer *x)
 {
-  struct xstate st = { .x = x };
   size_t out_start = x->out ? x->out->len : 0;
+  struct xstate st = { .x = x, .out_start = out_start };
   curl_off_t cl = -1, ft = -1;
   long oserr = 0;
 
@@ -362,9 +375,10 @@ http_exchange (struct http_pool *p, struct http_xfer *x)
     x->os_errno = (int) oserr;
   }
   http_pool_put (p, st.h);
-  if (x->out && (x->cc != CURLE_OK || x->status < 200 || x->status > 299))
+  if (x->out && (x->cc != CURLE_OK || x->status < 200 || x->status > 299 ||
+                 st.too_long))
     x->out->len = out_start;    /* drop a partial body */
-  return st.nomem ? -ENOMEM : 0;
+  return st.nomem ? -ENOMEM : st.too_long ? -EFBIG : 0;
 }
 
 void

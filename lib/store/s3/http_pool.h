@@ -45,6 +45,11 @@ struct http_xfer {
   size_t body_len;
   struct s3vol_buf *out;        /* a complete 2xx body is appended
                                    here; NULL: dropped */
+  uint64_t max_len;             /* most 2xx body bytes accepted into out
+                                   (0: no limit); a longer body, by its
+                                   Content-Length or as it streams, ends
+                                   the transfer and http_exchange
+                                   returns -EFBIG */
 
   long status;                  /* final HTTP status; 0 if none */
   unsigned sends;               /* times the request went out: 2 if curl
@@ -75,7 +80,8 @@ void http_pool_free (struct http_pool *p);
 /* Carry out x once on a pooled handle, waiting for one if all are in
  * use, and fill in its outcome.  Unless the transfer succeeds with a 2xx
  * status, x->out is left as it was, so x can simply be tried again.
- * Returns 0 whatever the transfer's result, or -ENOMEM.
+ * Returns 0 whatever the transfer's result, -EFBIG for a 2xx body over
+ * x->max_len (nothing appended), or -ENOMEM.
  */
 int http_exchange (struct http_pool *p, struct http_xfer *x);
 

@@ -122,6 +122,11 @@ make_headers (const struct s3_store *s, const struct s3_req *r,
 
 /* ---- one request, with retries ---- */
 
+/* Longest XML reply taken in (a listing page of 1000 keys of 1024 bytes,
+ * escaped, with their sizes, dates and etags, is well under it).
+ */
+#define S3_REPLY_MAX (16u << 20)
+
 /* A local failure (out of memory, mostly), logged. */
 static int
 local_fail (struct s3_store *s, const char *op, int e)
@@ -238,6 +243,7 @@ s3_request (struct s3_store *s, struct s3_req *r)
   struct s3vol_buf url = S3VOL_BUF_INIT;
   unsigned attempts = r->attempts ? r->attempts : s->attempts;
   char why[CURL_ERROR_SIZE + 64], what[OBJSTORE_KEY_MAX + 32];
+  bool logged = false;
   unsigned ms;
   int e;
 
@@ -254,6 +260,14 @@ s3_request (struct s3_store *s, struct s3_req *r)
                    "a new connection", s->name,
                    what_of (r, what, sizeof what), x->sends);
     }
+    if (e == -EFBIG) {
+      s3vol_error (s->log, "%s: %s: the store sent a reply longer than "
+                   "the %" PRIu64 " bytes asked for or allowed", s->name,
+                   what_of (r, what, sizeof what), x->max_len);
+      logged = true;
+      e = -EIO;
+      break;
+    }
     if (e < 0 || !transient (r) || r->tries >= attempts)
       break;
     /* Did this try perhaps reach the store and take effect? */
@@ -269,7 +283,7 @@ s3_request (struct s3_store *s, struct s3_req *r)
     sleep_ms (ms);
   }
  out:
-  if (e < 0)
+  if (e < 0 && !logged)
     local_fail (s, what_of (r, what, sizeof what), e);
   curl_slist_free_all (x->headers);
   x->headers = NULL;
@@ -401,9 +415,14 @@ s3_get (struct objstore *os, const char *key, uint64_t off, uint64_t len,
 
   if (len == 0)
     return s3_head (os, key, &st);      /* only -ENOENT to report */
-  if (len != OBJSTORE_TO_END && len <= UINT64_MAX - off)
+  if (len != OBJSTORE_TO_END && len <= UINT64_MAX - off) {
     snprintf (r.range, sizeof r.range, "bytes=%" PRIu64 "-%" PRIu64,
               off, off + len - 1);
+    /* Never take in more than was asked for (a store that ignores the
+     * Range sends from 0, hence off + len).
+     */
+    r.http.max_len = off + len;
+  }
   else if (off > 0)
     snprintf (r.range, sizeof r.range, "bytes=%" PRIu64 "-", off);
 
@@ -530,7 +549,8 @@ delete_batch (struct s3_store *s, const char *const *keys, size_t n,
   struct s3_req r = { .op = "delete-many",
                       .params = { { "delete", "" } },
                       .content_type = "application/xml",
-                      .http = { .method = "POST", .out = reply } };
+                      .http = { .method = "POST", .out = reply,
+                                .max_len = S3_REPLY_MAX } };
   char md5_hex[33], md5_b64[25], key[OBJSTORE_KEY_MAX + 1];
   char code[64], msg[256];
   size_t plen = strlen (s->aws.prefix);
@@ -582,23 +602,56 @@ s3_del_many (struct objstore *os, const char *const *keys, size_t n)
   return e;
 }
 
+struct list_state {
+  const char *full;             /* store prefix + the requested prefix */
+  char *last;                   /* last key listed in order (full), or the
+                                   full start_after, or NULL */
+  bool warned;                  /* logged a stray key already */
+  unsigned stale;               /* pages in a row with no new key */
+};
+
+/* Truncated pages in a row that bring no new key before a listing is
+ * judged not to advance (a store cycling through tokens).
+ */
+#define LIST_STALE_MAX 16
+
 /* Give the callback each key of a page that is a valid key under the
  * prefix.  Anything else (a "folder" object "prefix/", say) was put
  * there by someone else and cannot be named through this interface.
  */
 static int
 list_deliver (struct s3_store *s, const struct s3_list_page *pg,
-              objstore_list_fn fn, void *opaque)
+              struct list_state *ls, objstore_list_fn fn, void *opaque)
 {
-  size_t plen = strlen (s->aws.prefix), i;
+  size_t plen = strlen (s->aws.prefix), flen = strlen (ls->full), i;
   struct objstore_entry e;
+  char *last;
   int r;
 
   for (i = 0; i < pg->n; i++) {
     const struct s3_list_item *it = &pg->items[i];
 
-    if (strncmp (it->key, s->aws.prefix, plen) != 0 ||
-        objstore_check_key (it->key + plen) != 0) {
+    /* The store is not trusted: a key outside the requested prefix, or
+     * not after the previous one, is not what was asked for (callers
+     * skip the prefix's length into the key).
+     */
+    if (strncmp (it->key, ls->full, flen) != 0 ||
+        (ls->last && strcmp (it->key, ls->last) <= 0)) {
+      if (!ls->warned)
+        s3vol_warn (s->log, "%s: list: the store listed key \"%s\" "
+                    "outside prefix \"%s\" or out of order; skipping it "
+                    "(and any more such)", s->name, it->key, ls->full);
+      ls->warned = true;
+      continue;
+    }
+    if ((last = strdup (it->key)) == NULL) {
+      local_fail (s, "list", -ENOMEM);
+      return -ENOMEM;
+    }
+    free (ls->last);
+    ls->last = last;
+    ls->stale = 0;
+    if (objstore_check_key (it->key + plen) != 0) {
       s3vol_debug (s->log, "%s: list: skipping key \"%s\"", s->name,
                    it->key);
       continue;
@@ -622,7 +675,8 @@ list_page (struct s3_store *s, const char *prefix, const char *start_after,
 {
   struct s3vol_buf reply = S3VOL_BUF_INIT;
   struct s3_req r = { .op = op, .attempts = attempts,
-                      .http = { .method = "GET", .out = &reply } };
+                      .http = { .method = "GET", .out = &reply,
+                                .max_len = S3_REPLY_MAX } };
   char max[16];
   size_t n = 0;
   int e;
@@ -663,6 +717,7 @@ s3_list (struct objstore *os, const char *prefix, const char *start_after,
 {
   struct s3_store *s = (struct s3_store *) os;
   struct s3_list_page pg = { 0 };
+  struct list_state ls = { 0 };
   char *full = NULL, *after = NULL, *token = NULL;
   int e = -ENOMEM;
 
@@ -671,16 +726,31 @@ s3_list (struct objstore *os, const char *prefix, const char *start_after,
   if (start_after &&
       asprintf (&after, "%s%s", s->aws.prefix, start_after) < 0)
     after = NULL;
-  if (full == NULL || (start_after && after == NULL)) {
+  if (full == NULL || (start_after && after == NULL) ||
+      (after && (ls.last = strdup (after)) == NULL)) {
     local_fail (s, "list", e);
     goto out;
   }
+  ls.full = full;
   for (;;) {
     e = list_page (s, full, after, token, 0, 0, "list", &pg);
+    ls.stale++;
     if (e == 0)
-      e = list_deliver (s, &pg, fn, opaque);
+      e = list_deliver (s, &pg, &ls, fn, opaque);
     if (e != 0 || !pg.truncated)
       break;
+    /* A store that hands back the token it was given would have us
+     * list forever.
+     */
+    if ((token && strcmp (token, pg.next_token) == 0) ||
+        ls.stale > LIST_STALE_MAX) {
+      s3vol_error (s->log, "%s: list: the store returned %s; giving up "
+                   "on a listing that does not advance", s->name,
+                   ls.stale > LIST_STALE_MAX ? "page after page with no "
+                   "new key" : "the same continuation token again");
+      e = -EIO;
+      break;
+    }
     free (token);
     token = pg.next_token;
     pg.next_token = NULL;
@@ -688,6 +758,7 @@ s3_list (struct objstore *os, const char *prefix, const char *start_after,
   }
  out:
   s3_list_page_free (&pg);
+  free (ls.last);
   free (full);
   free (after);
   free (token);
