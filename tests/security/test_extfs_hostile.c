@@ -29,47 +29,18 @@
 
 #include "s3vol/extfs.h"
 #include "s3vol/import.h"
+#include "extfs_fixture.h"
 #include "testutil.h"
 
-static struct objstore *os;
-static struct volstore *vs;
-static struct test_log tlog;
-static char work[256];
+static struct extfs_fixture fx;
 static int volno;
 static unsigned badnames;
 
 static int
-run (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-
-static int
-run (const char *fmt, ...)
-{
-  char cmd[4096];
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (cmd, sizeof cmd, fmt, ap);
-  va_end (ap);
-  return system (cmd);
-}
-
-static int
 setup (void **state)
 {
-  struct volstore_config cfg = { .log = &tlog.log };
-  const char *tmp = getenv ("TMPDIR");
-
   (void) state;
-  if (run ("command -v mkfs.ext4 >/dev/null") != 0) {
-    fprintf (stderr, "SKIP: needs mkfs.ext4\n");
-    exit (TEST_SKIP);
-  }
-  os = test_store_open ();
-  test_log_init (&tlog);
-  assert_int_equal (volstore_open (os, &cfg, &vs), 0);
-  snprintf (work, sizeof work, "%s/s3vol-hostile-XXXXXX",
-            tmp && tmp[0] ? tmp : "/tmp");
-  assert_non_null (mkdtemp (work));
+  extfs_fixture_setup (&fx, "mkfs.ext4", "s3vol-hostile");
   return 0;
 }
 
@@ -77,10 +48,7 @@ static int
 teardown (void **state)
 {
   (void) state;
-  if (run ("rm -rf '%s'", work) != 0)
-    fprintf (stderr, "warning: could not remove %s\n", work);
-  volstore_close (vs);
-  test_store_close (os);
+  extfs_fixture_teardown (&fx);
   return 0;
 }
 
@@ -98,8 +66,8 @@ mkimage (const char *img, const char *opts)
 {
   ext2_filsys fs;
 
-  assert_int_equal (run ("rm -f %s && truncate -s 32M %s && mkfs.ext4 -q "
-                         "-F %s %s", img, img, opts, img), 0);
+  assert_int_equal (test_run ("rm -f %s && truncate -s 32M %s && mkfs.ext4 -q "
+                              "-F %s %s", img, img, opts, img), 0);
   CHECK (ext2fs_open (img, EXT2_FLAG_RW | EXT2_FLAG_64BITS, 0, 0,
                       unix_io_manager, &fs));
   CHECK (ext2fs_read_bitmaps (fs));
@@ -185,21 +153,6 @@ new_symlink (ext2_filsys fs, ext2_ino_t dir, const char *target)
   return ino;
 }
 
-static void
-import (const char *name, const char *path)
-{
-  struct volume *v;
-  uint64_t seq;
-  int fd = open (path, O_RDONLY);
-
-  assert_true (fd >= 0);
-  assert_int_equal (volume_open (vs, name, NULL, &v), 0);
-  assert_int_equal (volume_import_fd (v, vs, fd, 4, "hostile image", NULL,
-                                      &seq), 0);
-  volume_close (v);
-  close (fd);
-}
-
 /* Close the crafted image and import it as a new volume. */
 static const char *
 publish (ext2_filsys fs, const char *img)
@@ -208,8 +161,8 @@ publish (ext2_filsys fs, const char *img)
 
   CHECK (ext2fs_close_free (&fs));
   snprintf (name, sizeof name, "hostile%d-%d", volno++, (int) getpid ());
-  assert_int_equal (volstore_create (vs, name, 32u << 20, 0, NULL), 0);
-  import (name, img);
+  assert_int_equal (volstore_create (fx.vs, name, 32u << 20, 0, NULL), 0);
+  extfs_fixture_import (&fx, name, img, "hostile image");
   return name;
 }
 
@@ -227,12 +180,12 @@ static struct extfs *
 open_fs (const char *name, bool writable)
 {
   struct extfs_config cfg = {
-    .log = &tlog.log, .volume = name, .writable = writable,
-    .tmpdir = work, .notify = { tell, NULL },
+    .log = &fx.tlog.log, .volume = name, .writable = writable,
+    .tmpdir = fx.work, .notify = { tell, NULL },
   };
   struct extfs *x = NULL;
 
-  assert_int_equal (extfs_open (vs, &cfg, &x), 0);
+  assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
   return x;
 }
 
@@ -334,12 +287,12 @@ test_escape (void **state)
   int rc;
 
   (void) state;
-  snprintf (img, sizeof img, "%s/escape.img", work);
-  snprintf (top, sizeof top, "%s/top", work);
+  snprintf (img, sizeof img, "%s/escape.img", fx.work);
+  snprintf (top, sizeof top, "%s/top", fx.work);
   snprintf (canary, sizeof canary, "%s/canary", top);
   snprintf (local, sizeof local, "%s/local", top);
-  assert_int_equal (run ("rm -rf %s && mkdir -p %s %s && chmod 0750 %s %s",
-                         top, canary, local, top, canary), 0);
+  assert_int_equal (test_run ("rm -rf %s && mkdir -p %s %s && chmod 0750 %s "
+                              "%s", top, canary, local, top, canary), 0);
   assert_int_equal (stat (top, &before), 0);
   assert_int_equal (stat (canary, &cbefore), 0);
 
@@ -372,7 +325,7 @@ test_escape (void **state)
 
   ga = (struct getargs) { name, "/d", local, 0 };
   rc = in_child (child_get, &ga);
-  run ("find %s -ls >&2", top);
+  test_run ("find %s -ls >&2", top);
   only (top, top_names);
   only (canary, none);
   assert_int_equal (stat (top, &after), 0);
@@ -446,8 +399,8 @@ test_loop (void **state)
   int rc_get, rc_rm, rc_cp;
 
   (void) state;
-  snprintf (img, sizeof img, "%s/loop.img", work);
-  snprintf (local, sizeof local, "%s/loop-out", work);
+  snprintf (img, sizeof img, "%s/loop.img", fx.work);
+  snprintf (local, sizeof local, "%s/loop-out", fx.work);
   fs = mkimage (img, "-O ^has_journal");
   d = mkdir_in (fs, EXT2_ROOT_INO, "d", 0755, 0);
   sub = mkdir_in (fs, d, "sub", 0755, 0);
@@ -477,8 +430,8 @@ test_deep (void **state)
   int i, rc;
 
   (void) state;
-  snprintf (img, sizeof img, "%s/deep.img", work);
-  snprintf (local, sizeof local, "%s/deep-out", work);
+  snprintf (img, sizeof img, "%s/deep.img", fx.work);
+  snprintf (local, sizeof local, "%s/deep-out", fx.work);
   fs = mkimage (img, "-O ^has_journal -N 4096");
   for (i = 0; i < 1100; i++)
     d = mkdir_in (fs, d, "d", 0755, 0);
@@ -534,7 +487,7 @@ test_inline (void **state)
   int rc;
 
   (void) state;
-  snprintf (img, sizeof img, "%s/inline.img", work);
+  snprintf (img, sizeof img, "%s/inline.img", fx.work);
   fs = mkimage (img, "-b 65536 -I 16384 -O inline_data,^has_journal");
   CHECK (ext2fs_new_inode (fs, EXT2_ROOT_INO, LINUX_S_IFLNK | 0777, NULL,
                            &ino));
@@ -556,7 +509,7 @@ test_inline (void **state)
   CHECK (ext2fs_xattrs_close (&h));
   free (big);
   raw_link (fs, EXT2_ROOT_INO, "big", ino, EXT2_FT_SYMLINK);
-  ga = (struct getargs) { publish (fs, img), "/big", work, 0 };
+  ga = (struct getargs) { publish (fs, img), "/big", fx.work, 0 };
   rc = in_child (child_inline, &ga);
   if (rc != 0)
     fail_msg ("an inline symlink with 12000 bytes of system.data: child "
@@ -601,7 +554,7 @@ test_extents (void **state)
   int rc;
 
   (void) state;
-  snprintf (img, sizeof img, "%s/extents.img", work);
+  snprintf (img, sizeof img, "%s/extents.img", fx.work);
   fs = mkimage (img, "-b 4096 -O ^has_journal");
   CHECK (ext2fs_new_inode (fs, EXT2_ROOT_INO, LINUX_S_IFREG | 0644, NULL,
                            &ino));
@@ -630,7 +583,7 @@ test_extents (void **state)
   ex[1].ee_start = ext2fs_cpu_to_le32 ((uint32_t) b2);
   CHECK (ext2fs_write_new_inode (fs, ino, &in));
   raw_link (fs, EXT2_ROOT_INO, "f", ino, EXT2_FT_REG_FILE);
-  ga = (struct getargs) { publish (fs, img), "/f", work, 0 };
+  ga = (struct getargs) { publish (fs, img), "/f", fx.work, 0 };
   rc = in_child (child_extents, &ga);
   if (rc != 0)
     fail_msg ("a file with extents out of order: child status %d (want 0: "

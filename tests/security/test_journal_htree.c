@@ -31,48 +31,19 @@
 
 #include "s3vol/extfs.h"
 #include "s3vol/import.h"
+#include "extfs_fixture.h"
 #include "testutil.h"
 
 #define LIMIT_SECONDS 20
 
-static struct objstore *os;
-static struct volstore *vs;
-static struct test_log tlog;
-static char work[256];
+static struct extfs_fixture fx;
 static int volno;
-
-static int
-run (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-
-static int
-run (const char *fmt, ...)
-{
-  char cmd[4096];
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (cmd, sizeof cmd, fmt, ap);
-  va_end (ap);
-  return system (cmd);
-}
 
 static int
 setup (void **state)
 {
-  struct volstore_config cfg = { .log = &tlog.log };
-  const char *tmp = getenv ("TMPDIR");
-
   (void) state;
-  if (run ("command -v mkfs.ext4 debugfs e2fsck >/dev/null") != 0) {
-    fprintf (stderr, "SKIP: needs mkfs.ext4, debugfs and e2fsck\n");
-    exit (TEST_SKIP);
-  }
-  os = test_store_open ();
-  test_log_init (&tlog);
-  assert_int_equal (volstore_open (os, &cfg, &vs), 0);
-  snprintf (work, sizeof work, "%s/s3vol-sec-jh-XXXXXX",
-            tmp && tmp[0] ? tmp : "/tmp");
-  assert_non_null (mkdtemp (work));
+  extfs_fixture_setup (&fx, "mkfs.ext4 debugfs e2fsck", "s3vol-sec-jh");
   return 0;
 }
 
@@ -80,10 +51,7 @@ static int
 teardown (void **state)
 {
   (void) state;
-  if (run ("rm -rf '%s'", work) != 0)
-    fprintf (stderr, "warning: could not remove %s\n", work);
-  volstore_close (vs);
-  test_store_close (os);
+  extfs_fixture_teardown (&fx);
   return 0;
 }
 
@@ -92,21 +60,12 @@ static const char *
 import_new (const char *img)
 {
   static char name[32];
-  struct volume *v;
   struct stat st;
-  uint64_t seq;
-  int fd;
 
   snprintf (name, sizeof name, "sec%d-%d", volno++, (int) getpid ());
-  fd = open (img, O_RDONLY);
-  assert_true (fd >= 0);
-  assert_int_equal (fstat (fd, &st), 0);
-  assert_int_equal (volstore_create (vs, name, st.st_size, 0, NULL), 0);
-  assert_int_equal (volume_open (vs, name, NULL, &v), 0);
-  assert_int_equal (volume_import_fd (v, vs, fd, 4, "hostile image", NULL,
-                                      &seq), 0);
-  volume_close (v);
-  close (fd);
+  assert_int_equal (stat (img, &st), 0);
+  assert_int_equal (volstore_create (fx.vs, name, st.st_size, 0, NULL), 0);
+  extfs_fixture_import (&fx, name, img, "hostile image");
   return name;
 }
 
@@ -115,7 +74,7 @@ head_of (const char *name)
 {
   struct vol_info info;
 
-  assert_int_equal (volstore_info (vs, name, &info), 0);
+  assert_int_equal (volstore_info (fx.vs, name, &info), 0);
   return info.head;
 }
 
@@ -131,10 +90,10 @@ head_is (const char *name, const char *img)
   void *buf;
   int fd;
 
-  snprintf (out, sizeof out, "%s/head.img", work);
+  snprintf (out, sizeof out, "%s/head.img", fx.work);
   fd = open (out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   assert_true (fd >= 0);
-  assert_int_equal (volume_open (vs, name, NULL, &v), 0);
+  assert_int_equal (volume_open (fx.vs, name, NULL, &v), 0);
   buf = malloc (volume_chunk_size (v));
   assert_non_null (buf);
   n = volume_size (v) / volume_chunk_size (v);
@@ -147,7 +106,7 @@ head_is (const char *name, const char *img)
   free (buf);
   volume_close (v);
   close (fd);
-  fd = run ("cmp -s %s %s", out, img);
+  fd = test_run ("cmp -s %s %s", out, img);
   unlink (out);
   return fd == 0;
 }
@@ -203,8 +162,8 @@ number (const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (cmd, sizeof cmd, fmt, ap);
   va_end (ap);
-  snprintf (out, sizeof out, "%s/number", work);
-  if (run ("{ %s; } > %s 2>/dev/null", cmd, out) != 0)
+  snprintf (out, sizeof out, "%s/number", fx.work);
+  if (test_run ("{ %s; } > %s 2>/dev/null", cmd, out) != 0)
     fail_msg ("failed: %s", cmd);
   fp = fopen (out, "r");
   assert_non_null (fp);
@@ -233,7 +192,7 @@ attempt (const char *name, enum what what, const char *dir,
          const char *victim, struct outcome *o)
 {
   struct extfs_config cfg = {
-    .log = &tlog.log, .volume = name, .writable = true, .tmpdir = work,
+    .log = &fx.tlog.log, .volume = name, .writable = true, .tmpdir = fx.work,
   };
   struct extfs_commit_result res;
   const char *locals[1];
@@ -241,10 +200,10 @@ attempt (const char *name, enum what what, const char *dir,
   struct extfs *x = NULL;
 
   o->edit_rc = o->commit_rc = 0;
-  o->open_rc = extfs_open (vs, &cfg, &x);
+  o->open_rc = extfs_open (fx.vs, &cfg, &x);
   if (o->open_rc < 0)
     return;
-  snprintf (local, sizeof local, "%s/newfile", work);
+  snprintf (local, sizeof local, "%s/newfile", fx.work);
   locals[0] = local;
   if (what == REMOVE) {
     snprintf (remote, sizeof remote, "%s/%s", dir, victim);
@@ -282,10 +241,10 @@ contained (const char *why, const char *name, enum what what,
   if (pid == 0) {
     close (fds[0]);
     alarm (LIMIT_SECONDS + 5);
-    tlog.errors = 0;
+    fx.tlog.errors = 0;
     attempt (name, what, dir, victim, o);
-    o->errors = tlog.errors;
-    snprintf (o->error, sizeof o->error, "%s", tlog.last_error);
+    o->errors = fx.tlog.errors;
+    snprintf (o->error, sizeof o->error, "%s", fx.tlog.last_error);
     if (write (fds[1], o, sizeof *o) != (ssize_t) sizeof *o)
       _exit (2);
     _exit (0);
@@ -332,10 +291,11 @@ journal_ring (const char *pattern)
   const char *name;
   struct outcome o;
 
-  snprintf (img, sizeof img, "%s/j.img", work);
-  assert_int_equal (run ("cd %s && rm -f j.img && truncate -s 16M j.img && "
-                         "mkfs.ext4 -q -F -b 1024 -O ^metadata_csum,^64bit "
-                         "j.img && echo hostile > newfile", work), 0);
+  snprintf (img, sizeof img, "%s/j.img", fx.work);
+  assert_int_equal (test_run ("cd %s && rm -f j.img && truncate -s 16M j.img "
+                              "&& mkfs.ext4 -q -F -b 1024 -O "
+                              "^metadata_csum,^64bit j.img && echo hostile > "
+                              "newfile", fx.work), 0);
   /* The log: journal blocks [first, first + ring), which must be
    * contiguous on disk (mkfs makes them so).
    */
@@ -428,18 +388,19 @@ htree_image (const char *img, enum lie lie, uint64_t *ino)
   uint16_t limit, count;
   unsigned at = 32;             /* count/limit in the block changed */
 
-  assert_int_equal (run ("cd %s && rm -rf src i.img && mkdir -p src/d && "
-                         "for i in $(seq 1 %u); do echo $i > "
-                         "src/d/file_with_a_rather_long_name_number_$i%s; "
-                         "done && truncate -s 64M i.img && mkfs.ext4 -q -F "
-                         "-b 1024 -O ^metadata_csum -d src i.img && "
-                         "{ e2fsck -fyD i.img >/dev/null 2>&1; "
-                         "[ $? -le 1 ]; } && "
-                         "debugfs -R 'htree /d' i.img 2>/dev/null | "
-                         "grep -q 'Indirect levels: %d' && "
-                         "echo hostile > newfile && mv i.img %s", work,
-                         deep ? 1000 : 300, deep ? "$(printf %0180d 0)" : "",
-                         deep ? 1 : 0, img), 0);
+  assert_int_equal (test_run ("cd %s && rm -rf src i.img && mkdir -p src/d "
+                              "&& for i in $(seq 1 %u); do echo $i > "
+                              "src/d/file_with_a_rather_long_name_number_"
+                              "$i%s; "
+                              "done && truncate -s 64M i.img && mkfs.ext4 -q "
+                              "-F -b 1024 -O ^metadata_csum -d src i.img && "
+                              "{ e2fsck -fyD i.img >/dev/null 2>&1; [ $? -le "
+                              "1 ]; } && debugfs -R 'htree /d' i.img "
+                              "2>/dev/null | grep -q 'Indirect levels: %d' "
+                              "&& echo hostile > newfile && mv i.img %s",
+                              fx.work, deep ? 1000 : 300,
+                              deep ? "$(printf %0180d 0)" : "", deep ? 1 : 0,
+                              img), 0);
   *ino = number ("debugfs -R 'stat /d' %s | sed -n 's/^Inode: "
                  "\\([0-9]*\\).*/\\1/p'", img);
   rblk = number ("debugfs -R 'bmap /d 0' %s", img);
@@ -512,7 +473,7 @@ test_htree_lies (void **state)
 
   (void) state;
   for (lie = 0; lie < NLIES; lie++) {
-    snprintf (img, sizeof img, "%s/h%u.img", work, lie);
+    snprintf (img, sizeof img, "%s/h%u.img", fx.work, lie);
     htree_image (img, lie, &ino);
     snprintf (ino_s, sizeof ino_s, "directory inode %" PRIu64, ino);
     snprintf (victim, sizeof victim, "file_with_a_rather_long_name_number_"

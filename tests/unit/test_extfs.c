@@ -15,46 +15,17 @@
 
 #include "s3vol/extfs.h"
 #include "s3vol/import.h"
+#include "extfs_fixture.h"
 #include "testutil.h"
 
-static struct objstore *os;
-static struct volstore *vs;
-static struct test_log tlog;
-static char work[256];
+static struct extfs_fixture fx;
 static int volno;
-
-static int
-run (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
-
-static int
-run (const char *fmt, ...)
-{
-  char cmd[4096];
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (cmd, sizeof cmd, fmt, ap);
-  va_end (ap);
-  return system (cmd);
-}
 
 static int
 setup (void **state)
 {
-  struct volstore_config cfg = { .log = &tlog.log };
-  const char *tmp = getenv ("TMPDIR");
-
   (void) state;
-  if (run ("command -v mkfs.ext4 debugfs e2fsck >/dev/null") != 0) {
-    fprintf (stderr, "SKIP: needs mkfs.ext4, debugfs and e2fsck\n");
-    exit (TEST_SKIP);
-  }
-  os = test_store_open ();
-  test_log_init (&tlog);
-  assert_int_equal (volstore_open (os, &cfg, &vs), 0);
-  snprintf (work, sizeof work, "%s/s3vol-extfs-test-XXXXXX",
-            tmp && tmp[0] ? tmp : "/tmp");
-  assert_non_null (mkdtemp (work));
+  extfs_fixture_setup (&fx, "mkfs.ext4 debugfs e2fsck", "s3vol-extfs-test");
   return 0;
 }
 
@@ -62,27 +33,8 @@ static int
 teardown (void **state)
 {
   (void) state;
-  if (run ("rm -rf '%s'", work) != 0)
-    fprintf (stderr, "warning: could not remove %s\n", work);
-  volstore_close (vs);
-  test_store_close (os);
+  extfs_fixture_teardown (&fx);
   return 0;
-}
-
-/* Import image file path as the newest version of volume name. */
-static void
-import (const char *name, const char *path)
-{
-  struct volume *v;
-  uint64_t seq;
-  int fd = open (path, O_RDONLY);
-
-  assert_true (fd >= 0);
-  assert_int_equal (volume_open (vs, name, NULL, &v), 0);
-  assert_int_equal (volume_import_fd (v, vs, fd, 4, "test image", NULL,
-                                      &seq), 0);
-  volume_close (v);
-  close (fd);
 }
 
 /* A new volume of size MiB; formatted with ext4 unless mkfs is NULL. */
@@ -93,13 +45,13 @@ new_volume (unsigned mib, const char *mkfs)
   char img[300];
 
   snprintf (name, sizeof name, "extfs%d-%d", volno++, (int) getpid ());
-  assert_int_equal (volstore_create (vs, name, (uint64_t) mib << 20, 0,
+  assert_int_equal (volstore_create (fx.vs, name, (uint64_t) mib << 20, 0,
                                      NULL), 0);
   if (mkfs) {
-    snprintf (img, sizeof img, "%s/mkfs.img", work);
-    assert_int_equal (run ("rm -f %s && truncate -s %uM %s && mkfs.ext4 -q "
-                           "-F %s %s", img, mib, img, mkfs, img), 0);
-    import (name, img);
+    snprintf (img, sizeof img, "%s/mkfs.img", fx.work);
+    assert_int_equal (test_run ("rm -f %s && truncate -s %uM %s && mkfs.ext4 "
+                                "-q -F %s %s", img, mib, img, mkfs, img), 0);
+    extfs_fixture_import (&fx, name, img, "test image");
     unlink (img);
   }
   return name;
@@ -109,12 +61,12 @@ static struct extfs *
 open_fs (const char *name, bool writable, uint64_t seq)
 {
   struct extfs_config cfg = {
-    .log = &tlog.log, .volume = name, .writable = writable,
-    .ref = { .seq = seq }, .tmpdir = work,
+    .log = &fx.tlog.log, .volume = name, .writable = writable,
+    .ref = { .seq = seq }, .tmpdir = fx.work,
   };
   struct extfs *x = NULL;
 
-  assert_int_equal (extfs_open (vs, &cfg, &x), 0);
+  assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
   return x;
 }
 
@@ -123,7 +75,7 @@ head_of (const char *name)
 {
   struct vol_info info;
 
-  assert_int_equal (volstore_info (vs, name, &info), 0);
+  assert_int_equal (volstore_info (fx.vs, name, &info), 0);
   return info.head;
 }
 
@@ -145,7 +97,7 @@ cat (struct extfs *x, const char *path, char *buf, size_t n)
   ssize_t got;
   int fd;
 
-  snprintf (tmp, sizeof tmp, "%s/cat.out", work);
+  snprintf (tmp, sizeof tmp, "%s/cat.out", fx.work);
   fd = open (tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
   assert_true (fd >= 0);
   assert_int_equal (extfs_cat (x, path, fd), 0);
@@ -187,18 +139,17 @@ test_round_trip (void **state)
   uint64_t before;
 
   (void) state;
-  snprintf (src, sizeof src, "%s/src", work);
-  assert_int_equal (run ("rm -rf %s && mkdir -p '%s/sub dir/deep/er' && "
-                         "cd %s && echo one > a && : > empty && "
-                         "ln a hard && ln -s a link && "
-                         "truncate -s 100M sparse && "
-                         "echo mid | dd of=sparse bs=1 seek=50000000 "
-                         "conv=notrunc 2>/dev/null && "
-                         "echo deep > 'sub dir/deep/er/f' && "
-                         "printf 'x%%.0s' $(seq 1 255) | xargs touch && "
-                         "chmod 750 'sub dir' && chmod 600 a && "
-                         "touch -d '2001-02-03 04:05:06.5' empty", src, src,
-                         src), 0);
+  snprintf (src, sizeof src, "%s/src", fx.work);
+  assert_int_equal (test_run ("rm -rf %s && mkdir -p '%s/sub dir/deep/er' && "
+                              "cd %s && echo one > a && : > empty && ln a "
+                              "hard && ln -s a link && truncate -s 100M "
+                              "sparse && echo mid | dd of=sparse bs=1 "
+                              "seek=50000000 conv=notrunc 2>/dev/null && "
+                              "echo deep > 'sub dir/deep/er/f' && printf "
+                              "'x%%.0s' $(seq 1 255) | xargs touch && chmod "
+                              "750 'sub dir' && chmod 600 a && touch -d "
+                              "'2001-02-03 04:05:06.5' empty",
+                              src, src, src), 0);
   before = head_of (name);
   x = open_fs (name, true, 0);
   locals[0] = src;
@@ -229,18 +180,19 @@ test_round_trip (void **state)
   assert_int_equal (extfs_lstat (x, "/nope", &st), -ENOENT);
 
   /* get -r: the same tree, holes and links kept. */
-  snprintf (out, sizeof out, "%s/out", work);
+  snprintf (out, sizeof out, "%s/out", fx.work);
   assert_int_equal (extfs_get (x, "/data/src", out, EXTFS_RECURSIVE), 0);
   extfs_close (x);
-  assert_int_equal (run ("diff -r %s %s", src, out), 0);
-  assert_int_equal (run ("cd %s && find . -printf '%%p %%m %%s %%T@ %%y %%n "
-                         "%%l\\n' | grep -v ' d ' | sort > ../a.lst && cd %s "
-                         "&& find . -printf '%%p %%m %%s %%T@ %%y %%n %%l\\n' "
-                         "| grep -v ' d ' | sort > ../b.lst && cmp ../a.lst "
-                         "../b.lst", src, out), 0);
-  assert_int_equal (run ("test $(du -k %s/sparse | cut -f1) -lt 1024", out),
-                    0);
-  assert_int_equal (run ("rm -rf %s %s", src, out), 0);
+  assert_int_equal (test_run ("diff -r %s %s", src, out), 0);
+  assert_int_equal (test_run ("cd %s && find . -printf '%%p %%m %%s %%T@ %%y "
+                              "%%n %%l\\n' | grep -v ' d ' | sort > ../a.lst "
+                              "&& cd %s && find . -printf '%%p %%m %%s %%T@ "
+                              "%%y %%n %%l\\n' | grep -v ' d ' | sort > "
+                              "../b.lst && cmp ../a.lst ../b.lst",
+                              src, out), 0);
+  assert_int_equal (test_run ("test $(du -k %s/sparse | cut -f1) -lt 1024",
+                              out), 0);
+  assert_int_equal (test_run ("rm -rf %s %s", src, out), 0);
 }
 
 static void
@@ -254,8 +206,8 @@ test_edit (void **state)
   uint64_t before;
 
   (void) state;
-  snprintf (a, sizeof a, "%s/fa", work);
-  snprintf (b, sizeof b, "%s/fb", work);
+  snprintf (a, sizeof a, "%s/fa", fx.work);
+  snprintf (b, sizeof b, "%s/fb", fx.work);
   write_file (a, "A");
   write_file (b, "B");
   x = open_fs (name, true, 0);
@@ -319,12 +271,12 @@ static struct extfs *
 open_told (const char *name, struct told *t)
 {
   struct extfs_config cfg = {
-    .log = &tlog.log, .volume = name, .writable = true, .tmpdir = work,
+    .log = &fx.tlog.log, .volume = name, .writable = true, .tmpdir = fx.work,
     .notify = { .fn = tell, .opaque = t },
   };
   struct extfs *x = NULL;
 
-  assert_int_equal (extfs_open (vs, &cfg, &x), 0);
+  assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
   return x;
 }
 
@@ -350,9 +302,9 @@ make_base (const char *name, struct src *l, const char *const *paths)
 {
   struct extfs *x;
 
-  snprintf (l->base, sizeof l->base, "%s/base", work);
-  snprintf (l->fa, sizeof l->fa, "%s/fa", work);
-  snprintf (l->fb, sizeof l->fb, "%s/fb", work);
+  snprintf (l->base, sizeof l->base, "%s/base", fx.work);
+  snprintf (l->fa, sizeof l->fa, "%s/fa", fx.work);
+  snprintf (l->fb, sizeof l->fb, "%s/fb", fx.work);
   write_file (l->base, "base");
   write_file (l->fa, "A");
   write_file (l->fb, "B");
@@ -384,8 +336,8 @@ test_rebase (void **state)
   struct extfs *x, *y, *r;
 
   (void) state;
-  snprintf (a, sizeof a, "%s/ra", work);
-  snprintf (b, sizeof b, "%s/rb", work);
+  snprintf (a, sizeof a, "%s/ra", fx.work);
+  snprintf (b, sizeof b, "%s/rb", fx.work);
   write_file (a, "from x");
   write_file (b, "from y");
   /* Two writers of the same version, different files: both survive. */
@@ -438,15 +390,16 @@ test_full (void **state)
   uint64_t before;
 
   (void) state;
-  snprintf (big, sizeof big, "%s/big", work);
-  assert_int_equal (run ("head -c 48M /dev/zero | tr '\\0' x > %s", big), 0);
+  snprintf (big, sizeof big, "%s/big", fx.work);
+  assert_int_equal (test_run ("head -c 48M /dev/zero | tr '\\0' x > %s",
+                              big), 0);
   before = head_of (name);
   x = open_fs (name, true, 0);
   locals[0] = big;
-  tlog.errors = 0;
+  fx.tlog.errors = 0;
   assert_int_equal (extfs_put (x, locals, 1, "/big", 0), -ENOSPC);
-  assert_int_equal (tlog.errors, 1);
-  assert_non_null (strstr (tlog.last_error, "free of"));
+  assert_int_equal (fx.tlog.errors, 1);
+  assert_non_null (strstr (fx.tlog.last_error, "free of"));
   extfs_close (x);
   assert_int_equal (head_of (name), before);
   unlink (big);
@@ -457,13 +410,13 @@ test_not_ext4 (void **state)
 {
   const char *name = new_volume (16, NULL);
   struct extfs_config cfg = {
-    .log = &tlog.log, .volume = name, .tmpdir = work,
+    .log = &fx.tlog.log, .volume = name, .tmpdir = fx.work,
   };
   struct extfs *x = NULL;
 
   (void) state;
-  assert_int_equal (extfs_open (vs, &cfg, &x), -EMEDIUMTYPE);
-  assert_non_null (strstr (tlog.last_error, "never formatted"));
+  assert_int_equal (extfs_open (fx.vs, &cfg, &x), -EMEDIUMTYPE);
+  assert_non_null (strstr (fx.tlog.last_error, "never formatted"));
 }
 
 /* A journal written by debugfs and never replayed: what extfs reads must
@@ -488,35 +441,36 @@ test_journal (void **state)
   (void) state;
   for (i = 0; i < sizeof flavours / sizeof flavours[0]; i++) {
     snprintf (name, sizeof name, "journal%zu-%d", i, (int) getpid ());
-    assert_int_equal (volstore_create (vs, name, 64u << 20, 0, NULL), 0);
-    snprintf (img, sizeof img, "%s/j.img", work);
+    assert_int_equal (volstore_create (fx.vs, name, 64u << 20, 0, NULL), 0);
+    snprintf (img, sizeof img, "%s/j.img", fx.work);
     /* Blocks of file F rewritten in the journal, one of them revoked. */
-    assert_int_equal (run ("cd %s && rm -f j.img k.img && truncate -s 64M "
-                           "j.img && mkfs.ext4 -q -F %s j.img && "
-                           "head -c 20000 /dev/urandom > A && "
-                           "head -c 4096 /dev/urandom > B && "
-                           "debugfs -w -R 'write A F' j.img >/dev/null 2>&1 "
-                           "&& b0=$(debugfs -R 'bmap F 0' j.img 2>/dev/null) "
-                           "&& b1=$(debugfs -R 'bmap F 1' j.img 2>/dev/null) "
-                           "&& b2=$(debugfs -R 'bmap F 2' j.img 2>/dev/null) "
-                           "&& printf '%s\\njw -b %%s,%%s B\\njw -b %%s B\\n"
-                           "jw -r %%s\\njc\\n' $b0 $b2 $b1 $b1 > cmds && "
-                           "debugfs -w -f cmds j.img >/dev/null 2>&1 && "
-                           "cp j.img k.img && "
-                           "{ e2fsck -fy k.img >/dev/null 2>&1; true; } && "
-                           "debugfs -R 'cat F' k.img > want 2>/dev/null && "
-                           "! cmp -s want A", work, flavours[i][0],
-                           flavours[i][1]), 0);
-    import (name, img);
+    assert_int_equal (test_run ("cd %s && rm -f j.img k.img && truncate -s "
+                                "64M j.img && mkfs.ext4 -q -F %s j.img && "
+                                "head -c 20000 /dev/urandom > A && head -c "
+                                "4096 /dev/urandom > B && debugfs -w -R "
+                                "'write A F' j.img >/dev/null 2>&1 && "
+                                "b0=$(debugfs -R 'bmap F 0' j.img "
+                                "2>/dev/null) && b1=$(debugfs -R 'bmap F 1' "
+                                "j.img 2>/dev/null) && b2=$(debugfs -R 'bmap "
+                                "F 2' j.img 2>/dev/null) && printf '%s\\njw "
+                                "-b %%s,%%s B\\njw -b %%s B\\njw -r "
+                                "%%s\\njc\\n' $b0 $b2 $b1 $b1 > cmds && "
+                                "debugfs -w -f cmds j.img >/dev/null 2>&1 && "
+                                "cp j.img k.img && { e2fsck -fy k.img "
+                                ">/dev/null 2>&1; true; } && debugfs -R 'cat "
+                                "F' k.img > want 2>/dev/null && ! cmp -s "
+                                "want A",
+                                fx.work, flavours[i][0], flavours[i][1]), 0);
+    extfs_fixture_import (&fx, name, img, "test image");
     x = open_fs (name, false, 0);
-    snprintf (got, sizeof got, "%s/got", work);
-    snprintf (want, sizeof want, "%s/want", work);
+    snprintf (got, sizeof got, "%s/got", fx.work);
+    snprintf (want, sizeof want, "%s/want", fx.work);
     fd = open (got, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true (fd >= 0);
     assert_int_equal (extfs_cat (x, "/F", fd), 0);
     close (fd);
     extfs_close (x);
-    if (run ("cmp %s %s", got, want) != 0)
+    if (test_run ("cmp %s %s", got, want) != 0)
       fail_msg ("journal flavour %zu (%s, %s): replay differs from e2fsck's",
                 i, flavours[i][0], flavours[i][1]);
   }
@@ -535,7 +489,7 @@ export_fsck (const char *name, const char *img)
 
   fd = open (img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   assert_true (fd >= 0);
-  assert_int_equal (volume_open (vs, name, NULL, &v), 0);
+  assert_int_equal (volume_open (fx.vs, name, NULL, &v), 0);
   buf = malloc (volume_chunk_size (v));
   n = volume_size (v) / volume_chunk_size (v);
   for (i = 0; i < n; i++) {
@@ -547,8 +501,9 @@ export_fsck (const char *name, const char *img)
   free (buf);
   volume_close (v);
   close (fd);
-  assert_int_equal (run ("e2fsck -fn %s >%s/fsck.log 2>&1 || "
-                         "{ cat %s/fsck.log; false; }", img, work, work), 0);
+  assert_int_equal (test_run ("e2fsck -fn %s >%s/fsck.log 2>&1 || { cat "
+                              "%s/fsck.log; false; }",
+                              img, fx.work, fx.work), 0);
 }
 
 /* What put and friends leave is a clean filesystem. */
@@ -561,12 +516,12 @@ test_fsck (void **state)
   struct extfs *x;
 
   (void) state;
-  snprintf (src, sizeof src, "%s/many", work);
-  assert_int_equal (run ("rm -rf %s && mkdir -p %s/sub && cd %s && "
-                         "for i in $(seq 1 2000); do echo $i > f$i; done && "
-                         "for i in $(seq 1 50); do ln -s f$i sub/l$i; "
-                         "done && head -c 3000000 /dev/urandom > sub/big",
-                         src, src, src), 0);
+  snprintf (src, sizeof src, "%s/many", fx.work);
+  assert_int_equal (test_run ("rm -rf %s && mkdir -p %s/sub && cd %s && for "
+                              "i in $(seq 1 2000); do echo $i > f$i; done && "
+                              "for i in $(seq 1 50); do ln -s f$i sub/l$i; "
+                              "done && head -c 3000000 /dev/urandom > sub/big",
+                              src, src, src), 0);
   x = open_fs (name, true, 0);
   locals[0] = src;
   assert_int_equal (extfs_put (x, locals, 1, "/t", 0), 0);
@@ -575,9 +530,9 @@ test_fsck (void **state)
   assert_int_equal (extfs_put (x, locals, 1, "/t", EXTFS_FORCE), 0);
   commit (x, NULL);
   extfs_close (x);
-  snprintf (img, sizeof img, "%s/check.img", work);
+  snprintf (img, sizeof img, "%s/check.img", fx.work);
   export_fsck (name, img);
-  assert_int_equal (run ("rm -rf %s %s", src, img), 0);
+  assert_int_equal (test_run ("rm -rf %s %s", src, img), 0);
 }
 
 /* Name i of a test directory: "f" and i, zero-padded to width digits. */
@@ -596,7 +551,7 @@ make_files (const char *dir, unsigned n, int width)
   char path[600], nm[260];
   unsigned i;
 
-  assert_int_equal (run ("rm -rf %s && mkdir -p %s", dir, dir), 0);
+  assert_int_equal (test_run ("rm -rf %s && mkdir -p %s", dir, dir), 0);
   for (i = 0; i < n; i++) {
     name_of (nm, sizeof nm, i, width);
     snprintf (path, sizeof path, "%s/%s", dir, nm);
@@ -630,9 +585,9 @@ big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
   struct extfs *x;
   unsigned i, seen = 0;
 
-  snprintf (src, sizeof src, "%s/big", work);
+  snprintf (src, sizeof src, "%s/big", fx.work);
   make_files (src, n, width);
-  snprintf (one, sizeof one, "%s/top", work);
+  snprintf (one, sizeof one, "%s/top", fx.work);
   write_file (one, "top");
   x = open_fs (name, true, 0);
   locals[0] = src;
@@ -644,13 +599,13 @@ big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
 
   /* A new session: add, replace, remove, copy in, mkdir. */
   x = open_fs (name, true, 0);
-  snprintf (one, sizeof one, "%s/newf", work);
+  snprintf (one, sizeof one, "%s/newf", fx.work);
   write_file (one, "new");
   locals[0] = one;
   if (extfs_put (x, locals, 1, "/d/", 0) != 0)
     fail_msg ("the first edit of /d (%u entries, mkfs %s) in a new "
               "session failed: %s", n, mkfs[0] ? mkfs : "defaults",
-              tlog.last_error);
+              fx.tlog.last_error);
   name_of (nm, sizeof nm, 5, width);
   snprintf (path, sizeof path, "/d/%s", nm);
   write_file (one, "forced");
@@ -689,14 +644,14 @@ big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
   assert_true (S_ISDIR (st.mode));
   extfs_close (x);
 
-  snprintf (img, sizeof img, "%s/check.img", work);
+  snprintf (img, sizeof img, "%s/check.img", fx.work);
   export_fsck (name, img);
-  if (run ("debugfs -R 'htree /d' %s 2>/dev/null | "
-           "grep -q 'Indirect levels: %d$'", img, levels) != 0)
+  if (test_run ("debugfs -R 'htree /d' %s 2>/dev/null | "
+                "grep -q 'Indirect levels: %d$'", img, levels) != 0)
     fail_msg ("%u entries (mkfs %s): /d is not an htree of %d index "
               "levels under the root", n, mkfs[0] ? mkfs : "defaults",
               levels);
-  assert_int_equal (run ("rm -rf %s %s", src, img), 0);
+  assert_int_equal (test_run ("rm -rf %s %s", src, img), 0);
 }
 
 static void
@@ -799,7 +754,7 @@ test_redo (void **state)
   assert_int_equal (extfs_lstat (r, "/brm", &st), -ENOENT);
   assert_int_equal (extfs_lstat (r, "/rmdir", &st), -ENOENT);
   extfs_close (r);
-  snprintf (img, sizeof img, "%s/check.img", work);
+  snprintf (img, sizeof img, "%s/check.img", fx.work);
   export_fsck (name, img);
   unlink (img);
 }
@@ -848,8 +803,8 @@ test_redo_fails (void **state)
     bseq = res.seq;
     memset (&ta, 0, sizeof ta);
     assert_int_equal (extfs_commit (a, "test", &res), want[i].err);
-    assert_non_null (strstr (tlog.last_error, "could not redo "));
-    assert_non_null (strstr (tlog.last_error, want[i].msg));
+    assert_non_null (strstr (fx.tlog.last_error, "could not redo "));
+    assert_non_null (strstr (fx.tlog.last_error, want[i].msg));
     assert_int_equal (head_of (name), bseq);
     assert_int_equal (ta.rebased, 1);
     assert_int_equal (ta.overwrote, 0);

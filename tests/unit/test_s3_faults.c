@@ -12,135 +12,22 @@
  * from the repository root, as tests/run-all does.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
+#include "proxy.h"
 #include "testutil.h"
 
-#define PROXY "tests/support/s3proxy.py"
 #define OBJ_LEN 100000
 
-static pid_t proxy_pid;
-static int proxy_port;
 static char base_url[256];      /* s3://BUCKET/s3faults-PID */
 static unsigned char obj[OBJ_LEN], other[OBJ_LEN];
 
 /* ---- the proxy ---- */
-
-/* Start the proxy in front of $AWS_ENDPOINT_URL and point
- * AWS_ENDPOINT_URL at it.  It prints its port once it listens, and
- * exits by itself if this process dies.
- */
-static void
-proxy_start (void)
-{
-  char line[32], endpoint[64];
-  int fds[2];
-  FILE *f;
-
-  if (access (PROXY, R_OK) != 0 || pipe (fds) == -1) {
-    fprintf (stderr, "cannot start %s (run from the repository root)\n",
-             PROXY);
-    exit (1);
-  }
-  proxy_pid = fork ();
-  if (proxy_pid == 0) {
-    dup2 (fds[1], STDOUT_FILENO);
-    close (fds[0]);
-    close (fds[1]);
-    execlp ("python3", "python3", PROXY, "serve", "--upstream",
-            getenv ("AWS_ENDPOINT_URL"), "--lifetime", "900", (char *) NULL);
-    perror ("python3");
-    _exit (127);
-  }
-  close (fds[1]);
-  f = fdopen (fds[0], "r");
-  if (proxy_pid == -1 || f == NULL || fgets (line, sizeof line, f) == NULL ||
-      atoi (line) <= 0) {
-    fprintf (stderr, "the proxy did not start\n");
-    exit (1);
-  }
-  fclose (f);
-  proxy_port = atoi (line);
-  snprintf (endpoint, sizeof endpoint, "http://127.0.0.1:%d", proxy_port);
-  setenv ("AWS_ENDPOINT_URL", endpoint, 1);
-}
-
-static void
-proxy_stop (void)
-{
-  if (proxy_pid > 0) {
-    kill (proxy_pid, SIGTERM);
-    waitpid (proxy_pid, NULL, 0);
-  }
-}
-
-static size_t
-append_cb (char *p, size_t size, size_t n, void *opaque)
-{
-  return s3vol_buf_append (opaque, p, size * n) == 0 ? size * n : 0;
-}
-
-/* One control request (POST json, or GET if json is NULL); the reply,
- * NUL-terminated, is appended to out.
- */
-static void
-proxy_ctl (const char *what, const char *json, struct s3vol_buf *out)
-{
-  CURL *h = curl_easy_init ();
-  char url[128];
-  long status = 0;
-
-  assert_non_null (h);
-  snprintf (url, sizeof url, "http://127.0.0.1:%d/__proxy/%s", proxy_port,
-            what);
-  curl_easy_setopt (h, CURLOPT_URL, url);
-  curl_easy_setopt (h, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt (h, CURLOPT_TIMEOUT, 30L);
-  curl_easy_setopt (h, CURLOPT_WRITEFUNCTION, append_cb);
-  curl_easy_setopt (h, CURLOPT_WRITEDATA, out);
-  if (json)
-    curl_easy_setopt (h, CURLOPT_POSTFIELDS, json);
-  assert_int_equal (curl_easy_perform (h), CURLE_OK);
-  curl_easy_getinfo (h, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup (h);
-  assert_int_equal (s3vol_buf_append (out, "", 1), 0);
-  if (status != 200)
-    fprintf (stderr, "proxy %s %s: %ld %s\n", what, json ? json : "",
-             status, (char *) out->data);
-  assert_int_equal (status, 200);
-}
-
-/* Arm a fault: a JSON rule (see s3proxy.py). */
-static void
-fault (const char *fmt, ...)
-{
-  struct s3vol_buf b = S3VOL_BUF_INIT;
-  char rule[512];
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (rule, sizeof rule, fmt, ap);
-  va_end (ap);
-  proxy_ctl ("fault", rule, &b);
-  s3vol_buf_free (&b);
-}
-
-/* Drop the rules and the request log. */
-static void
-proxy_clear (void)
-{
-  struct s3vol_buf b = S3VOL_BUF_INIT;
-
-  proxy_ctl ("clear", "", &b);
-  s3vol_buf_free (&b);
-}
 
 /* Lines of the proxy's log (a line a request, then a line a rule) that
  * contain a and, unless NULL, b.
@@ -354,7 +241,7 @@ run_faulty (struct objstore *s, const struct op *op, const char *what,
   int r;
 
   fresh_case (s, false);
-  fault ("{%s, %s, \"count\": %d}", what, op->match, count);
+  proxy_fault ("{%s, %s, \"count\": %d}", what, op->match, count);
   t0 = test_now ();
   r = op->run (s);
   *secs = test_now () - t0;
@@ -543,8 +430,9 @@ test_lost_reply_create (void **state)
    * first try (regression: that was taken for a conflict).
    */
   fresh_case (s, false);
-  fault ("{\"action\": \"no-continue\", %s, \"count\": 2}", create->match);
-  fault ("{\"action\": \"lost-reply\", %s}", create->match);
+  proxy_fault ("{\"action\": \"no-continue\", %s, \"count\": 2}",
+               create->match);
+  proxy_fault ("{\"action\": \"lost-reply\", %s}", create->match);
   assert_int_equal (create->run (s), 0);
   assert_int_equal (tl.errors, 0);
   assert_int_equal (tl.retries, 0);
@@ -555,7 +443,7 @@ test_lost_reply_create (void **state)
    * object is untouched.
    */
   fresh_case (s, true);
-  fault ("{\"action\": \"lost-reply\", %s}", create->match);
+  proxy_fault ("{\"action\": \"lost-reply\", %s}", create->match);
   assert_int_equal (create->run (s), -EEXIST);
   assert_int_equal (tl.retries, 1);
   assert_int_equal (tl.errors, 0);
@@ -575,9 +463,9 @@ test_lost_reply_unknown_owner (void **state)
 
   (void) state;
   fresh_case (s, false);
-  fault ("{\"action\": \"lost-reply\", %s}", create->match);
-  fault ("{\"action\": \"error\", \"status\": 503, \"op\": \"HEAD\", "
-         "\"key\": \"ops/new\", \"count\": -1}");
+  proxy_fault ("{\"action\": \"lost-reply\", %s}", create->match);
+  proxy_fault ("{\"action\": \"error\", \"status\": 503, \"op\": \"HEAD\", "
+               "\"key\": \"ops/new\", \"count\": -1}");
   assert_int_equal (create->run (s), -EIO);
   fprintf (stderr, "  error line: %s\n", tl.last_error);
   assert_int_equal (tl.errors, 1);
@@ -611,7 +499,7 @@ test_conditional_statuses (void **state)
 
   /* ... and a taken one resolves to 412: -EEXIST, silently. */
   fresh_case (s, true);
-  fault ("{%s, %s, \"count\": 2}", aborted, create->match);
+  proxy_fault ("{%s, %s, \"count\": 2}", aborted, create->match);
   assert_int_equal (create->run (s), -EEXIST);
   assert_int_equal (tl.retries, 2);
   assert_int_equal (tl.errors, 0);
@@ -645,7 +533,7 @@ test_ignores_if_none_match (void **state)
   struct objstore *s = open_proxied (8, 0);
 
   (void) state;
-  fault ("{\"action\": \"strip-inm\", \"count\": -1}");
+  proxy_fault ("{\"action\": \"strip-inm\", \"count\": -1}");
   assert_int_equal (objstore_caps (s), 0);
   fprintf (stderr, "  warning: %s\n", tl.last_warning);
   assert_int_equal (tl.warnings, 1);
@@ -705,8 +593,8 @@ test_probe_faults (void **state)
   (void) state;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     s = open_proxied (3, 0);
-    fault ("{%s, \"op\": \"PUT\", \"key\": \"^[^/]*/\\\\.probe/\"}",
-           cases[i].what);
+    proxy_fault ("{%s, \"op\": \"PUT\", \"key\": \"^[^/]*/\\\\.probe/\"}",
+                 cases[i].what);
     assert_int_equal (objstore_caps (s), cases[i].caps);
     fprintf (stderr, "{%s}: caps %u, %d errors, %d warnings %s\n",
              cases[i].what, cases[i].caps, tl.errors, tl.warnings,
