@@ -101,20 +101,35 @@ zero_block (const uint8_t *p)
   return memcmp (p, zero, BLOCK) == 0;
 }
 
-/* A whole fetched chunk: the range is punched, then only the runs of
- * blocks that are not all zeros are written (chunks of a filesystem are
- * often mostly zeros: uninitialised inode tables, free space).
+/* Which blocks of a fetched chunk go to disk: those with data (a new
+ * chunk, holes left unwritten), or those not written locally (a PARTIAL
+ * chunk, whose written blocks are newer than the store's).
  */
+static bool
+nonzero_block (const uint8_t *buf, const uint8_t *bits, uint32_t b)
+{
+  (void) bits;
+  return !zero_block (buf + (size_t) b * BLOCK);
+}
+
+static bool
+unwritten_block (const uint8_t *buf, const uint8_t *bits, uint32_t b)
+{
+  (void) buf;
+  return !(bits[b / 8] & 1 << b % 8);
+}
+
+/* Write the blocks of chunk i that want says, each run in one call. */
 static int
-store_sparse (struct cache *c, uint64_t i, const uint8_t *buf)
+write_runs (struct cache *c, uint64_t i, const uint8_t *buf,
+            bool (*want) (const uint8_t *, const uint8_t *, uint32_t),
+            const uint8_t *bits)
 {
   uint32_t b, e, nb = c->chunk_size / BLOCK;
-  int r = cache_punch (c, i);
+  int r = 0;
 
-  if (r < 0)                    /* no hole punching here: all of it */
-    return pwrite_all (c, buf, c->chunk_size, chunk_off (c, i));
   for (b = 0; r == 0 && b < nb; b = e) {
-    for (e = b; e < nb && !zero_block (buf + (size_t) e * BLOCK); e++)
+    for (e = b; e < nb && want (buf, bits, e); e++)
       ;
     if (e > b)
       r = pwrite_all (c, buf + (size_t) b * BLOCK,
@@ -126,6 +141,18 @@ store_sparse (struct cache *c, uint64_t i, const uint8_t *buf)
   return r;
 }
 
+/* A whole fetched chunk: the range is punched, then only the runs of
+ * blocks that are not all zeros are written (chunks of a filesystem are
+ * often mostly zeros: uninitialised inode tables, free space).
+ */
+static int
+store_sparse (struct cache *c, uint64_t i, const uint8_t *buf)
+{
+  if (cache_punch (c, i) < 0)   /* no hole punching here: all of it */
+    return pwrite_all (c, buf, c->chunk_size, chunk_off (c, i));
+  return write_runs (c, i, buf, nonzero_block, NULL);
+}
+
 /* Write the fetched chunk into its place: all of it for an ABSENT chunk
  * (a hole is punched instead), only the unwritten blocks of a PARTIAL.
  */
@@ -133,23 +160,9 @@ static int
 store_fetched (struct cache *c, uint64_t i, const uint8_t *buf, bool hole,
                const uint8_t *bits)
 {
-  uint32_t b, e, nb = c->chunk_size / BLOCK;
-  int r = 0;
-
   if (bits == NULL)
     return hole ? cache_punch (c, i) : store_sparse (c, i, buf);
-  /* Each run of unwritten blocks in one call. */
-  for (b = 0; r == 0 && b < nb; b = e) {
-    for (e = b; e < nb && !(bits[e / 8] & 1 << e % 8); e++)
-      ;
-    if (e > b)
-      r = pwrite_all (c, buf + (size_t) b * BLOCK,
-                      (size_t) (e - b) * BLOCK,
-                      chunk_off (c, i) + (off_t) b * BLOCK);
-    else
-      e++;
-  }
-  return r;
+  return write_runs (c, i, buf, unwritten_block, bits);
 }
 
 /* Fill chunk i from the store.  Called with its stripe lock held and the
