@@ -27,28 +27,6 @@ static char store_prefix[128];  /* s3sec-PID/ */
 
 static struct test_log tl;
 
-static struct objstore *
-open_proxied (void)
-{
-  struct objstore_config cfg = { .log = &tl.log, .attempts = 2,
-                                 .retry_base_ms = 10, .timeout_s = 30 };
-  struct objstore *s = NULL;
-
-  test_log_init (&tl);
-  assert_int_equal (objstore_open (base_url, &cfg, &s), 0);
-  proxy_clear ();
-  test_log_init (&tl);
-  return s;
-}
-
-static void
-close_proxied (struct objstore *s)
-{
-  proxy_clear ();
-  test_clear_prefix (s, "");
-  objstore_close (s);
-}
-
 /* ---- listings ---- */
 
 struct seen {
@@ -81,7 +59,7 @@ on_key (void *opaque, const struct objstore_entry *e)
 static void
 test_list_outside_prefix (void **state)
 {
-  struct objstore *s = open_proxied ();
+  struct objstore *s = proxy_open_store (base_url, &tl, 2, 30);
   struct seen sn = { .prefix = "volumes/0123456789abcdef/versions/" };
   char key[256];
 
@@ -108,14 +86,14 @@ test_list_outside_prefix (void **state)
   assert_true (sn.n >= 1 && sn.n <= 3);
   assert_true (tl.warnings + tl.errors >= 1);
   proxy_clear ();
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* A store that says "truncated" with the same token every time. */
 static void
 test_list_loop (void **state)
 {
-  struct objstore *s = open_proxied ();
+  struct objstore *s = proxy_open_store (base_url, &tl, 2, 30);
   struct seen sn = { .prefix = "loop/" };
   double t0 = test_now ();
   int r;
@@ -132,7 +110,7 @@ test_list_loop (void **state)
   assert_int_equal (tl.errors, 1);
   assert_non_null (strstr (tl.last_error, "continuation token"));
   proxy_clear ();
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* ---- bodies ---- */
@@ -140,7 +118,7 @@ test_list_loop (void **state)
 static void
 huge_get (bool no_length)
 {
-  struct objstore *s = open_proxied ();
+  struct objstore *s = proxy_open_store (base_url, &tl, 2, 30);
   struct s3vol_buf b = S3VOL_BUF_INIT;
   double t0 = test_now ();
   int r;
@@ -163,7 +141,7 @@ huge_get (bool no_length)
   assert_non_null (strstr (tl.last_error, "longer than"));
   s3vol_buf_free (&b);
   proxy_clear ();
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 static void

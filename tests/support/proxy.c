@@ -116,3 +116,27 @@ proxy_clear (void)
   proxy_ctl ("clear", "", &b);
   s3vol_buf_free (&b);
 }
+
+struct objstore *
+proxy_open_store (const char *url, struct test_log *tl, unsigned attempts,
+                  unsigned timeout_s)
+{
+  struct objstore_config cfg = { .log = &tl->log, .attempts = attempts,
+                                 .retry_base_ms = 10,
+                                 .timeout_s = timeout_s };
+  struct objstore *s = NULL;
+
+  test_log_init (tl);
+  assert_int_equal (objstore_open (url, &cfg, &s), 0);
+  proxy_clear ();
+  test_log_init (tl);
+  return s;
+}
+
+void
+proxy_close_store (struct objstore *s)
+{
+  proxy_clear ();
+  test_clear_prefix (s, "");
+  objstore_close (s);
+}

@@ -7,6 +7,7 @@
 #define S3VOL_PROXY_H
 
 #include "s3vol/buf.h"
+#include "testutil.h"
 
 /* Start the proxy in front of $AWS_ENDPOINT_URL and point
  * AWS_ENDPOINT_URL at it.  It prints its port once it listens, and
@@ -27,5 +28,15 @@ void proxy_fault (const char *fmt, ...)
 
 /* Drop the rules and the request log. */
 void proxy_clear (void);
+
+/* Open url (whose endpoint is the proxy) with the given tries and
+ * timeout, logging to tl; the rules and tl are cleared after the open's
+ * own requests.  Fails the test if it cannot.
+ */
+struct objstore *proxy_open_store (const char *url, struct test_log *tl,
+                                   unsigned attempts, unsigned timeout_s);
+
+/* Clear the rules, empty the store's prefix, close it. */
+void proxy_close_store (struct objstore *s);
 
 #endif

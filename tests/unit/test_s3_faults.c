@@ -55,30 +55,6 @@ static struct test_log tl;
 /* A store through the proxy, with fast retries; the log counts start
  * after the open, and the proxy has no rules.
  */
-static struct objstore *
-open_proxied (unsigned attempts, unsigned timeout_s)
-{
-  struct objstore_config cfg = { .log = &tl.log, .attempts = attempts,
-                                 .retry_base_ms = 10,
-                                 .timeout_s = timeout_s };
-  struct objstore *s = NULL;
-
-  test_log_init (&tl);
-  assert_int_equal (objstore_open (base_url, &cfg, &s), 0);
-  proxy_clear ();
-  test_log_init (&tl);
-  return s;
-}
-
-/* Empty the store, close it. */
-static void
-close_proxied (struct objstore *s)
-{
-  proxy_clear ();
-  test_clear_prefix (s, "");
-  objstore_close (s);
-}
-
 static void
 expect_content (struct objstore *s, const char *key, const void *data)
 {
@@ -284,7 +260,7 @@ static const struct transient_fault transient_faults[] = {
 static void
 test_transient (void **state)
 {
-  struct objstore *s = open_proxied (8, 0);
+  struct objstore *s = proxy_open_store (base_url, &tl, 8, 0);
   char name[32];
   double secs;
   size_t i, j;
@@ -305,7 +281,7 @@ test_transient (void **state)
       assert_true (secs < 5.0);
     }
   }
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* The default schedule (8 tries, backoff from 100 ms, full jitter):
@@ -328,7 +304,7 @@ test_default_backoff (void **state)
   assert_int_equal (tl.retries, 3);
   assert_int_equal (tl.errors, 0);
   assert_true (secs < 3.0);
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* A failure that lasts: every try is made, then one error line says
@@ -350,7 +326,7 @@ test_persistent (void **state)
     { "PUT", "\"action\": \"reset\"", -EIO, "PUT ops/obj: transfer with " },
     { "LIST", "\"action\": \"cut\"", -EIO, "list: transfer with " },
   };
-  struct objstore *s = open_proxied (4, 0);
+  struct objstore *s = proxy_open_store (base_url, &tl, 4, 0);
   double secs;
   size_t i;
 
@@ -366,7 +342,7 @@ test_persistent (void **state)
     assert_int_equal (seen ("rule ", "applied 4 "), 1);
     assert_true (secs < 5.0);
   }
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* ---- (b) stalls past the timeout ---- */
@@ -374,7 +350,7 @@ test_persistent (void **state)
 static void
 test_stall (void **state)
 {
-  struct objstore *s = open_proxied (3, 2);
+  struct objstore *s = proxy_open_store (base_url, &tl, 3, 2);
   double secs;
 
   (void) state;
@@ -399,7 +375,7 @@ test_stall (void **state)
   assert_int_equal (tl.retries, 2);
   assert_int_equal (seen ("GET ", "ops/obj -> stalled"), 3);
   assert_true (secs >= 4.5 && secs < 20.0);
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* ---- (c) create-only puts whose reply was lost, 409, 412 ---- */
@@ -407,7 +383,7 @@ test_stall (void **state)
 static void
 test_lost_reply_create (void **state)
 {
-  struct objstore *s = open_proxied (8, 0);
+  struct objstore *s = proxy_open_store (base_url, &tl, 8, 0);
   const struct op *create = op_named ("CREATE");
   double secs;
 
@@ -448,7 +424,7 @@ test_lost_reply_create (void **state)
   assert_int_equal (tl.retries, 1);
   assert_int_equal (tl.errors, 0);
   expect_content (s, "ops/new", other);
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* After a lost reply and a 412, the store cannot say whose object it
@@ -458,7 +434,7 @@ test_lost_reply_create (void **state)
 static void
 test_lost_reply_unknown_owner (void **state)
 {
-  struct objstore *s = open_proxied (3, 0);
+  struct objstore *s = proxy_open_store (base_url, &tl, 3, 0);
   const struct op *create = op_named ("CREATE");
 
   (void) state;
@@ -472,13 +448,13 @@ test_lost_reply_unknown_owner (void **state)
   assert_non_null (strstr (tl.last_error, "HEAD ops/new: store error 503"));
   proxy_clear ();
   expect_content (s, "ops/new", obj);
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 static void
 test_conditional_statuses (void **state)
 {
-  struct objstore *s = open_proxied (5, 0);
+  struct objstore *s = proxy_open_store (base_url, &tl, 5, 0);
   const struct op *create = op_named ("CREATE");
   const char *aborted = "\"action\": \"error\", \"status\": 409, "
     "\"code\": \"OperationAborted\"";
@@ -519,7 +495,7 @@ test_conditional_statuses (void **state)
   assert_int_equal (tl.retries, 0);
   assert_int_equal (tl.errors, 0);
   assert_int_equal (seen ("HEAD ", NULL), 0);
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* ---- (d) the conditional-create probe ---- */
@@ -530,7 +506,7 @@ test_conditional_statuses (void **state)
 static void
 test_ignores_if_none_match (void **state)
 {
-  struct objstore *s = open_proxied (8, 0);
+  struct objstore *s = proxy_open_store (base_url, &tl, 8, 0);
 
   (void) state;
   proxy_fault ("{\"action\": \"strip-inm\", \"count\": -1}");
@@ -553,12 +529,12 @@ test_ignores_if_none_match (void **state)
   objstore_close (s);
 
   /* The same store without the proxy's meddling honours it. */
-  s = open_proxied (8, 0);
+  s = proxy_open_store (base_url, &tl, 8, 0);
   assert_int_equal (objstore_caps (s), OBJSTORE_CAP_CREATE_ONLY);
   assert_int_equal (objstore_put (s, "lww", obj, OBJ_LEN,
                                   OBJSTORE_CREATE_ONLY), -EEXIST);
   assert_int_equal (tl.warnings, 0);
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 /* The probe meets failures.  A store that honours If-None-Match but
@@ -592,7 +568,7 @@ test_probe_faults (void **state)
 
   (void) state;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    s = open_proxied (3, 0);
+    s = proxy_open_store (base_url, &tl, 3, 0);
     proxy_fault ("{%s, \"op\": \"PUT\", \"key\": \"^[^/]*/\\\\.probe/\"}",
                  cases[i].what);
     assert_int_equal (objstore_caps (s), cases[i].caps);
@@ -633,7 +609,7 @@ test_not_retried (void **state)
       "InvalidArgument: injected by s3proxy" },
     { "HEAD", 501, "NotImplemented", -EIO, "HEAD ops/obj: store error 501" },
   };
-  struct objstore *s = open_proxied (8, 0);
+  struct objstore *s = proxy_open_store (base_url, &tl, 8, 0);
   char what[128];
   double secs;
   size_t i;
@@ -651,7 +627,7 @@ test_not_retried (void **state)
       assert_non_null (strstr (tl.last_error, cases[i].want));
     assert_true (secs < 1.0);
   }
-  close_proxied (s);
+  proxy_close_store (s);
 }
 
 int
