@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "plugin.h"
+#include "s3vol/crypt.h"
 #include "s3vol/defaults.h"
 
 struct served served = { .commit_interval = 5 };
@@ -31,6 +33,9 @@ static uint64_t version, clean_limit;
 static unsigned threads = 8;
 static int readonly_param = -1;  /* -1: not given */
 static bool force;
+static const char *key_file;    /* key-file=, else $S3VOL_KEY_FILE */
+static struct s3vol_key user_key;       /* read from key-fd= */
+static bool have_key;
 
 /* Errors go to nbdkit_error; identical errors in a row (a store down
  * during retried commits) are shown once, then only in debug output.
@@ -69,6 +74,48 @@ log_fn (void *opaque, enum s3vol_log_level level, const char *msg)
 }
 
 const struct s3vol_log plugin_log = { .fn = log_fn };
+
+/* key-fd=N: read the key now and close the descriptor. */
+static int
+read_key_fd (const char *value)
+{
+  int fd, r;
+
+  if (nbdkit_parse_int ("key-fd", value, &fd) == -1)
+    return -1;
+  r = s3vol_key_read (fd, &user_key);
+  close (fd);
+  if (r < 0) {
+    nbdkit_error ("key-fd=%d: %s", fd, r == -EINVAL ?
+                  "not a key (32 bytes, or 64 hex digits)" : strerror (-r));
+    return -1;
+  }
+  have_key = true;
+  return 0;
+}
+
+/* The user key, if one was given, handed to the volstore and wiped. */
+static int
+give_key (struct volstore *vs)
+{
+  const char *why;
+  int r = 0;
+
+  if (key_file == NULL)
+    key_file = getenv ("S3VOL_KEY_FILE");
+  if (!have_key && key_file && key_file[0]) {
+    r = s3vol_key_load (key_file, &user_key, &why);
+    if (r < 0)
+      nbdkit_error ("key file %s %s%s%s", key_file, why,
+                    r == -EACCES || r == -EINVAL ? "" : ": ",
+                    r == -EACCES || r == -EINVAL ? "" : strerror (-r));
+    have_key = r == 0;
+  }
+  if (have_key)
+    r = volstore_add_key (vs, &user_key);
+  s3vol_wipe (&user_key, sizeof user_key);
+  return r;
+}
 
 static int
 s3vol_config (const char *key, const char *value)
@@ -114,6 +161,10 @@ s3vol_config (const char *key, const char *value)
       return -1;
     }
   }
+  else if (strcmp (key, "key-file") == 0)
+    key_file = value;
+  else if (strcmp (key, "key-fd") == 0)
+    return read_key_fd (value);
   else if (strcmp (key, "force") == 0) {
     int r = nbdkit_parse_bool (value);
     if (r == -1)
@@ -158,6 +209,8 @@ s3vol_config_complete (void)
   "ctl=SOCKET            control socket (commit, snapshot, status)\n" \
   "threads=N             parallel fetches and uploads (default 8)\n" \
   "force=BOOL            commits win over other writers (last write wins)\n" \
+  "key-file=FILE         key of an encrypted volume (default:\n" \
+  "                      $S3VOL_KEY_FILE); key-fd=N reads it from fd N\n" \
   "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut"
 
 /* Open the store and the cache, and bind the control socket, before
@@ -182,6 +235,8 @@ s3vol_get_ready (void)
     r = objstore_open (url, &ocfg, &served.os);
   if (r == 0)
     r = volstore_open (served.os, &vcfg, &served.vs);
+  if (r == 0)
+    r = give_key (served.vs);
   if (r == 0 && cache_dir == NULL) {
     if (version)
       snprintf (suffix, sizeof suffix, "@v%llu",

@@ -67,12 +67,49 @@ int s3vol_obj_decode (const void *obj, size_t objlen,
                       const struct s3vol_id *want, const char *key,
                       const struct s3vol_log *log, struct s3vol_buf *out);
 
+struct s3vol_vkeys;              /* s3vol/crypt.h */
+
+/* Encode plaintext whose id (s3vol_obj_id under vk) is id as a sealed
+ * object, format version 2: compressed as s3vol_obj_encode does, then
+ * the payload encrypted with AES-256-GCM under HKDF(K_enc, id), the
+ * header as associated data, and the 16-byte tag appended.  The same
+ * plaintext always gives the same bytes.
+ */
+int s3vol_obj_seal (const void *plain, size_t len, int zstd_level,
+                    const struct s3vol_vkeys *vk, const struct s3vol_id *id,
+                    struct s3vol_buf *out);
+
+/* How a reader checks an object against the id in its key. */
+enum s3vol_obj_mode {
+  S3VOL_OBJ_PLAIN,      /* version 1; id = SHA-256 of the plaintext */
+  S3VOL_OBJ_KEYED,      /* version 1; id = HMAC(K_id, plaintext): the
+                           pages of an encrypted volume */
+  S3VOL_OBJ_SEALED,     /* version 2 (sealed); id = HMAC(K_id, plaintext):
+                           the chunks of an encrypted volume */
+  S3VOL_OBJ_UNCHECKED,  /* version 1, structure only: an encrypted
+                           volume's pages read without its key */
+  S3VOL_OBJ_SEALED_UNCHECKED,   /* version 2, header and lengths only
+                                   (nothing is appended to out) */
+};
+
+/* As s3vol_obj_decode, checking as mode says (vk is needed for KEYED
+ * and SEALED).  A sealed object that does not authenticate is -EBADMSG
+ * like any other corruption.
+ */
+int s3vol_obj_decode_mode (const void *obj, size_t objlen,
+                           const struct s3vol_id *want,
+                           enum s3vol_obj_mode mode,
+                           const struct s3vol_vkeys *vk, const char *key,
+                           const struct s3vol_log *log,
+                           struct s3vol_buf *out);
+
 /* Largest plaintext an object may hold (the largest chunk size). */
 #define S3VOL_OBJ_MAX_PLAIN (64u << 20)
 
-/* Largest object (chunk or page) a reader takes in: the 16-byte header
- * and the plaintext stored raw (zstd is only kept when it is smaller).
+/* Largest object (chunk or page) a reader takes in: the 16-byte header,
+ * the plaintext stored raw (zstd is only kept when it is smaller) and,
+ * sealed, the 16-byte tag.
  */
-#define S3VOL_OBJ_MAX (S3VOL_OBJ_MAX_PLAIN + 16u)
+#define S3VOL_OBJ_MAX (S3VOL_OBJ_MAX_PLAIN + 16u + 16u)
 
 #endif /* S3VOL_CHUNK_H */

@@ -28,6 +28,7 @@
 
 #include "s3vol/buf.h"
 #include "s3vol/chunk.h"
+#include "s3vol/crypt.h"
 #include "s3vol/log.h"
 
 #define S3VOL_VOLID_LEN 16
@@ -42,7 +43,12 @@
  */
 #define S3VOL_ROOT_MAX_PAGES (1u << 20)
 #define S3VOL_ROOT_MAX (120u + S3VOL_HOST_MAX + S3VOL_MESSAGE_MAX + \
-                        S3VOL_ROOT_MAX_PAGES * 52u + 32u)
+                        S3VOL_ROOT_MAX_PAGES * 52u + S3VOL_ROOT_KEYED + \
+                        32u)
+/* What an encrypted root adds before its checksum: the wrapped volume
+ * key and the root's HMAC.
+ */
+#define S3VOL_ROOT_KEYED (S3VOL_WRAP_LEN + 32u)
 
 struct s3vol_volid {
   uint8_t b[S3VOL_VOLID_LEN];
@@ -70,6 +76,8 @@ struct root_page {
 };
 
 #define ROOT_FLAG_FORCED 1u     /* published over a head that had moved */
+#define ROOT_FLAG_ENCRYPTED 2u  /* an encrypted volume (s3vol/crypt.h) */
+#define ROOT_FLAGS_KNOWN 3u
 
 struct root {
   uint32_t flags;
@@ -88,6 +96,10 @@ struct root {
   uint64_t fork_seq;            /* version it was forked from */
   uint64_t npages, cap;
   struct root_page *pages;      /* sorted by index, no empty pages */
+  /* With ROOT_FLAG_ENCRYPTED: the volume key wrapped under the user's
+   * key, the volume id as associated data.
+   */
+  uint8_t wrap[S3VOL_WRAP_LEN];
 };
 
 /* Encoding.  root_encode refuses a root of more than
@@ -100,6 +112,17 @@ int page_decode (const void *data, size_t len, const char *key,
 int root_encode (const struct root *r, struct s3vol_buf *out);
 int root_decode (const void *data, size_t len, const char *key,
                  const struct s3vol_log *log, struct root *out);
+/* An encrypted root (ROOT_FLAG_ENCRYPTED) ends with an HMAC under the
+ * volume's K_root: root_encode_keyed writes it (root_encode refuses such
+ * a root with -EINVAL); root_decode cannot check it without the key, so
+ * a reader that has the key calls root_check_mac on the same bytes:
+ * 0, or -EBADMSG (logged, naming key) if the HMAC does not match.
+ */
+int root_encode_keyed (const struct root *r, const struct s3vol_vkeys *vk,
+                       struct s3vol_buf *out);
+int root_check_mac (const void *data, size_t len, const char *key,
+                    const struct s3vol_vkeys *vk,
+                    const struct s3vol_log *log);
 
 /* Pages. */
 void page_free (struct page *p);

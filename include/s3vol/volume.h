@@ -88,9 +88,12 @@ struct vol_info {
   uint64_t bytes_referenced;    /* chunks * chunk_size, head version */
   uint64_t bytes_stored;        /* sum of their stored sizes */
   int64_t last_commit_ns;       /* time of the head version */
+  bool encrypted;               /* its head version is encrypted */
 };
 
-/* Create a volume: its name and an empty version 1 (all holes).
+/* Create a volume: its name and an empty version 1 (all holes).  A
+ * plain volume (chunks stored as they are, under their SHA-256), unless
+ * a key was given (volstore_add_key): then it is encrypted.
  * chunk_size 0 means S3VOL_CHUNK_DEFAULT.  -EEXIST if the name is taken.
  */
 int volstore_create (struct volstore *vs, const char *name, uint64_t size,
@@ -160,7 +163,7 @@ int volstore_snapshot_list (struct volstore *vs, const char *volume,
                                        uint64_t seq),
                             void *opaque);
 
-/* Store one chunk (or page) plaintext: hash it, and unless it is all
+/* Store one chunk (or page) plaintext of a plain volume: hash it, and unless it is all
  * zero (then *id is S3VOL_HOLE and nothing is stored) or already known
  * to be in the store, encode and put it.  *stored_len gets the object's
  * size (0 for a hole).  Safe from many threads.
@@ -172,9 +175,28 @@ int volstore_put_chunk (struct volstore *vs, const void *data, size_t len,
 int volstore_get_chunk (struct volstore *vs, const struct s3vol_id *id,
                         struct s3vol_buf *out);
 
+/* Give the volstore a user key (s3vol/crypt.h), copied and wiped at
+ * close.  Opening an encrypted volume tries each key given; creating
+ * one uses the first.  Once a key is given, a volume that is not
+ * encrypted is refused (-EKEYREJECTED): a writer to the store could
+ * have put it where an encrypted one was.  0 or -ENOSPC (more than 8).
+ */
+struct s3vol_key;
+int volstore_add_key (struct volstore *vs, const struct s3vol_key *key);
+
+/* As volstore_create, but an error (-ENOKEY) if no key was given: see docs/FORMAT.md, "Encrypted volumes".
+ */
+int volstore_create_encrypted (struct volstore *vs, const char *name,
+                               uint64_t size, uint32_t chunk_size,
+                               struct vol_info *info);
+
 /* An open version of a volume. */
 struct volume;
 
+/* Open a version.  An encrypted volume needs one of the volstore's
+ * keys: -ENOKEY if none was given, -EKEYREJECTED if none fits; its
+ * roots are authenticated (their HMAC) before use.
+ */
 int volume_open (struct volstore *vs, const char *name,
                  const struct vol_ref *ref, struct volume **out);
 void volume_close (struct volume *v);
@@ -183,6 +205,14 @@ uint64_t volume_size (const struct volume *v);
 uint32_t volume_chunk_size (const struct volume *v);
 uint64_t volume_seq (struct volume *v);
 const char *volume_name (const struct volume *v);
+bool volume_encrypted (const struct volume *v);
+
+/* Store one chunk of this volume as volstore_put_chunk does, sealed and
+ * with a keyed id when the volume is encrypted.  Writers of an open
+ * volume (cache, import) use this.
+ */
+int volume_put_chunk (struct volume *v, const void *data, size_t len,
+                      struct s3vol_id *id, uint32_t *stored_len);
 /* The current root: only for the thread that commits or reloads. */
 const struct root *volume_root (const struct volume *v);
 
@@ -255,6 +285,8 @@ int volstore_gc (struct volstore *vs, const struct gc_opts *opts,
 struct verify_report {
   uint64_t versions, pages, chunks, bytes;
   uint64_t missing, corrupt;
+  uint64_t keyless;             /* objects of encrypted volumes checked
+                                   for structure only: no key given */
 };
 int volstore_verify (struct volstore *vs, const char *name,
                      void (*fn) (void *opaque, const char *key,

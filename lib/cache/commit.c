@@ -112,7 +112,7 @@ upload_one (size_t k, void *opaque)
     return r;
   ch->index = i;
   c->inflight++;
-  r = volstore_put_chunk (c->vs, buf, c->chunk_size, &ch->id,
+  r = volume_put_chunk (c->vol, buf, c->chunk_size, &ch->id,
                           &ch->stored_len);
   c->inflight--;
   free (buf);

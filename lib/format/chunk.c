@@ -5,12 +5,12 @@
  *
  *   offset  size  field
  *   0       4     magic "S3VC"
- *   4       1     format version (1)
+ *   4       1     format version (1; 2: sealed, docs/FORMAT.md)
  *   5       1     codec: 0 raw, 1 zstd
  *   6       2     reserved, 0
  *   8       4     plaintext length
  *   12      4     payload length (bytes that follow)
- *   16      ...   payload
+ *   16      ...   payload (sealed: encrypted, then a 16-byte tag)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,10 +22,12 @@
 #include <zstd.h>
 
 #include "s3vol/chunk.h"
+#include "s3vol/crypt.h"
 #include "byteorder.h"
 
 #define OBJ_MAGIC "S3VC"
 #define OBJ_VERSION 1
+#define OBJ_VERSION_SEALED 2
 #define OBJ_HDR 16
 
 const struct s3vol_id S3VOL_HOLE;
@@ -173,6 +175,31 @@ s3vol_obj_encode (const void *plain, size_t len, int zstd_level,
   return 0;
 }
 
+int
+s3vol_obj_seal (const void *plain, size_t len, int zstd_level,
+                const struct s3vol_vkeys *vk, const struct s3vol_id *id,
+                struct s3vol_buf *out)
+{
+  size_t start = out->len, payload;
+  uint8_t *h;
+  int r;
+
+  r = s3vol_obj_encode (plain, len, zstd_level, out);
+  if (r == 0)
+    r = s3vol_buf_reserve (out, S3VOL_TAG_LEN);
+  if (r < 0) {
+    out->len = start;
+    return r;
+  }
+  h = out->data + start;
+  payload = get_le32 (h + 12);
+  h[4] = OBJ_VERSION_SEALED;
+  put_le32 (h + 12, payload + S3VOL_TAG_LEN);
+  r = s3vol_seal (vk, id, h, OBJ_HDR, h + OBJ_HDR, payload);
+  out->len = r == 0 ? start + OBJ_HDR + payload + S3VOL_TAG_LEN : start;
+  return r;
+}
+
 static int
 bad_object (const struct s3vol_log *log, const char *key, const char *why)
 {
@@ -180,44 +207,110 @@ bad_object (const struct s3vol_log *log, const char *key, const char *why)
   return -EBADMSG;
 }
 
-int
-s3vol_obj_decode (const void *obj, size_t objlen,
-                  const struct s3vol_id *want, const char *key,
-                  const struct s3vol_log *log, struct s3vol_buf *out)
+/* The payload, decompressed, appended to out (plain bytes exactly). */
+static int
+unpack (const uint8_t *h, const uint8_t *payload, size_t len, size_t plain,
+        const char *key, const struct s3vol_log *log, struct s3vol_buf *out)
 {
-  const uint8_t *h = obj;
-  size_t plain, payload, n, start = out->len;
-  struct s3vol_id got;
+  size_t n;
   int r;
 
-  if (objlen < OBJ_HDR || memcmp (h, OBJ_MAGIC, 4) != 0)
-    return bad_object (log, key, "not an s3vol object (bad magic)");
-  if (h[4] != OBJ_VERSION)
-    return bad_object (log, key, "unknown format version");
-  plain = get_le32 (h + 8);
-  payload = get_le32 (h + 12);
-  if (payload != objlen - OBJ_HDR || plain > S3VOL_OBJ_MAX_PLAIN)
-    return bad_object (log, key, "truncated or wrong lengths");
   r = s3vol_buf_reserve (out, plain);
   if (r < 0)
     return r;
   switch (h[5]) {
   case S3VOL_CODEC_RAW:
-    if (payload != plain)
+    if (len != plain)
       return bad_object (log, key, "raw payload length mismatch");
-    memcpy (out->data + start, h + OBJ_HDR, plain);
-    break;
+    memcpy (out->data + out->len, payload, plain);
+    return 0;
   case S3VOL_CODEC_ZSTD:
-    n = ZSTD_decompress (out->data + start, plain, h + OBJ_HDR, payload);
+    n = ZSTD_decompress (out->data + out->len, plain, payload, len);
     if (ZSTD_isError (n) || n != plain)
       return bad_object (log, key, "zstd payload does not decode");
-    break;
+    return 0;
   default:
     return bad_object (log, key, "unknown codec");
   }
-  s3vol_hash (out->data + start, plain, &got);
-  if (memcmp (got.b, want->b, S3VOL_ID_LEN) != 0)
-    return bad_object (log, key, "SHA-256 of the content does not match");
-  out->len = start + plain;
+}
+
+/* A sealed payload decrypted into a buffer of its own. */
+static int
+unseal (const uint8_t *h, size_t payload, const struct s3vol_id *want,
+        const struct s3vol_vkeys *vk, const char *key,
+        const struct s3vol_log *log, struct s3vol_buf *clear)
+{
+  int r;
+
+  r = s3vol_buf_reserve (clear, payload);
+  if (r < 0)
+    return r;
+  memcpy (clear->data, h + OBJ_HDR, payload);
+  clear->len = payload;
+  if (s3vol_unseal (vk, want, h, OBJ_HDR, clear->data, payload) < 0)
+    return bad_object (log, key, "does not decrypt under this volume's "
+                       "key (changed, or from another volume)");
+  clear->len = payload - S3VOL_TAG_LEN;
   return 0;
+}
+
+int
+s3vol_obj_decode_mode (const void *obj, size_t objlen,
+                       const struct s3vol_id *want, enum s3vol_obj_mode mode,
+                       const struct s3vol_vkeys *vk, const char *key,
+                       const struct s3vol_log *log, struct s3vol_buf *out)
+{
+  const uint8_t *h = obj;
+  struct s3vol_buf clear = S3VOL_BUF_INIT;
+  bool sealed = mode == S3VOL_OBJ_SEALED ||
+    mode == S3VOL_OBJ_SEALED_UNCHECKED;
+  const uint8_t *payload;
+  size_t plain, len, start = out->len;
+  struct s3vol_id got;
+  int r;
+
+  if (objlen < OBJ_HDR || memcmp (h, OBJ_MAGIC, 4) != 0)
+    return bad_object (log, key, "not an s3vol object (bad magic)");
+  if (h[4] != (sealed ? OBJ_VERSION_SEALED : OBJ_VERSION))
+    return bad_object (log, key, h[4] == OBJ_VERSION_SEALED || sealed ?
+                       "sealed where plain is expected, or plain where "
+                       "sealed is expected" : "unknown format version");
+  plain = get_le32 (h + 8);
+  len = get_le32 (h + 12);
+  if (len != objlen - OBJ_HDR || plain > S3VOL_OBJ_MAX_PLAIN ||
+      (sealed && len < S3VOL_TAG_LEN))
+    return bad_object (log, key, "truncated or wrong lengths");
+  if (mode == S3VOL_OBJ_SEALED_UNCHECKED)
+    return 0;                   /* without the key, that is all */
+  payload = h + OBJ_HDR;
+  if (mode == S3VOL_OBJ_SEALED) {
+    r = unseal (h, len, want, vk, key, log, &clear);
+    if (r < 0)
+      goto out;
+    payload = clear.data;
+    len = clear.len;
+  }
+  r = unpack (h, payload, len, plain, key, log, out);
+  if (r < 0 || mode == S3VOL_OBJ_UNCHECKED)
+    goto out;
+  s3vol_obj_id (mode == S3VOL_OBJ_PLAIN ? NULL : vk, out->data + start,
+                plain, &got);
+  if (s3vol_memcmp_ct (got.b, want->b, S3VOL_ID_LEN) != 0)
+    r = bad_object (log, key, mode == S3VOL_OBJ_PLAIN ?
+                    "SHA-256 of the content does not match" :
+                    "keyed hash of the content does not match");
+ out:
+  s3vol_buf_free (&clear);
+  if (r == 0)
+    out->len = start + plain;
+  return r;
+}
+
+int
+s3vol_obj_decode (const void *obj, size_t objlen,
+                  const struct s3vol_id *want, const char *key,
+                  const struct s3vol_log *log, struct s3vol_buf *out)
+{
+  return s3vol_obj_decode_mode (obj, objlen, want, S3VOL_OBJ_PLAIN, NULL,
+                                key, log, out);
 }

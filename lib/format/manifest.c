@@ -296,8 +296,16 @@ root_stored_bytes (const struct root *r)
   return n;
 }
 
+/* Bytes an encrypted root adds before its checksum. */
+static size_t
+keyed_len (uint32_t flags)
+{
+  return flags & ROOT_FLAG_ENCRYPTED ? S3VOL_ROOT_KEYED : 0;
+}
+
 int
-root_encode (const struct root *r, struct s3vol_buf *out)
+root_encode_keyed (const struct root *r, const struct s3vol_vkeys *vk,
+                   struct s3vol_buf *out)
 {
   size_t hl = strnlen (r->host, S3VOL_HOST_MAX);
   size_t ml = r->message ? strnlen (r->message, S3VOL_MESSAGE_MAX) : 0;
@@ -308,8 +316,11 @@ root_encode (const struct root *r, struct s3vol_buf *out)
 
   if (r->npages > S3VOL_ROOT_MAX_PAGES)
     return -EFBIG;
+  if ((r->flags & ~ROOT_FLAGS_KNOWN) ||
+      ((r->flags & ROOT_FLAG_ENCRYPTED) && vk == NULL))
+    return -EINVAL;
   ret = s3vol_buf_reserve (out, ROOT_HDR + hl + ml + r->npages * ROOT_ENT
-                           + S3VOL_ID_LEN);
+                           + keyed_len (r->flags) + S3VOL_ID_LEN);
   if (ret < 0)
     return ret;
   q = out->data + start;
@@ -342,9 +353,39 @@ root_encode (const struct root *r, struct s3vol_buf *out)
     put_le64 (q + 12, r->pages[i].stored_bytes);
     memcpy (q + 20, r->pages[i].id.b, S3VOL_ID_LEN);
   }
+  if (r->flags & ROOT_FLAG_ENCRYPTED) {
+    memcpy (q, r->wrap, S3VOL_WRAP_LEN);
+    q += S3VOL_WRAP_LEN;
+    s3vol_mac (vk->root, out->data + start, q - (out->data + start), q);
+    q += 32;
+  }
   s3vol_hash (out->data + start, q - (out->data + start),
               (struct s3vol_id *) q);
   out->len = q + S3VOL_ID_LEN - out->data;
+  return 0;
+}
+
+int
+root_encode (const struct root *r, struct s3vol_buf *out)
+{
+  return root_encode_keyed (r, NULL, out);
+}
+
+int
+root_check_mac (const void *data, size_t len, const char *key,
+                const struct s3vol_vkeys *vk, const struct s3vol_log *log)
+{
+  uint8_t mac[32];
+  size_t n;
+
+  /* root_decode checked the lengths: the HMAC sits before the sum. */
+  if (len < ROOT_HDR + S3VOL_ROOT_KEYED + S3VOL_ID_LEN)
+    return corrupt (log, key, "too short for an encrypted root");
+  n = len - S3VOL_ID_LEN - 32;
+  s3vol_mac (vk->root, data, n, mac);
+  if (s3vol_memcmp_ct (mac, (const uint8_t *) data + n, 32) != 0)
+    return corrupt (log, key, "its HMAC does not match this volume's key "
+                    "(changed, moved, or made without the key)");
   return 0;
 }
 
@@ -368,6 +409,8 @@ root_bad_fields (const struct root *r)
     return "bad chunks-per-page";
   if (r->seq == 0 || r->parent >= r->seq)
     return "bad sequence numbers";
+  if (r->flags & ~ROOT_FLAGS_KNOWN)
+    return "unknown flags";
   if (r->size > (1ull << 50))
     return "volume size too large";
   if (r->size % r->chunk_size != 0)
@@ -400,8 +443,8 @@ root_decode (const void *data, size_t len, const char *key,
   hl = get_le16 (q + 84);
   ml = get_le16 (q + 86);
   npages = get_le64 (q + 112);
-  need = ROOT_HDR + hl + ml + S3VOL_ID_LEN;
-  if (hl > S3VOL_HOST_MAX || ml > S3VOL_MESSAGE_MAX ||
+  need = ROOT_HDR + hl + ml + keyed_len (get_le32 (q + 12)) + S3VOL_ID_LEN;
+  if (hl > S3VOL_HOST_MAX || ml > S3VOL_MESSAGE_MAX || need > len ||
       npages > (len - need) / ROOT_ENT || need + npages * ROOT_ENT != len)
     return corrupt (log, key, "lengths do not add up");
   r->flags = get_le32 (q + 12);
@@ -446,6 +489,8 @@ root_decode (const void *data, size_t len, const char *key,
                       "volume, or bad counts");
     }
   }
+  if (r->flags & ROOT_FLAG_ENCRYPTED)
+    memcpy (r->wrap, q, S3VOL_WRAP_LEN);
   return 0;
 }
 

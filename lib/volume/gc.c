@@ -64,6 +64,8 @@ struct gc {
   struct gc_vols vols;
   struct idset marked;          /* page and chunk ids reached */
   struct id_vec pages;          /* pages to read, for step 3 */
+  struct idset keyed;           /* of those, the encrypted volumes' pages,
+                                   whose ids gc cannot check */
   pthread_mutex_t lock;
   struct gc_doomed_vec doomed;  /* step 4 */
 };
@@ -190,6 +192,8 @@ mark_version (struct gc *g, const struct gc_vol *v, uint64_t seq)
     ret = idset_add (&g->marked, &r.pages[i].id);
     if (ret == 1 && id_vec_append (&g->pages, r.pages[i].id) < 0)
       ret = -ENOMEM;
+    if (ret >= 0 && (r.flags & ROOT_FLAG_ENCRYPTED))
+      ret = idset_add (&g->keyed, &r.pages[i].id);
   }
   root_free (&r);
   return ret < 0 ? ret : 0;
@@ -238,7 +242,12 @@ mark_page (size_t i, void *opaque)
   uint32_t j;
   int r;
 
-  r = vs_get_page (g->vs, &g->pages.ptr[i], &p);
+  /* A page gc cannot read stops it: it must never take a page for one
+   * that reaches nothing.
+   */
+  r = vs_get_page (g->vs, idset_has (&g->keyed, &g->pages.ptr[i]) ?
+                   S3VOL_OBJ_UNCHECKED : S3VOL_OBJ_PLAIN, NULL,
+                   &g->pages.ptr[i], &p);
   if (r < 0)
     return r;
   pthread_mutex_lock (&g->lock);
@@ -348,6 +357,7 @@ gc_free (struct gc *g)
   gc_doomed_vec_reset (&g->doomed);
   id_vec_reset (&g->pages);
   idset_free (&g->marked);
+  idset_free (&g->keyed);
   pthread_mutex_destroy (&g->lock);
 }
 
@@ -363,6 +373,7 @@ volstore_gc (struct volstore *vs, const struct gc_opts *opts,
   g.now = opts->now ? opts->now : time (NULL);
   pthread_mutex_init (&g.lock, NULL);
   idset_init (&g.marked);
+  idset_init (&g.keyed);
   r = objstore_list (vs->os, "names/", NULL, on_name, &g);
   if (r == 0)
     r = objstore_list (vs->os, "volumes/", NULL, on_volume_key, &g);

@@ -83,7 +83,7 @@ import_one (size_t k, void *opaque)
     return r < 0 ? -errno : -EIO;
   }
   j->changes[k].index = i;
-  r = volstore_put_chunk (j->vs, buf, j->cs, &j->changes[k].id,
+  r = volume_put_chunk (j->v, buf, j->cs, &j->changes[k].id,
                           &j->changes[k].stored_len);
   free (buf);
   if (r == 0 && j->progress && j->progress->fn) {

@@ -58,13 +58,31 @@ name_is (struct volstore *vs, const char *name, const struct s3vol_volid *id)
   return memcmp (got.b, id->b, S3VOL_VOLID_LEN) == 0;
 }
 
-/* Publish root as version 1 of a new volume and give it name.  If the
- * name surely does not point at it, the new volume's objects are
- * removed again (if that fails too, or we cannot tell, gc removes them
- * once no name reaches them).
+/* An encrypted root's wrapped key for its (new) volume id: the volume
+ * key under the user key that keys names, the volume id as associated
+ * data.
  */
 static int
-create_named (struct volstore *vs, const char *name, struct root *r)
+wrap_for (struct volstore *vs, const struct vol_keys *keys, struct root *r)
+{
+  int ret;
+
+  ret = s3vol_key_wrap (&vs->keys[keys->user], &keys->k, r->volid.b,
+                        S3VOL_VOLID_LEN, r->wrap);
+  if (ret < 0)
+    s3vol_error (vs->log, "cannot wrap the volume key: %s", strerror (-ret));
+  return ret;
+}
+
+/* Publish root as version 1 of a new volume and give it name (keys: an
+ * encrypted volume's keys, else NULL).  If the name surely does not
+ * point at it, the new volume's objects are removed again (if that
+ * fails too, or we cannot tell, gc removes them once no name reaches
+ * them).
+ */
+static int
+create_named (struct volstore *vs, const char *name, struct root *r,
+              const struct vol_keys *keys)
 {
   struct s3vol_volid id;
   char key[KEY_BUF];
@@ -82,7 +100,14 @@ create_named (struct volstore *vs, const char *name, struct root *r)
   r->time_ns = s3vol_now_ns ();
   r->pid = getpid ();
   snprintf (r->host, sizeof r->host, "%s", vs->host);
-  ret = vs_publish (vs, r);
+  r->flags &= ~ROOT_FLAG_ENCRYPTED;
+  if (keys && keys->on) {
+    r->flags |= ROOT_FLAG_ENCRYPTED;
+    ret = wrap_for (vs, keys, r);
+    if (ret < 0)
+      return ret;
+  }
+  ret = vs_publish (vs, keys, r);
   if (ret == 0) {
     ret = put_name (vs, name, &r->volid);
     if (ret < 0) {
@@ -102,11 +127,33 @@ create_named (struct volstore *vs, const char *name, struct root *r)
   return ret;
 }
 
-int
-volstore_create (struct volstore *vs, const char *name, uint64_t size,
-                 uint32_t chunk_size, struct vol_info *info)
+/* A new volume key, under the first user key. */
+static int
+new_keys (struct volstore *vs, struct vol_keys *keys)
+{
+  int ret;
+
+  memset (keys, 0, sizeof *keys);
+  if (vs->nkeys == 0) {
+    s3vol_error (vs->log, "an encrypted volume needs a key, and none was "
+                 "given");
+    return -ENOKEY;
+  }
+  ret = s3vol_key_random (&keys->k);
+  if (ret == 0)
+    ret = s3vol_vkeys_derive (&keys->k, &keys->vk);
+  if (ret < 0)
+    s3vol_error (vs->log, "cannot make a volume key: %s", strerror (-ret));
+  keys->on = ret == 0;
+  return ret;
+}
+
+static int
+create (struct volstore *vs, const char *name, uint64_t size,
+        uint32_t chunk_size, bool encrypt, struct vol_info *info)
 {
   struct root r = { .page_entries = S3VOL_PAGE_ENTRIES };
+  struct vol_keys keys = { .on = false };
   int ret;
 
   ret = bad_name (vs, "volume", name);
@@ -125,14 +172,35 @@ volstore_create (struct volstore *vs, const char *name, uint64_t size,
                  "(1 byte to 1P)", size);
     return -EINVAL;
   }
+  /* Once a key is given every new volume is encrypted: a plain one
+   * could not be opened with the key in hand.
+   */
+  if ((encrypt || vs->nkeys) && (ret = new_keys (vs, &keys)) < 0)
+    return ret;
   /* Volumes are a whole number of chunks. */
   r.size = (size + chunk_size - 1) / chunk_size * chunk_size;
   r.chunk_size = chunk_size;
-  ret = create_named (vs, name, &r);
+  ret = create_named (vs, name, &r, &keys);
   if (ret == 0 && info)
     ret = volstore_info (vs, name, info);
   root_free (&r);
+  s3vol_wipe (&keys, sizeof keys);
   return ret;
+}
+
+int
+volstore_create (struct volstore *vs, const char *name, uint64_t size,
+                 uint32_t chunk_size, struct vol_info *info)
+{
+  return create (vs, name, size, chunk_size, false, info);
+}
+
+int
+volstore_create_encrypted (struct volstore *vs, const char *name,
+                           uint64_t size, uint32_t chunk_size,
+                           struct vol_info *info)
+{
+  return create (vs, name, size, chunk_size, true, info);
 }
 
 int
@@ -140,6 +208,7 @@ volstore_fork (struct volstore *vs, const char *src,
                const struct vol_ref *ref, const char *dst,
                struct vol_info *info)
 {
+  struct vol_keys keys = { .on = false };
   struct s3vol_volid id;
   struct root r;
   uint64_t seq;
@@ -151,19 +220,23 @@ volstore_fork (struct volstore *vs, const char *src,
   if (ret == 0)
     ret = vs_resolve (vs, src, &id, ref, &seq);
   if (ret == 0)
-    ret = vs_get_root (vs, &id, seq, &r);
+    ret = vs_get_root_auth (vs, src, &id, seq, &keys, &r);
   if (ret < 0)
     return ret;
+  /* An encrypted fork shares the volume key (and so every chunk): only
+   * its wrapping changes, bound to the new volume id.
+   */
   r.fork_of = id;
   r.fork_seq = seq;
   r.flags = 0;
   r.overwrote = 0;
   free (r.message);
   r.message = NULL;
-  ret = create_named (vs, dst, &r);
+  ret = create_named (vs, dst, &r, &keys);
   if (ret == 0 && info)
     ret = volstore_info (vs, dst, info);
   root_free (&r);
+  s3vol_wipe (&keys, sizeof keys);
   return ret;
 }
 
@@ -208,6 +281,7 @@ volstore_info (struct volstore *vs, const char *name, struct vol_info *info)
   info->bytes_referenced = info->chunks * r.chunk_size;
   info->bytes_stored = root_stored_bytes (&r);
   info->last_commit_ns = r.time_ns;
+  info->encrypted = r.flags & ROOT_FLAG_ENCRYPTED;
   root_free (&r);
   ret = vs_list_dir (vs, &info->volid, "versions", count_entry,
                      &info->versions);

@@ -51,10 +51,20 @@ volstore_close (struct volstore *vs)
 {
   if (vs == NULL)
     return;
+  s3vol_wipe (vs->keys, sizeof vs->keys);
   known_vec_reset (&vs->known);
   hashmap_free (&vs->known_map);
   pthread_mutex_destroy (&vs->lock);
   free (vs);
+}
+
+int
+volstore_add_key (struct volstore *vs, const struct s3vol_key *key)
+{
+  if (vs->nkeys == VS_MAX_KEYS)
+    return -ENOSPC;
+  vs->keys[vs->nkeys++] = *key;
+  return 0;
 }
 
 struct objstore *
@@ -246,18 +256,18 @@ vs_find_head (struct volstore *vs, const struct s3vol_volid *id,
   return 0;
 }
 
-int
-vs_get_root (struct volstore *vs, const struct s3vol_volid *id,
-             uint64_t seq, struct root *r)
+/* Fetch root seq of volume id into r, keeping its bytes in raw. */
+static int
+fetch_root (struct volstore *vs, const struct s3vol_volid *id, uint64_t seq,
+            struct root *r, struct s3vol_buf *raw)
 {
-  struct s3vol_buf b = S3VOL_BUF_INIT;
   char key[KEY_BUF];
   int ret;
 
   key_version (key, id, seq);
-  ret = vs_get_capped (vs, key, S3VOL_ROOT_MAX, vs->log, &b);
+  ret = vs_get_capped (vs, key, S3VOL_ROOT_MAX, vs->log, raw);
   if (ret == 0)
-    ret = root_decode (b.data, b.len, key, vs->log, r);
+    ret = root_decode (raw->data, raw->len, key, vs->log, r);
   if (ret == 0 && (memcmp (r->volid.b, id->b, S3VOL_VOLID_LEN) != 0 ||
                    r->seq != seq)) {
     s3vol_error (vs->log, "corrupt object %s: it names another version",
@@ -265,7 +275,90 @@ vs_get_root (struct volstore *vs, const struct s3vol_volid *id,
     root_free (r);
     ret = -EBADMSG;
   }
-  s3vol_buf_free (&b);
+  return ret;
+}
+
+int
+vs_get_root (struct volstore *vs, const struct s3vol_volid *id,
+             uint64_t seq, struct root *r)
+{
+  struct s3vol_buf raw = S3VOL_BUF_INIT;
+  int ret;
+
+  ret = fetch_root (vs, id, seq, r, &raw);
+  s3vol_buf_free (&raw);
+  return ret;
+}
+
+/* The volume key of an encrypted root, unwrapped with the first user
+ * key that fits.
+ */
+static int
+unwrap (struct volstore *vs, const char *name, const struct root *r,
+        struct vol_keys *keys)
+{
+  unsigned i;
+  int ret = -EKEYREJECTED;
+
+  for (i = 0; i < vs->nkeys && ret == -EKEYREJECTED; i++) {
+    ret = s3vol_key_unwrap (&vs->keys[i], r->wrap, r->volid.b,
+                            S3VOL_VOLID_LEN, &keys->k);
+    keys->user = i;
+  }
+  if (ret == 0)
+    ret = s3vol_vkeys_derive (&keys->k, &keys->vk);
+  if (ret == 0) {
+    keys->on = true;
+    return 0;
+  }
+  s3vol_wipe (keys, sizeof *keys);
+  if (ret == -EBADMSG)
+    s3vol_error (vs->log, "volume \"%s\" is encrypted with a key-wrapping "
+                 "method this s3vol does not know", name);
+  else if (vs->nkeys == 0) {
+    s3vol_error (vs->log, "volume \"%s\" is encrypted, and no key was "
+                 "given", name);
+    ret = -ENOKEY;
+  }
+  else if (ret == -EKEYREJECTED)
+    s3vol_error (vs->log, "the key given does not open volume \"%s\" (it "
+                 "is encrypted with another key)", name);
+  return ret;
+}
+
+int
+vs_get_root_auth (struct volstore *vs, const char *name,
+                  const struct s3vol_volid *id, uint64_t seq,
+                  struct vol_keys *keys, struct root *r)
+{
+  struct s3vol_buf raw = S3VOL_BUF_INIT;
+  char key[KEY_BUF];
+  int ret;
+
+  ret = fetch_root (vs, id, seq, r, &raw);
+  if (ret < 0)
+    goto out;
+  key_version (key, id, seq);
+  if (!(r->flags & ROOT_FLAG_ENCRYPTED) && (keys->on || vs->nkeys)) {
+    s3vol_error (vs->log, keys->on ?
+                 "corrupt object %s: a plain version of encrypted volume "
+                 "\"%s\" (written without its key)" :
+                 "%s: volume \"%s\" is not encrypted, but a key was given; "
+                 "refusing it (a writer to the store could have replaced an "
+                 "encrypted volume): open it without a key to use it as a "
+                 "plain volume", key, name);
+    ret = keys->on ? -EBADMSG : -EKEYREJECTED;
+  }
+  else if (r->flags & ROOT_FLAG_ENCRYPTED) {
+    if (!keys->on)
+      ret = unwrap (vs, name, r, keys);
+    if (ret == 0)
+      ret = root_check_mac (raw.data, raw.len, key, &keys->vk, vs->log);
+  }
+  if (ret < 0)
+    root_free (r);
+ out:
+  s3vol_buf_free (&raw);
   return ret;
 }
 
@@ -364,8 +457,9 @@ remember (struct volstore *vs, const struct s3vol_id *id, uint32_t len,
 }
 
 int
-vs_put_ca (struct volstore *vs, const char *kind, const void *data,
-           size_t len, struct s3vol_id *id, uint32_t *stored_len)
+vs_put_ca (struct volstore *vs, const char *kind,
+           const struct s3vol_vkeys *vk, const void *data, size_t len,
+           struct s3vol_id *id, uint32_t *stored_len)
 {
   struct s3vol_buf obj = S3VOL_BUF_INIT;
   struct known_obj *k;
@@ -379,7 +473,7 @@ vs_put_ca (struct volstore *vs, const char *kind, const void *data,
     *stored_len = 0;
     return 0;
   }
-  s3vol_hash (data, len, id);
+  s3vol_obj_id (vk, data, len, id);
   pthread_mutex_lock (&vs->lock);
   k = known_find (vs, id);
   r = k && fresh (vs, k->written, now);
@@ -398,7 +492,10 @@ vs_put_ca (struct volstore *vs, const char *kind, const void *data,
   }
   if (r < 0 && r != -ENOENT)
     return r;
-  r = s3vol_obj_encode (data, len, vs->zstd_level, &obj);
+  if (vk && strcmp (kind, KIND_CHUNK) == 0)
+    r = s3vol_obj_seal (data, len, vs->zstd_level, vk, id, &obj);
+  else
+    r = s3vol_obj_encode (data, len, vs->zstd_level, &obj);
   if (r == 0)
     r = objstore_put (vs->os, key, obj.data, obj.len, 0);
   if (r == 0) {
@@ -409,9 +506,11 @@ vs_put_ca (struct volstore *vs, const char *kind, const void *data,
   return r;
 }
 
-int
-vs_get_ca (struct volstore *vs, const char *kind, const struct s3vol_id *id,
-           struct s3vol_buf *out)
+/* Fetch object id of kind, checked as mode says. */
+static int
+get_obj (struct volstore *vs, const char *kind, enum s3vol_obj_mode mode,
+         const struct s3vol_vkeys *vk, const struct s3vol_id *id,
+         struct s3vol_buf *out)
 {
   struct s3vol_buf obj = S3VOL_BUF_INIT;
   char key[KEY_BUF];
@@ -422,19 +521,35 @@ vs_get_ca (struct volstore *vs, const char *kind, const struct s3vol_id *id,
   if (r == -ENOENT)
     s3vol_error (vs->log, "missing object %s", key);
   if (r == 0)
-    r = s3vol_obj_decode (obj.data, obj.len, id, key, vs->log, out);
+    r = s3vol_obj_decode_mode (obj.data, obj.len, id, mode, vk, key,
+                               vs->log, out);
   s3vol_buf_free (&obj);
   return r;
 }
 
 int
-vs_get_page (struct volstore *vs, const struct s3vol_id *id, struct page *p)
+vs_get_ca (struct volstore *vs, const char *kind,
+           const struct s3vol_vkeys *vk, const struct s3vol_id *id,
+           struct s3vol_buf *out)
+{
+  enum s3vol_obj_mode mode = S3VOL_OBJ_PLAIN;
+
+  if (vk)
+    mode = strcmp (kind, KIND_CHUNK) == 0 ? S3VOL_OBJ_SEALED
+      : S3VOL_OBJ_KEYED;
+  return get_obj (vs, kind, mode, vk, id, out);
+}
+
+int
+vs_get_page (struct volstore *vs, enum s3vol_obj_mode mode,
+             const struct s3vol_vkeys *vk, const struct s3vol_id *id,
+             struct page *p)
 {
   struct s3vol_buf b = S3VOL_BUF_INIT;
   char key[KEY_BUF];
   int r;
 
-  r = vs_get_ca (vs, KIND_PAGE, id, &b);
+  r = get_obj (vs, KIND_PAGE, mode, vk, id, &b);
   if (r == 0)
     r = page_decode (b.data, b.len, key_ca (key, KIND_PAGE, id), vs->log,
                      p);
@@ -446,20 +561,21 @@ int
 volstore_put_chunk (struct volstore *vs, const void *data, size_t len,
                     struct s3vol_id *id, uint32_t *stored_len)
 {
-  return vs_put_ca (vs, KIND_CHUNK, data, len, id, stored_len);
+  return vs_put_ca (vs, KIND_CHUNK, NULL, data, len, id, stored_len);
 }
 
 int
 volstore_get_chunk (struct volstore *vs, const struct s3vol_id *id,
                     struct s3vol_buf *out)
 {
-  return vs_get_ca (vs, KIND_CHUNK, id, out);
+  return vs_get_ca (vs, KIND_CHUNK, NULL, id, out);
 }
 
 /* ---- publishing ---- */
 
 int
-vs_publish (struct volstore *vs, const struct root *r)
+vs_publish (struct volstore *vs, const struct vol_keys *keys,
+            const struct root *r)
 {
   struct s3vol_buf b = S3VOL_BUF_INIT;
   struct objstore_stat st;
@@ -467,7 +583,7 @@ vs_publish (struct volstore *vs, const struct root *r)
   char key[KEY_BUF];
   int ret;
 
-  ret = root_encode (r, &b);
+  ret = root_encode_keyed (r, vk_of (keys), &b);
   if (ret == -EFBIG)
     s3vol_error (vs->log, "cannot publish version %" PRIu64 ": %" PRIu64
                  " map pages, more than a root may hold (%u)", r->seq,

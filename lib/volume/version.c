@@ -30,6 +30,7 @@ struct volume {
   pthread_mutex_t lock;
   struct hashmap pages;         /* page id -> struct cached_page * */
   pthread_rwlock_t rootlock;
+  struct vol_keys keys;         /* an encrypted volume's keys */
 };
 
 static bool
@@ -71,15 +72,13 @@ volume_open (struct volstore *vs, const char *name,
   if (r == 0)
     r = vs_resolve (vs, name, &v->id, ref, &seq);
   if (r == 0) {
-    r = vs_get_root (vs, &v->id, seq, &v->root);
+    r = vs_get_root_auth (vs, name, &v->id, seq, &v->keys, &v->root);
     if (r == -ENOENT)
       s3vol_error (vs->log, "version %" PRIu64 " of volume \"%s\" "
                    "vanished while opening it (pruned?)", seq, name);
   }
   if (r < 0) {
-    pthread_mutex_destroy (&v->lock);
-    pthread_rwlock_destroy (&v->rootlock);
-    free (v);
+    volume_close (v);
     return r;
   }
   snprintf (v->name, sizeof v->name, "%s", name);
@@ -97,8 +96,11 @@ volume_close (struct volume *v)
   root_free (&v->root);
   pthread_mutex_destroy (&v->lock);
   pthread_rwlock_destroy (&v->rootlock);
+  s3vol_wipe (&v->keys, sizeof v->keys);
   free (v);
 }
+
+bool volume_encrypted (const struct volume *v) { return v->keys.on; }
 
 uint64_t volume_size (const struct volume *v) { return v->root.size; }
 uint32_t volume_chunk_size (const struct volume *v)
@@ -147,7 +149,8 @@ get_page (struct volume *v, const struct s3vol_id *id, const struct page **out)
   if (cp == NULL)
     return -ENOMEM;
   cp->id = *id;
-  r = vs_get_page (v->vs, id, &cp->p);
+  r = vs_get_page (v->vs, v->keys.on ? S3VOL_OBJ_KEYED : S3VOL_OBJ_PLAIN,
+                   vk_of (&v->keys), id, &cp->p);
   if (r < 0) {
     free (cp);
     return r;
@@ -224,7 +227,7 @@ volume_read_chunk (struct volume *v, uint64_t index, void *buf, bool *hole)
     memset (buf, 0, v->root.chunk_size);
     return 0;
   }
-  r = vs_get_ca (v->vs, KIND_CHUNK, &id, &b);
+  r = vs_get_ca (v->vs, KIND_CHUNK, vk_of (&v->keys), &id, &b);
   if (r == 0 && b.len != v->root.chunk_size) {
     char key[KEY_BUF];
     s3vol_error (v->vs->log, "corrupt object %s: %zu bytes, but chunks of "
@@ -236,6 +239,14 @@ volume_read_chunk (struct volume *v, uint64_t index, void *buf, bool *hole)
     memcpy (buf, b.data, b.len);
   s3vol_buf_free (&b);
   return r;
+}
+
+int
+volume_put_chunk (struct volume *v, const void *data, size_t len,
+                  struct s3vol_id *id, uint32_t *stored_len)
+{
+  return vs_put_ca (v->vs, KIND_CHUNK, vk_of (&v->keys), data, len, id,
+                    stored_len);
 }
 
 /* Replace the handle's root with r (taken over). */
@@ -267,7 +278,7 @@ volume_reload (struct volume *v)
   ret = vs_find_head (v->vs, &v->id, &head);
   if (ret < 0 || head == v->root.seq)
     return ret;
-  ret = vs_get_root (v->vs, &v->id, head, &r);
+  ret = vs_get_root_auth (v->vs, v->name, &v->id, head, &v->keys, &r);
   if (ret < 0)
     return ret;
   swap_root (v, &r);
@@ -316,7 +327,8 @@ update_page (struct volume *v, struct root *root, uint64_t pi,
   if (r == 0 && p.n > 0) {
     r = page_encode (&p, &enc);
     if (r == 0)
-      r = vs_put_ca (v->vs, KIND_PAGE, enc.data, enc.len, &rp.id, &stored);
+      r = vs_put_ca (v->vs, KIND_PAGE, vk_of (&v->keys), enc.data, enc.len,
+                     &rp.id, &stored);
     rp.chunks = p.n;
     for (i = 0; i < p.n; i++)
       rp.stored_bytes += p.e[i].stored_len;
@@ -387,7 +399,7 @@ volume_commit (struct volume *v, const struct vol_change *changes,
     return r;
   nr.seq = v->root.seq + 1;
   nr.parent = v->root.seq;
-  nr.flags = 0;
+  nr.flags &= ROOT_FLAG_ENCRYPTED;
   nr.overwrote = 0;
   nr.fork_of = (struct s3vol_volid) { { 0 } };
   nr.fork_seq = 0;
@@ -433,7 +445,7 @@ volume_commit (struct volume *v, const struct vol_change *changes,
       nr.flags |= ROOT_FLAG_FORCED;
       nr.overwrote = head;
     }
-    r = vs_publish (v->vs, &nr);
+    r = vs_publish (v->vs, &v->keys, &nr);
     if (r != -EEXIST)
       break;
   }

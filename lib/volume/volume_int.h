@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "s3vol/crypt.h"
 #include "s3vol/record.h"
 #include "s3vol/volume.h"
 #include "hashmap.h"
@@ -50,6 +51,24 @@ struct known_obj {
 };
 DEFINE_VECTOR (known_vec, struct known_obj);
 
+/* User keys a volstore tries on encrypted volumes (volstore_add_key). */
+#define VS_MAX_KEYS 8
+
+/* An open volume's encryption: off for a plain volume. */
+struct vol_keys {
+  bool on;
+  unsigned user;                /* the user key (vs->keys) that opened it */
+  struct s3vol_key k;           /* the volume key */
+  struct s3vol_vkeys vk;        /* derived from k */
+};
+
+/* The derived keys of an encrypted volume, NULL for a plain one. */
+static inline const struct s3vol_vkeys *
+vk_of (const struct vol_keys *keys)
+{
+  return keys && keys->on ? &keys->vk : NULL;
+}
+
 struct volstore {
   struct objstore *os;
   const struct s3vol_log *log;
@@ -59,6 +78,8 @@ struct volstore {
   int64_t grace_seconds;
   bool create_only;             /* the store honours create-only puts */
   char host[S3VOL_HOST_MAX + 1];
+  struct s3vol_key keys[VS_MAX_KEYS];
+  unsigned nkeys;
 
   /* Content-addressed objects known to be in the store, and a map from
    * their ids to index + 1 in known.
@@ -93,9 +114,24 @@ int vs_lookup (struct volstore *vs, const char *name, bool quiet,
 int vs_find_head (struct volstore *vs, const struct s3vol_volid *id,
                   uint64_t *head);
 
-/* Fetch and decode a version root; -ENOENT (quiet) if absent. */
+/* Fetch and decode a version root; -ENOENT (quiet) if absent.  An
+ * encrypted root is not authenticated: use it for what needs no key
+ * (listing versions, gc).
+ */
 int vs_get_root (struct volstore *vs, const struct s3vol_volid *id,
                  uint64_t seq, struct root *r);
+
+/* Fetch, decode and authenticate root seq of volume name (id).  With
+ * keys->on (the volume was opened before) its HMAC is checked under
+ * keys; otherwise an encrypted root's volume key is unwrapped with the
+ * volstore's user keys into keys (-ENOKEY if none was given,
+ * -EKEYREJECTED if none fits).  A plain root is refused when keys->on,
+ * or when the volstore has user keys (a store writer could have put a
+ * plain volume where an encrypted one was).  Errors are logged.
+ */
+int vs_get_root_auth (struct volstore *vs, const char *name,
+                      const struct s3vol_volid *id, uint64_t seq,
+                      struct vol_keys *keys, struct root *r);
 
 /* Resolve a reference to a version number: -ENOENT (logged) if the
  * snapshot or version does not exist.
@@ -104,18 +140,26 @@ int vs_resolve (struct volstore *vs, const char *name,
                 const struct s3vol_volid *id, const struct vol_ref *ref,
                 uint64_t *seq);
 
-/* Content-addressed objects of a kind (KIND_CHUNK, KIND_PAGE). */
-int vs_put_ca (struct volstore *vs, const char *kind, const void *data,
-               size_t len, struct s3vol_id *id, uint32_t *stored_len);
+/* Content-addressed objects of a kind (KIND_CHUNK, KIND_PAGE), of a
+ * plain volume (vk NULL: SHA-256 ids) or an encrypted one (keyed ids;
+ * chunks sealed, pages plain).
+ */
+int vs_put_ca (struct volstore *vs, const char *kind,
+               const struct s3vol_vkeys *vk, const void *data, size_t len,
+               struct s3vol_id *id, uint32_t *stored_len);
 int vs_get_ca (struct volstore *vs, const char *kind,
-               const struct s3vol_id *id, struct s3vol_buf *out);
-int vs_get_page (struct volstore *vs, const struct s3vol_id *id,
+               const struct s3vol_vkeys *vk, const struct s3vol_id *id,
+               struct s3vol_buf *out);
+/* A page, checked as mode says (s3vol/chunk.h). */
+int vs_get_page (struct volstore *vs, enum s3vol_obj_mode mode,
+                 const struct s3vol_vkeys *vk, const struct s3vol_id *id,
                  struct page *p);
 
 /* Publish root r at r->seq (create-only), then update the head hint.
  * -EEXIST (quiet) if that version exists already.
  */
-int vs_publish (struct volstore *vs, const struct root *r);
+int vs_publish (struct volstore *vs, const struct vol_keys *keys,
+                const struct root *r);
 
 /* List the keys under volumes/ID/DIR/ ("versions", "snapshots"),
  * calling fn with the last path segment.

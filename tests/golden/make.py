@@ -11,16 +11,21 @@ every field, and re-encodes it byte for byte.
 
 This script is written from docs/FORMAT.md alone, not from the C code,
 so that an encoder and decoder that drift together are caught.  It
-needs only the standard library, except for the zstd frame of
-chunk-zstd.bin: that is taken from the checked-in chunk-zstd.bin when
-there is one (so a rerun is byte-stable), else made once with the
-`zstd` command.
+needs the standard library and, for the objects of an encrypted volume
+(FORMAT.md, "Encrypted volumes": user.key, chunk-sealed*, page-keyed,
+root-encrypted), python3-cryptography; and the zstd frame of
+chunk-zstd.bin (reused in chunk-sealed-zstd.bin): that is taken from the
+checked-in chunk-zstd.bin when there is one (so a rerun is byte-stable),
+else made once with the `zstd` command.  Everything else is fixed, the
+keys and the wrap's nonce included (sealing is deterministic), so every
+file is byte-stable.
 
     tests/golden/make.py           write the objects
     tests/golden/make.py --check   exit 1 if a checked-in file differs
 """
 
 import hashlib
+import hmac
 import os
 import struct
 import subprocess
@@ -54,7 +59,9 @@ def page_plain(entries):
     return out
 
 
-def root_encode(r):
+def root_encode(r, user=None, k=None, nonce=None):
+    """A root; with user, k and nonce an encrypted one (flag bit 1 set
+    by the caller), ending with the wrap and the HMAC under K_root."""
     host = r["host"].encode()
     msg = r["message"].encode()
     out = b"S3VROOT\0" + struct.pack(
@@ -67,6 +74,9 @@ def root_encode(r):
     out += host + msg
     for index, chunks, stored, pid in r["pages"]:
         out += struct.pack("<QIQ", index, chunks, stored) + pid
+    if user is not None:
+        out += wrap_key(user, k, nonce, r["volid"])
+        out += mac(vkeys(k)["root"], out)
     return out + sha256(out)
 
 
@@ -83,6 +93,62 @@ def ca_key(kind, oid):
 
 def vol_key(volid, rest):
     return "volumes/%s/%s" % (volid.hex(), rest)
+
+
+# ---- encrypted volumes, from docs/FORMAT.md "Encrypted volumes" ----
+
+SEALED_VERSION = 2
+WRAP_AES_GCM = 1
+
+
+def _crypto():
+    # Imported only here: the plain objects need the standard library only.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    return hashes, AESGCM, HKDF
+
+
+def hkdf(key, info):
+    """HKDF-SHA-256, no salt, 32 bytes out."""
+    hashes, _, HKDF = _crypto()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=info).derive(key)
+
+
+def mac(key, data):
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def gcm_encrypt(key, nonce, plain, aad):
+    """AES-256-GCM: the ciphertext followed by the 16-byte tag."""
+    _, AESGCM, _ = _crypto()
+    return AESGCM(key).encrypt(nonce, plain, aad)
+
+
+def vkeys(k):
+    return {"id": hkdf(k, b"s3vol id"), "enc": hkdf(k, b"s3vol enc"),
+            "root": hkdf(k, b"s3vol root")}
+
+
+def wrap_key(user, k, nonce, volid):
+    """The 64-byte wrapped volume key: u32 algorithm, nonce, K, tag."""
+    return (struct.pack("<I", WRAP_AES_GCM) + nonce
+            + gcm_encrypt(user, nonce, k, volid))
+
+
+def obj_key(vk, oid):
+    return hkdf(vk["enc"], b"s3vol obj" + oid)
+
+
+def obj_seal(vk, codec, plain, payload):
+    """Sealed chunk: the version 2 header, then the payload encrypted
+    under HKDF(K_enc, "s3vol obj" || id), zero nonce, the header as
+    associated data, then the tag."""
+    oid = mac(vk["id"], plain)
+    hdr = OBJ_MAGIC + struct.pack("<BBHII", SEALED_VERSION, codec, 0,
+                                  len(plain), len(payload) + 16)
+    return hdr + gcm_encrypt(obj_key(vk, oid), bytes(12), payload, hdr)
 
 
 # ---- the objects ----
@@ -191,11 +257,88 @@ def objects():
                         [("kind", "snapshot"),
                          ("key", vol_key(volid, "snapshots/golden-snap")),
                          ("seq", 7), ("time_ns", t)])
+    objs.update(encrypted_objects(raw_obj, z, z_obj[16:]))
     return objs
 
 
-def root_objs(r):
-    data = root_encode(r)
+# The user key (also written as user.key), the volume key and the wrap's
+# nonce of the encrypted volume: fixed, so that every file is stable.
+USER_KEY = bytes.fromhex(
+    "7e57a11ce0ddba11c0ffee00123456789abcdef0fedcba98765432100badf00d")
+VOLUME_KEY = bytes.fromhex(
+    "4b4b4b4b00010203040506070809a0b0c0d0e0f0f1e2d3c4b5a6978800ff00ff")
+WRAP_NONCE = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaab")
+ENC_VOLID = bytes.fromhex("e0c0de00112233445566778899aabbcc")
+
+
+def key_fields(vk):
+    return [("volume", "root-encrypted"),
+            ("# volume key K, and K_id, K_enc, K_root derived from it", ""),
+            ("volume_key", hexs(VOLUME_KEY)), ("k_id", hexs(vk["id"])),
+            ("k_enc", hexs(vk["enc"])), ("k_root", hexs(vk["root"]))]
+
+
+def encrypted_objects(raw_obj, z, z_frame):
+    objs = {}
+    vk = vkeys(VOLUME_KEY)
+
+    # Sealed raw chunk: random bytes, which zstd cannot shrink.
+    plain = stream(b"s3vol golden chunk-sealed", 300)
+    sid = mac(vk["id"], plain)
+    sealed = obj_seal(vk, CODEC_RAW, plain, plain)
+    f = chunk_fields(sealed, CODEC_RAW, plain, sid)
+    f[2] = ("version", SEALED_VERSION)
+    f.insert(0, ("# plain: stream(b\"s3vol golden chunk-sealed\", 300)"
+                 " in make.py", ""))
+    f += key_fields(vk) + [("obj_key", hexs(obj_key(vk, sid)))]
+    objs["chunk-sealed"] = (sealed, f)
+
+    # Sealed zstd chunk: chunk-zstd's plaintext and frame.
+    zid = mac(vk["id"], z)
+    zsealed = obj_seal(vk, CODEC_ZSTD, z, z_frame)
+    f = chunk_fields(zsealed, CODEC_ZSTD, z, zid)
+    f[2] = ("version", SEALED_VERSION)
+    f.insert(0, ("# plain: as chunk-zstd; payload: chunk-zstd's frame,"
+                 " sealed", ""))
+    f += key_fields(vk) + [("obj_key", hexs(obj_key(vk, zid)))]
+    objs["chunk-sealed-zstd"] = (zsealed, f)
+
+    # A page of the encrypted volume: plain, keyed ids.
+    far = mac(vk["id"], b"s3vol golden: a sealed chunk stored elsewhere")
+    entries = [(1, len(sealed), sid), (2, len(zsealed), zid),
+               (63, 65536 + 32, far)]
+    pplain = page_plain(entries)
+    page_id = mac(vk["id"], pplain)
+    page_obj = obj_encode(CODEC_RAW, pplain, pplain)
+    f = chunk_fields(page_obj, CODEC_RAW, pplain, page_id)
+    f[0:2] = [("kind", "page"), ("key", ca_key("pages", page_id))]
+    f += [("n", len(entries))]
+    f += [("entry", "%d %d %s" % (s, l, hexs(i))) for s, l, i in entries]
+    f += key_fields(vk)
+    objs["page-keyed"] = (page_obj, f)
+
+    # Version 2 of an encrypted volume with that page, and one more.
+    root = {
+        "flags": 2, "volid": ENC_VOLID, "seq": 2, "parent": 1,
+        "overwrote": 0, "size": 1 << 30, "chunk_size": 1 << 20,
+        "page_entries": 64, "time_ns": 1700000000555555555, "pid": 77,
+        "host": "golden-crypt.example", "message": "sealed",
+        "fork_of": bytes(16), "fork_seq": 0,
+        "pages": [(0, 3, sum(e[1] for e in entries), page_id),
+                  (15, 1, 65536 + 32,
+                   mac(vk["id"], b"s3vol golden: another keyed page"))],
+    }
+    data, f = root_objs(root, USER_KEY, VOLUME_KEY, WRAP_NONCE)
+    f[-1:-1] = [("wrap", hexs(data[-128:-64])),
+                ("wrap_nonce", hexs(WRAP_NONCE)),
+                ("mac", hexs(data[-64:-32]))]
+    f += [("user_key", "user.key")] + key_fields(vk)[1:]
+    objs["root-encrypted"] = (data, f)
+    return objs
+
+
+def root_objs(r, user=None, k=None, nonce=None):
+    data = root_encode(r, user, k, nonce)
     f = [("kind", "root"),
          ("key", vol_key(r["volid"], "versions/%016x" % r["seq"])),
          ("version", FORMAT_VERSION)]
@@ -213,30 +356,39 @@ def root_objs(r):
 
 def fields_text(name, fields):
     out = "# %s.bin: expected fields (made by make.py)\n" % name
-    return out + "".join("%s=%s\n" % (k, v) for k, v in fields)
+    return out + "".join(k + "\n" if k.startswith("#") else
+                         "%s=%s\n" % (k, v) for k, v in fields)
+
+
+def files():
+    """(file name, bytes) of every file make.py writes."""
+    out = []
+    for name, (data, fields) in sorted(objects().items()):
+        out += [(name + ".bin", data),
+                (name + ".txt", fields_text(name, fields).encode())]
+    return out + [("user.key", USER_KEY.hex().encode() + b"\n")]
 
 
 def main():
     check = sys.argv[1:] == ["--check"]
     bad = 0
-    for name, (data, fields) in sorted(objects().items()):
-        for path, want in ((name + ".bin", data),
-                           (name + ".txt",
-                            fields_text(name, fields).encode())):
-            full = os.path.join(HERE, path)
-            if check:
-                try:
-                    with open(full, "rb") as f:
-                        same = f.read() == want
-                except OSError:
-                    same = False
-                if not same:
-                    print("make.py: %s differs from what make.py writes"
-                          % path, file=sys.stderr)
-                    bad = 1
-            else:
-                with open(full, "wb") as f:
-                    f.write(want)
+    for path, want in files():
+        full = os.path.join(HERE, path)
+        if check:
+            try:
+                with open(full, "rb") as f:
+                    same = f.read() == want
+            except OSError:
+                same = False
+            if not same:
+                print("make.py: %s differs from what make.py writes"
+                      % path, file=sys.stderr)
+                bad = 1
+        else:
+            with open(full, "wb") as f:
+                f.write(want)
+            if path == "user.key":     # s3vol refuses a key others can read
+                os.chmod(full, 0o600)
     return bad
 
 

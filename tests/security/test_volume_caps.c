@@ -101,9 +101,10 @@ static struct vol_info info;
 
 #define CHUNK (64u << 10)
 /* The largest a reader may ask for: the largest chunk object (64 MiB of
- * plaintext and a 16-byte header) and one byte more.
+ * plaintext, a 16-byte header and, sealed, a 16-byte tag) and one byte
+ * more.
  */
-#define READ_MAX ((64u << 20) + 16 + 1)
+#define READ_MAX ((64u << 20) + 16 + 16 + 1)
 
 static int
 setup (void **state)

@@ -9,6 +9,11 @@
  * copies (truncated, extended, bit-flipped) must be rejected with
  * -EBADMSG and one logged line naming the key.
  *
+ * The objects of an encrypted volume (FORMAT.md, "Encrypted volumes")
+ * are read with the keys make.py used: user.key unwraps the volume key
+ * that root-encrypted.bin carries, and the keys derived from it open
+ * chunk-sealed*.bin and check page-keyed.bin's id and the root's HMAC.
+ *
  * The folder is $S3VOL_GOLDEN_DIR, or tests/golden next to this file.
  */
 #include <errno.h>
@@ -18,6 +23,7 @@
 #include <string.h>
 
 #include "s3vol/chunk.h"
+#include "s3vol/crypt.h"
 #include "s3vol/manifest.h"
 #include "s3vol/record.h"
 #include "testutil.h"
@@ -536,6 +542,427 @@ test_root_min (void **state)
   check_root ("root-min");
 }
 
+/* ---- encrypted volumes ---- */
+
+/* The keys of the encrypted volume, and how the objects under test are
+ * decoded (for the decode_fns below).
+ */
+static struct s3vol_vkeys gvk;
+static enum s3vol_obj_mode gmode;
+
+/* The user key of user.key: parsed, and loaded when its mode allows
+ * (git does not keep the 0600 make.py gives it).
+ */
+static void
+user_key (struct s3vol_key *u)
+{
+  struct s3vol_key loaded;
+  const char *why = NULL;
+  char path[4096];
+  uint8_t *b;
+  size_t n;
+  int r;
+
+  b = slurp ("user", ".key", &n);
+  assert_int_equal (n, 65);
+  assert_int_equal (s3vol_key_parse (b, n, u), 0);
+  free (b);
+  golden_path ("user", ".key", path, sizeof path);
+  r = s3vol_key_load (path, &loaded, &why);
+  if (r != -EACCES) {
+    assert_int_equal (r, 0);
+    assert_memory_equal (loaded.b, u->b, S3VOL_KEY_LEN);
+  }
+}
+
+/* Unwrap the volume key of root-encrypted.bin with user.key, the volume
+ * id as associated data, derive its keys and check all of them against
+ * what make.py computed.
+ */
+static void
+volume_keys (struct s3vol_vkeys *vk)
+{
+  struct golden g;
+  struct root r;
+  struct s3vol_key u, k;
+  uint8_t want[S3VOL_KEY_LEN];
+
+  golden_load ("root-encrypted", &g);
+  user_key (&u);
+  assert_int_equal (root_decode (g.data, g.len, field (&g, "key"),
+                                 &tlog.log, &r), 0);
+  assert_int_equal (s3vol_key_unwrap (&u, r.wrap, r.volid.b,
+                                      S3VOL_VOLID_LEN, &k), 0);
+  field_bytes (&g, "volume_key", want, S3VOL_KEY_LEN);
+  assert_memory_equal (k.b, want, S3VOL_KEY_LEN);
+  assert_int_equal (s3vol_vkeys_derive (&k, vk), 0);
+  field_bytes (&g, "k_id", want, S3VOL_KEY_LEN);
+  assert_memory_equal (vk->id, want, S3VOL_KEY_LEN);
+  field_bytes (&g, "k_enc", want, S3VOL_KEY_LEN);
+  assert_memory_equal (vk->enc, want, S3VOL_KEY_LEN);
+  field_bytes (&g, "k_root", want, S3VOL_KEY_LEN);
+  assert_memory_equal (vk->root, want, S3VOL_KEY_LEN);
+  root_free (&r);
+  golden_free (&g);
+}
+
+/* Keys of another volume key. */
+static void
+other_keys (struct s3vol_vkeys *vk)
+{
+  struct s3vol_key k;
+
+  memset (k.b, 0x5a, sizeof k.b);
+  assert_int_equal (s3vol_vkeys_derive (&k, vk), 0);
+}
+
+static int
+obj_mode_try (const struct golden *g, const uint8_t *data, size_t len)
+{
+  struct s3vol_buf out = S3VOL_BUF_INIT;
+  struct s3vol_id id;
+  int r;
+
+  field_bytes (g, "id", id.b, S3VOL_ID_LEN);
+  r = s3vol_obj_decode_mode (data, len, &id, gmode, &gvk, field (g, "key"),
+                             &tlog.log, &out);
+  s3vol_buf_free (&out);
+  return r;
+}
+
+/* Decode g's object in mode m; its result, and the plaintext in out. */
+static int
+decode_as (const struct golden *g, enum s3vol_obj_mode m,
+           const struct s3vol_vkeys *vk, struct s3vol_buf *out)
+{
+  struct s3vol_id id;
+
+  field_bytes (g, "id", id.b, S3VOL_ID_LEN);
+  return s3vol_obj_decode_mode (g->data, g->len, &id, m, vk,
+                                field (g, "key"), &tlog.log, out);
+}
+
+/* A sealed chunk: opened with the volume's keys, its plaintext and keyed
+ * id checked, every damage rejected (the header is the associated data,
+ * reserved bytes included; the payload is authenticated), and refused
+ * by readers of the other kinds and by another key.  Returns the
+ * plaintext.
+ */
+static void
+check_sealed (const struct golden *g, struct s3vol_buf *plain)
+{
+  struct s3vol_buf out = S3VOL_BUF_INIT;
+  struct s3vol_vkeys other;
+  struct s3vol_id id, got;
+  uint8_t *want;
+  size_t n;
+  int errors;
+
+  volume_keys (&gvk);
+  assert_int_equal (field_u64 (g, "version"), 2);
+  assert_int_equal (g->data[4], 2);
+  assert_int_equal (g->data[5], field_u64 (g, "codec"));
+  field_bytes (g, "id", id.b, S3VOL_ID_LEN);
+  want = field_blob (g, "plain", &n);
+  assert_int_equal (n, field_u64 (g, "plain_len"));
+  assert_int_equal (g->len, 16 + field_u64 (g, "payload_len"));
+  assert_int_equal (decode_as (g, S3VOL_OBJ_SEALED, &gvk, plain), 0);
+  assert_buf_equal (plain, want, n);
+  s3vol_obj_id (&gvk, plain->data, plain->len, &got);
+  assert_memory_equal (got.b, id.b, S3VOL_ID_LEN);
+  free (want);
+
+  /* Structure only, without the key: accepted, nothing appended. */
+  assert_int_equal (decode_as (g, S3VOL_OBJ_SEALED_UNCHECKED, NULL, &out),
+                    0);
+  assert_int_equal (out.len, 0);
+
+  /* A bit flipped anywhere. */
+  gmode = S3VOL_OBJ_SEALED;
+  reject_cut (g, obj_mode_try, g->data, g->len);
+  reject_flips (g, obj_mode_try, g->data, g->len, 0, g->len, MUST_REJECT);
+
+  /* A plain reader (or a plain volume's page reader) refuses version 2. */
+  errors = tlog.errors;
+  assert_int_equal (decode_as (g, S3VOL_OBJ_PLAIN, NULL, &out), -EBADMSG);
+  assert_int_equal (decode_as (g, S3VOL_OBJ_KEYED, &gvk, &out), -EBADMSG);
+  assert_int_equal (decode_as (g, S3VOL_OBJ_UNCHECKED, NULL, &out),
+                    -EBADMSG);
+  assert_int_equal (s3vol_obj_decode (g->data, g->len, &id,
+                                      field (g, "key"), &tlog.log, &out),
+                    -EBADMSG);
+  /* Another volume key does not open it. */
+  other_keys (&other);
+  assert_int_equal (decode_as (g, S3VOL_OBJ_SEALED, &other, &out),
+                    -EBADMSG);
+  assert_int_equal (tlog.errors, errors + 5);
+  assert_non_null (strstr (tlog.last_error, field (g, "key")));
+  assert_int_equal (out.len, 0);
+  s3vol_buf_free (&out);
+}
+
+static void
+test_chunk_sealed (void **state)
+{
+  struct s3vol_buf plain = S3VOL_BUF_INIT, enc = S3VOL_BUF_INIT;
+  struct s3vol_id id;
+  struct golden g, raw;
+  uint8_t hdr[16 + S3VOL_TAG_LEN];
+  size_t n;
+
+  (void) state;
+  golden_load ("chunk-sealed", &g);
+  assert_int_equal (field_u64 (&g, "codec"), S3VOL_CODEC_RAW);
+  check_sealed (&g, &plain);
+  /* Sealing is deterministic: the same bytes again. */
+  field_bytes (&g, "id", id.b, S3VOL_ID_LEN);
+  assert_int_equal (s3vol_obj_seal (plain.data, plain.len, 3, &gvk, &id,
+                                    &enc), 0);
+  assert_buf_equal (&enc, g.data, g.len);
+
+  /* The reader checks the keyed hash after decrypting: other bytes
+   * sealed under this id (which no honest writer makes) are refused.
+   */
+  s3vol_buf_clear (&enc);
+  assert_int_equal (s3vol_obj_seal ("other bytes", 11, 3, &gvk, &id, &enc),
+                    0);
+  s3vol_buf_clear (&plain);
+  assert_int_equal (s3vol_obj_decode_mode (enc.data, enc.len, &id,
+                                           S3VOL_OBJ_SEALED, &gvk, "forged",
+                                           &tlog.log, &plain), -EBADMSG);
+  assert_non_null (strstr (tlog.last_error, "forged"));
+  assert_int_equal (plain.len, 0);
+
+  /* A sealed payload too short to hold its tag, lengths consistent. */
+  for (n = 0; n < S3VOL_TAG_LEN; n++) {
+    memcpy (hdr, g.data, 16);
+    hdr[8] = hdr[9] = hdr[10] = hdr[11] = 0;      /* plaintext 0 bytes */
+    hdr[12] = n;
+    hdr[13] = hdr[14] = hdr[15] = 0;
+    memset (hdr + 16, 0, n);
+    assert_int_equal (s3vol_obj_decode_mode (hdr, 16 + n, &id,
+                                             S3VOL_OBJ_SEALED, &gvk, "short",
+                                             &tlog.log, &plain), -EBADMSG);
+    assert_int_equal (s3vol_obj_decode_mode (hdr, 16 + n, &id,
+                                             S3VOL_OBJ_SEALED_UNCHECKED,
+                                             NULL, "short", &tlog.log,
+                                             &plain), -EBADMSG);
+  }
+
+  /* A reader of an encrypted volume refuses a version 1 chunk. */
+  golden_load ("chunk-raw", &raw);
+  s3vol_buf_clear (&plain);
+  assert_int_equal (decode_as (&raw, S3VOL_OBJ_SEALED, &gvk, &plain),
+                    -EBADMSG);
+  assert_non_null (strstr (tlog.last_error, field (&raw, "key")));
+  golden_free (&raw);
+  s3vol_buf_free (&plain);
+  s3vol_buf_free (&enc);
+  golden_free (&g);
+}
+
+static void
+test_chunk_sealed_zstd (void **state)
+{
+  struct s3vol_buf plain = S3VOL_BUF_INIT, enc = S3VOL_BUF_INIT;
+  struct s3vol_buf again = S3VOL_BUF_INIT;
+  struct s3vol_id id;
+  struct golden g;
+
+  (void) state;
+  golden_load ("chunk-sealed-zstd", &g);
+  assert_int_equal (field_u64 (&g, "codec"), S3VOL_CODEC_ZSTD);
+  check_sealed (&g, &plain);
+  /* Our sealer compresses it too (zstd's bytes may differ between
+   * versions), to something that opens back.
+   */
+  field_bytes (&g, "id", id.b, S3VOL_ID_LEN);
+  assert_int_equal (s3vol_obj_seal (plain.data, plain.len, 3, &gvk, &id,
+                                    &enc), 0);
+  assert_int_equal (enc.data[4], 2);
+  assert_int_equal (enc.data[5], S3VOL_CODEC_ZSTD);
+  assert_int_equal (s3vol_obj_decode_mode (enc.data, enc.len, &id,
+                                           S3VOL_OBJ_SEALED, &gvk, "again",
+                                           &tlog.log, &again), 0);
+  assert_buf_equal (&again, plain.data, plain.len);
+  s3vol_buf_free (&plain);
+  s3vol_buf_free (&enc);
+  s3vol_buf_free (&again);
+  golden_free (&g);
+}
+
+static void
+test_page_keyed (void **state)
+{
+  struct s3vol_buf plain = S3VOL_BUF_INIT, enc = S3VOL_BUF_INIT;
+  struct s3vol_buf out = S3VOL_BUF_INIT;
+  struct s3vol_vkeys other;
+  struct s3vol_id id, got;
+  struct golden g;
+  struct page p;
+  const char *e;
+  char hex[S3VOL_ID_HEX + 1];
+  unsigned slot, stored, i;
+  uint8_t *want;
+  size_t n;
+
+  (void) state;
+  volume_keys (&gvk);
+  golden_load ("page-keyed", &g);
+  assert_int_equal (field_u64 (&g, "version"), 1);
+  assert_int_equal (g.data[4], 1);
+  field_bytes (&g, "id", id.b, S3VOL_ID_LEN);
+  want = field_blob (&g, "plain", &n);
+  assert_int_equal (decode_as (&g, S3VOL_OBJ_KEYED, &gvk, &plain), 0);
+  assert_buf_equal (&plain, want, n);
+  s3vol_obj_id (&gvk, plain.data, plain.len, &got);
+  assert_memory_equal (got.b, id.b, S3VOL_ID_LEN);
+  /* Without the key: structure only. */
+  assert_int_equal (decode_as (&g, S3VOL_OBJ_UNCHECKED, NULL, &out), 0);
+  assert_buf_equal (&out, want, n);
+  free (want);
+
+  assert_int_equal (page_decode (plain.data, plain.len, field (&g, "key"),
+                                 &tlog.log, &p), 0);
+  assert_int_equal (p.n, field_u64 (&g, "n"));
+  for (i = 0; (e = field_nth (&g, "entry", i)) != NULL; i++) {
+    assert_true (i < p.n);
+    assert_int_equal (sscanf (e, "%u %u %64s", &slot, &stored, hex), 3);
+    unhex (hex, got.b, S3VOL_ID_LEN);
+    assert_int_equal (p.e[i].slot, slot);
+    assert_int_equal (p.e[i].stored_len, stored);
+    assert_memory_equal (p.e[i].id.b, got.b, S3VOL_ID_LEN);
+  }
+  assert_int_equal (i, p.n);
+  assert_int_equal (page_encode (&p, &enc), 0);
+  assert_buf_equal (&enc, plain.data, plain.len);
+  s3vol_buf_clear (&enc);
+  assert_int_equal (s3vol_obj_encode (plain.data, plain.len, 3, &enc), 0);
+  assert_buf_equal (&enc, g.data, g.len);
+  page_free (&p);
+
+  /* Keyed, every bit counts but the reserved bytes 6 and 7. */
+  gmode = S3VOL_OBJ_KEYED;
+  reject_cut (&g, obj_mode_try, g.data, g.len);
+  reject_flips (&g, obj_mode_try, g.data, g.len, 0, 6, MUST_REJECT);
+  reject_flips (&g, obj_mode_try, g.data, g.len, 8, g.len, MUST_REJECT);
+  /* Not a SHA-256 id; not under another key; not a sealed object. */
+  s3vol_buf_clear (&out);
+  assert_int_equal (decode_as (&g, S3VOL_OBJ_PLAIN, NULL, &out), -EBADMSG);
+  other_keys (&other);
+  assert_int_equal (decode_as (&g, S3VOL_OBJ_KEYED, &other, &out),
+                    -EBADMSG);
+  assert_int_equal (decode_as (&g, S3VOL_OBJ_SEALED, &gvk, &out), -EBADMSG);
+  assert_int_equal (decode_as (&g, S3VOL_OBJ_SEALED_UNCHECKED, NULL, &out),
+                    -EBADMSG);
+  assert_non_null (strstr (tlog.last_error, field (&g, "key")));
+  assert_int_equal (out.len, 0);
+  /* A plain volume's page is not a keyed one. */
+  golden_free (&g);
+  golden_load ("page", &g);
+  assert_int_equal (decode_as (&g, S3VOL_OBJ_KEYED, &gvk, &out), -EBADMSG);
+  assert_non_null (strstr (tlog.last_error, field (&g, "key")));
+  assert_int_equal (out.len, 0);
+  s3vol_buf_free (&out);
+  s3vol_buf_free (&plain);
+  s3vol_buf_free (&enc);
+  golden_free (&g);
+}
+
+static int
+root_mac_try (const struct golden *g, const uint8_t *data, size_t len)
+{
+  struct root r;
+  int ret;
+
+  ret = root_decode (data, len, field (g, "key"), &tlog.log, &r);
+  if (ret == 0) {
+    root_free (&r);
+    ret = root_check_mac (data, len, field (g, "key"), &gvk, &tlog.log);
+  }
+  return ret;
+}
+
+static void
+test_root_encrypted (void **state)
+{
+  struct s3vol_buf enc = S3VOL_BUF_INIT;
+  struct s3vol_vkeys other;
+  struct s3vol_key u, k;
+  struct s3vol_volid volid;
+  struct golden g;
+  struct root r;
+  uint8_t want[S3VOL_WRAP_LEN], *b;
+  size_t macat, i;
+  int errors;
+
+  (void) state;
+  volume_keys (&gvk);
+  golden_load ("root-encrypted", &g);
+  assert_int_equal (field_u64 (&g, "version"), 1);
+  assert_int_equal (field_u64 (&g, "flags") & ROOT_FLAG_ENCRYPTED,
+                    ROOT_FLAG_ENCRYPTED);
+  field_bytes (&g, "checksum", want, S3VOL_ID_LEN);
+  assert_memory_equal (g.data + g.len - 32, want, 32);
+  macat = g.len - 64;
+  field_bytes (&g, "mac", want, 32);
+  assert_memory_equal (g.data + macat, want, 32);
+  assert_int_equal (root_decode (g.data, g.len, field (&g, "key"),
+                                 &tlog.log, &r), 0);
+  check_root_fields (&g, &r);
+  field_bytes (&g, "wrap", want, S3VOL_WRAP_LEN);
+  assert_memory_equal (r.wrap, want, S3VOL_WRAP_LEN);
+  assert_memory_equal (g.data + macat - S3VOL_WRAP_LEN, want,
+                       S3VOL_WRAP_LEN);
+  field_bytes (&g, "wrap_nonce", want, 12);
+  assert_memory_equal (r.wrap + 4, want, 12);
+  assert_int_equal (root_check_mac (g.data, g.len, field (&g, "key"), &gvk,
+                                    &tlog.log), 0);
+
+  /* Re-encoded with the key: the same bytes (the wrap is kept). */
+  assert_int_equal (root_encode_keyed (&r, &gvk, &enc), 0);
+  assert_buf_equal (&enc, g.data, g.len);
+  s3vol_buf_clear (&enc);
+  assert_int_equal (root_encode (&r, &enc), -EINVAL);
+
+  /* Another key's HMAC does not match. */
+  other_keys (&other);
+  errors = tlog.errors;
+  assert_int_equal (root_check_mac (g.data, g.len, field (&g, "key"),
+                                    &other, &tlog.log), -EBADMSG);
+  assert_int_equal (tlog.errors, errors + 1);
+  assert_non_null (strstr (tlog.last_error, field (&g, "key")));
+
+  /* The wrap opens only with the user key and this volume id. */
+  user_key (&u);
+  memcpy (&volid, &r.volid, sizeof volid);
+  volid.b[0] ^= 1;
+  assert_int_equal (s3vol_key_unwrap (&u, r.wrap, volid.b, S3VOL_VOLID_LEN,
+                                      &k), -EKEYREJECTED);
+  u.b[31] ^= 1;
+  assert_int_equal (s3vol_key_unwrap (&u, r.wrap, r.volid.b,
+                                      S3VOL_VOLID_LEN, &k), -EKEYREJECTED);
+
+  /* Every bit is covered by the checksum ... */
+  reject_cut (&g, root_try, g.data, g.len);
+  reject_flips (&g, root_try, g.data, g.len, 0, g.len, MUST_REJECT);
+  /* ... and, the checksum made right again, every bit before the HMAC
+   * by the HMAC (or by root_decode's own checks), and the HMAC itself.
+   */
+  b = malloc (g.len);
+  assert_non_null (b);
+  for (i = 0; i < g.len - 32; i++) {
+    memcpy (b, g.data, g.len);
+    b[i] ^= 1 << (i % 8);
+    s3vol_hash (b, g.len - 32, (struct s3vol_id *) (b + g.len - 32));
+    reject (&g, root_mac_try, b, g.len, "bit flipped, checksum fixed", i);
+  }
+  free (b);
+  root_free (&r);
+  s3vol_buf_free (&enc);
+  golden_free (&g);
+}
+
 /* ---- small records ---- */
 
 static enum record_kind
@@ -618,6 +1045,10 @@ main (void)
     cmocka_unit_test (test_page),
     cmocka_unit_test (test_root),
     cmocka_unit_test (test_root_min),
+    cmocka_unit_test (test_chunk_sealed),
+    cmocka_unit_test (test_chunk_sealed_zstd),
+    cmocka_unit_test (test_page_keyed),
+    cmocka_unit_test (test_root_encrypted),
     cmocka_unit_test (test_records),
   };
 
