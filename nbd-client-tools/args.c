@@ -4,7 +4,9 @@
  * Each verb says which options it takes (OPT_* bits) and how many
  * positional arguments; the parser rejects the rest with one line.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,7 @@ static const struct option long_opts[] = {
   { "allow-setuid", no_argument, NULL, 'A' },
   { "tls-psk", required_argument, NULL, 'K' },
   { "insecure-tcp", no_argument, NULL, 'T' },
+  { "encrypt", no_argument, NULL, 'e' },
   { NULL, 0, NULL, 0 },
 };
 
@@ -72,6 +75,7 @@ bit_of (int c)
   case 'A': return OPT_ALLOW_SETUID;
   case 'K': return OPT_TLS_PSK;
   case 'T': return OPT_INSECURE_TCP;
+  case 'e': return OPT_ENCRYPT;
   default: return 0;
   }
 }
@@ -90,6 +94,7 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
 {
   const char *verb = argv[0];
   char msg[256];
+  unsigned long v;
   char *end;
   int c;
 
@@ -118,6 +123,7 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
     case 'l': a->long_ = true; break;
     case 'p': a->parents = true; break;
     case 'A': a->allow_setuid = true; break;
+    case 'e': a->encrypt = true; break;
     case 'K': a->tls_psk = optarg; break;
     case 'T': a->insecure_tcp = true; break;
     case 'C': a->cache_dir = optarg; break;
@@ -134,9 +140,12 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
         return bad (verb, "--cache-size wants a size like 10G");
       break;
     case 'I':
-      a->interval = strtoul (optarg, &end, 10);
-      if (*end || optarg[0] == '\0')
+      errno = 0;
+      v = strtoul (optarg, &end, 10);
+      if (optarg[0] < '0' || optarg[0] > '9' || *end || errno == ERANGE ||
+          v > UINT_MAX)
         return bad (verb, "--commit-interval wants seconds (0: off)");
+      a->interval = v;
       a->interval_set = true;
       break;
     case 'P':
@@ -155,9 +164,15 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
         return bad (verb, "--chunk-size wants a size like 1M");
       break;
     case 'V':
+      /* Digits only: strtoull would take a sign or blanks, and
+       * saturates (ERANGE) on a number that does not fit.
+       */
+      errno = 0;
       a->version = strtoull (optarg, &end, 10);
-      if (*end || a->version == 0)
-        return bad (verb, "--version wants a version number (1, 2, ...)");
+      if (optarg[0] < '0' || optarg[0] > '9' || *end || errno == ERANGE ||
+          a->version == 0)
+        return bad (verb, "--version wants a version number (1, 2, ... "
+                    "up to 18446744073709551615)");
       break;
     }
   }

@@ -228,6 +228,8 @@ show_one (void *opaque, const struct attachment *a)
 {
   bool *json = opaque;
   char reply[1100] = "";
+  char mp[CLI_ESC_SIZE (sizeof a->mountpoint)];
+  char vol[CLI_ESC_SIZE (sizeof a->volume)];
   bool alive = proc_alive (a->nbdkit_pid);
 
   if (alive && att_ctl_request (a->ctl, "status", reply, sizeof reply) < 0)
@@ -242,12 +244,19 @@ show_one (void *opaque, const struct attachment *a)
     printf (",\"alive\":%s,\"status\":%s}\n", alive ? "true" : "false",
             alive && strncmp (reply, "ok ", 3) == 0 ? reply + 3 : "null");
   }
-  else if (alive)
-    printf ("%s\t%s\t%s\t%s\n", a->volume, a->mountpoint, a->device,
-            reply + 3);
-  else
-    printf ("%s\t%s\t%s\tNOT RUNNING (s3vol detach %s cleans up)\n",
-            a->volume, a->mountpoint, a->device, a->mountpoint);
+  else {
+    cli_esc (mp, sizeof mp, a->mountpoint, 0);
+    cli_esc (vol, sizeof vol, a->volume, 0);
+    if (alive)
+      printf ("%s\t%s\t%s\t", vol, mp, a->device);
+    else
+      printf ("%s\t%s\t%s\tNOT RUNNING (s3vol detach %s cleans up)\n",
+              vol, mp, a->device, mp);
+    if (alive) {
+      cli_put_esc (stdout, reply + 3, 0);
+      putchar ('\n');
+    }
+  }
   return 0;
 }
 

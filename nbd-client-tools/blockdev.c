@@ -65,7 +65,7 @@ last_error (const char *log, char *out, size_t n)
   while (fgets (line, sizeof line, fp)) {
     line[strcspn (line, "\n")] = '\0';
     if (strstr (line, "error") || strstr (line, "rror:"))
-      snprintf (out, n, "%s", line);
+      cli_esc (out, n, line, 0);    /* may quote the store */
   }
   fclose (fp);
 }
@@ -207,7 +207,8 @@ connect_kernel_nbd (struct attachment *a)
     return EXIT_BUSY;
   }
   if (proc_run (argv, NULL, 0, err, sizeof err) != 0) {
-    fprintf (stderr, "s3vol: nbd-client failed: %s", err);
+    fprintf (stderr, "s3vol: nbd-client failed: ");
+    cli_put_lines (stderr, err);
     a->device[0] = '\0';
     return EXIT_FAIL;
   }
@@ -245,7 +246,8 @@ connect_fuse_loop (struct attachment *a)
     return EXIT_FAIL;
   }
   if (proc_run (loop, out, sizeof out, err, sizeof err) != 0) {
-    fprintf (stderr, "s3vol: losetup failed: %s", err);
+    fprintf (stderr, "s3vol: losetup failed: ");
+    cli_put_lines (stderr, err);
     return EXIT_FAIL;
   }
   out[strcspn (out, "\n")] = '\0';
@@ -288,8 +290,9 @@ att_mount (struct attachment *a, const char *mountpoint, bool allow_setuid)
     }
   }
   err[strcspn (err, "\n")] = '\0';
-  fprintf (stderr, "s3vol: cannot mount volume %s: %s (volumes made by "
-           "s3vol create hold ext4)\n", a->volume, err);
+  fprintf (stderr, "s3vol: cannot mount volume %s: ", a->volume);
+  cli_put_esc (stderr, err, 0);
+  fprintf (stderr, " (volumes made by s3vol create hold ext4)\n");
   return EXIT_FAIL;
 }
 
@@ -377,7 +380,7 @@ pid_uses (const char *pid, const char *path)
 void
 att_busy (const char *path, char *out, size_t n)
 {
-  char comm[64], p[64];
+  char comm[64], p[64], esc[CLI_ESC_SIZE (64)];
   struct dirent *de;
   size_t len = 0;
   FILE *fp;
@@ -395,8 +398,10 @@ att_busy (const char *path, char *out, size_t n)
         comm[strcspn (comm, "\n")] = '\0';
       fclose (fp);
     }
+    /* Any user names their process: escape its name. */
     len += snprintf (out + len, len < n ? n - len : 0, "%s  %s (%s)\n",
-                     len ? "" : "", de->d_name, comm);
+                     len ? "" : "", de->d_name,
+                     cli_esc (esc, sizeof esc, comm, 0));
   }
   if (d)
     closedir (d);

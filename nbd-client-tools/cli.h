@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "s3vol/objstore.h"
 
@@ -20,6 +21,7 @@ enum {
   EXIT_PERM = 7,        /* needs root (mount, loop devices) */
   EXIT_EXISTS = 8,      /* the destination exists (--force replaces it) */
   EXIT_NOSPACE = 9,     /* the volume is full */
+  EXIT_KEY = 10,        /* encrypted volume: key missing, wrong or bad */
 };
 
 struct cli_global {
@@ -32,7 +34,7 @@ struct cli_verb {
   int (*run) (const struct cli_global *g, int argc, char **argv);
 };
 
-extern const struct cli_verb verb_store_check;
+extern const struct cli_verb verb_store_check, verb_keygen;
 extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
   verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify,
   verb_attach, verb_detach, verb_status, verb_commit, verb_reload,
@@ -74,7 +76,28 @@ char *cli_time (int64_t ns, char *out);
  */
 int cli_usage (const char *usage, bool help);
 
-/* Print s as a JSON string (with quotes). */
+/* Untrusted text (names, messages, host names, keys from a store; see
+ * text.c): control characters, bytes that are not UTF-8 and '\\' are
+ * printed as \xNN.  With CLI_ESC_NAME, a directory entry: also '/' and
+ * the dots of "." and "..".
+ */
+#define CLI_ESC_NAME 1u
+#define CLI_ESC_ESCAPED 2u      /* s holds \xNN already: keep '\\' */
+void cli_put_esc (FILE *fp, const char *s, unsigned flags);
+/* The same into buf (size bytes, at most 4 per byte of s are needed;
+ * cut with "..." if it does not fit).  Returns buf.
+ */
+const char *cli_esc (char *buf, size_t size, const char *s,
+                     unsigned flags);
+#define CLI_ESC_SIZE(n) (4 * (n) + 4)
+/* A program's output (lines, quoting what it read): each line escaped,
+ * then a newline.
+ */
+void cli_put_lines (FILE *fp, const char *s);
+
+/* Print s as a JSON string (with quotes), control characters as \u00XX
+ * and bytes that are not UTF-8 as \udcXX.
+ */
 void cli_json_str (const char *s);
 
 /* Options a verb may take. */
@@ -103,6 +126,7 @@ void cli_json_str (const char *s);
 #define OPT_ALLOW_SETUID 4194304u
 #define OPT_TLS_PSK 8388608u
 #define OPT_INSECURE_TCP 16777216u
+#define OPT_ENCRYPT 33554432u
 
 #define CLI_MAX_VOLUMES 16
 
@@ -111,6 +135,7 @@ struct cli_args {
   bool ephemeral, interval_set;
   bool recursive, long_, parents;
   bool allow_setuid;            /* mount without nosuid,nodev */
+  bool encrypt;                 /* create --encrypt */
   bool insecure_tcp;            /* serve --port without TLS */
   uint64_t size, chunk_size, version, cache_size;
   unsigned interval, port;

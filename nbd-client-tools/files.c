@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,13 @@ static void
 notify (void *opaque, enum extfs_event ev, const char *path, uint64_t seq)
 {
   struct files *f = opaque;
+  char esc[CLI_ESC_SIZE (PATH_MAX)];
 
+  /* path is in the volume: print it escaped (a bad name in it the
+   * library has escaped already).
+   */
+  path = cli_esc (esc, sizeof esc, path,
+                  ev == EXTFS_EV_BADNAME ? CLI_ESC_ESCAPED : 0);
   cli_progress_done (&f->pr);
   f->pr.shown = false;
   switch (ev) {
@@ -199,25 +206,14 @@ mode_string (uint32_t mode, char out[11])
   out[10] = '\0';
 }
 
-/* A name or symlink target from the volume (untrusted), printed with
- * control bytes, '\\' (and in a name '/', or the dots of "." and "..")
- * as \xNN, so that it can neither drive the terminal nor pass for
+/* A name or symlink target from the volume (untrusted): escaped (see
+ * text.c) so that it can neither drive the terminal nor pass for
  * another path.
  */
 static void
 put_escaped (const char *s, bool name)
 {
-  size_t len = strlen (s), i;
-  unsigned char c;
-
-  for (i = 0; i < len; i++) {
-    c = s[i];
-    if (c < 0x20 || c == 0x7f || c == '\\' || (name && c == '/') ||
-        (name && c == '.' && (len == 1 || (len == 2 && s[1] == '.'))))
-      printf ("\\x%02x", c);
-    else
-      putchar (c);
-  }
+  cli_put_esc (stdout, s, name ? CLI_ESC_NAME : 0);
 }
 
 static int

@@ -279,7 +279,8 @@ import (const struct cli_global *g, int argc, char **argv)
       return EXIT_FAIL;
     snprintf (tmp, sizeof tmp, "%s/image.raw", dir);
     if (proc_run (conv, NULL, 0, err, sizeof err) != 0) {
-      fprintf (stderr, "s3vol import: qemu-img convert failed: %s", err);
+      fprintf (stderr, "s3vol import: qemu-img convert failed: ");
+      cli_put_lines (stderr, err);
       remove_tmpdir (dir);
       return EXIT_FAIL;
     }
@@ -379,7 +380,7 @@ export (const struct cli_global *g, int argc, char **argv)
     else
       r = proc_run (copy, NULL, 0, err, sizeof err);
     if (r != 0)
-      fprintf (stderr, "%s", err);
+      cli_put_lines (stderr, err);
   }
   else
     fprintf (stderr, "s3vol export: nbdkit could not serve %s\n",

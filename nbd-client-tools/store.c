@@ -11,13 +11,9 @@
 #include <time.h>
 
 #include "cli.h"
+#include "s3vol/crypt.h"
 #include "s3vol/defaults.h"
 #include "s3vol/volume.h"
-
-const struct s3vol_log cli_log = {
-  .fn = s3vol_log_stderr,
-  .opaque = (void *) (intptr_t) S3VOL_LOG_WARNING,
-};
 
 int
 cli_open_store (const struct cli_global *g, struct objstore **out)
@@ -44,8 +40,33 @@ cli_exit_code (int err)
   case EACCES: case ENXIO: case ETIMEDOUT: case ECONNREFUSED:
   case EHOSTUNREACH: case EIO:
     return EXIT_STORE;
+  case ENOKEY: case EKEYREJECTED:
+    return EXIT_KEY;
   default: return EXIT_FAIL;
   }
+}
+
+/* The key in $S3VOL_KEY_FILE (main puts --key-file there), if any,
+ * handed to vs.
+ */
+static int
+give_key (struct volstore *vs)
+{
+  const char *f = getenv ("S3VOL_KEY_FILE"), *why;
+  struct s3vol_key key;
+  int r;
+
+  if (f == NULL || f[0] == '\0')
+    return EXIT_OK;
+  r = s3vol_key_load (f, &key, &why);
+  if (r == 0)
+    r = volstore_add_key (vs, &key);
+  s3vol_wipe (&key, sizeof key);
+  if (r == -EACCES || r == -EINVAL)
+    fprintf (stderr, "s3vol: key file %s %s\n", f, why);
+  else if (r < 0)
+    fprintf (stderr, "s3vol: key file %s %s: %s\n", f, why, strerror (-r));
+  return r < 0 ? EXIT_KEY : EXIT_OK;
 }
 
 int
@@ -61,9 +82,16 @@ cli_open_volstore (const struct cli_global *g, struct objstore **os,
   r = volstore_open (*os, &cfg, vs);
   if (r < 0) {
     objstore_close (*os);
+    *os = NULL;
     return cli_exit_code (r);
   }
-  return EXIT_OK;
+  r = give_key (*vs);
+  if (r != EXIT_OK) {
+    cli_close_volstore (*os, *vs);
+    *os = NULL;
+    *vs = NULL;
+  }
+  return r;
 }
 
 void
@@ -110,20 +138,4 @@ cli_usage (const char *usage, bool help)
 {
   fputs (usage, help ? stdout : stderr);
   return help ? EXIT_OK : EXIT_USAGE;
-}
-
-void
-cli_json_str (const char *s)
-{
-  putchar ('"');
-  for (; *s; s++) {
-    unsigned char c = *s;
-    if (c == '"' || c == '\\')
-      printf ("\\%c", c);
-    else if (c < 0x20)
-      printf ("\\u%04x", c);
-    else
-      putchar (c);
-  }
-  putchar ('"');
 }

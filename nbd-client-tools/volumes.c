@@ -41,6 +41,7 @@ static void
 print_info (const struct vol_info *i, bool json)
 {
   char h1[16], h2[16], h3[16], h4[16], t[32];
+  char name[CLI_ESC_SIZE (S3VOL_NAME_MAX)];
 
   if (json) {
     printf ("{\"name\":");
@@ -49,10 +50,10 @@ print_info (const struct vol_info *i, bool json)
             ",\"head\":%" PRIu64 ",\"versions\":%" PRIu64
             ",\"snapshots\":%" PRIu64 ",\"chunks\":%" PRIu64
             ",\"bytes_referenced\":%" PRIu64 ",\"bytes_stored\":%" PRIu64
-            ",\"last_commit_ns\":%" PRId64 "}",
+            ",\"last_commit_ns\":%" PRId64 ",\"encrypted\":%s}",
             i->size, i->chunk_size, i->head, i->versions, i->snapshots,
             i->chunks, i->bytes_referenced, i->bytes_stored,
-            i->last_commit_ns);
+            i->last_commit_ns, i->encrypted ? "true" : "false");
     return;
   }
   printf ("name:         %s\n"
@@ -62,11 +63,14 @@ print_info (const struct vol_info *i, bool json)
           "versions:     %" PRIu64 " kept\n"
           "snapshots:    %" PRIu64 "\n"
           "used:         %s in %" PRIu64 " chunks (%s stored)\n"
-          "last commit:  %s\n",
-          i->name, cli_human (i->size, h1), cli_human (i->chunk_size, h2),
+          "last commit:  %s\n"
+          "encrypted:    %s\n",
+          cli_esc (name, sizeof name, i->name, 0), cli_human (i->size, h1),
+          cli_human (i->chunk_size, h2),
           i->head, i->versions, i->snapshots,
           cli_human (i->bytes_referenced, h3), i->chunks,
-          cli_human (i->bytes_stored, h4), cli_time (i->last_commit_ns, t));
+          cli_human (i->bytes_stored, h4), cli_time (i->last_commit_ns, t),
+          i->encrypted ? "yes" : "no");
 }
 
 static int
@@ -75,8 +79,13 @@ do_create (struct volstore *vs, const struct cli_args *a)
   struct vol_info info;
   int r;
 
-  r = volstore_create (vs, a->pos[0], a->size ? a->size : 1ull << 40,
-                       a->chunk_size, &info);
+  if (a->encrypt && getenv ("S3VOL_KEY_FILE") == NULL) {
+    fprintf (stderr, "s3vol create: --encrypt needs a key: give --key-file "
+             "FILE (make one with: s3vol keygen FILE)\n");
+    return EXIT_USAGE;
+  }
+  r = (a->encrypt ? volstore_create_encrypted : volstore_create)
+    (vs, a->pos[0], a->size ? a->size : 1ull << 40, a->chunk_size, &info);
   if (r < 0)
     return cli_exit_code (r);
   if (!a->no_format) {
@@ -93,8 +102,10 @@ do_create (struct volstore *vs, const struct cli_args *a)
     putchar ('\n');
   }
   else {
-    char h1[16], h2[16];
-    printf ("created volume %s (%s, %s chunks)\n", info.name,
+    char h1[16], h2[16], name[CLI_ESC_SIZE (S3VOL_NAME_MAX)];
+    printf ("created %svolume %s (%s, %s chunks)\n",
+            info.encrypted ? "encrypted " : "",
+            cli_esc (name, sizeof name, info.name, 0),
             cli_human (info.size, h1), cli_human (info.chunk_size, h2));
   }
   return EXIT_OK;
@@ -104,15 +115,19 @@ static int
 create (const struct cli_global *g, int argc, char **argv)
 {
   return on_store (g, argc, argv,
-                   OPT_SIZE | OPT_CHUNK_SIZE | OPT_JSON | OPT_NO_FORMAT,
+                   OPT_SIZE | OPT_CHUNK_SIZE | OPT_JSON | OPT_NO_FORMAT |
+                   OPT_ENCRYPT,
                    1, 1,
                    "usage: s3vol create NAME [--size SIZE] "
                    "[--chunk-size SIZE] [--no-format] [--json]\n"
+                   "                    [--encrypt --key-file FILE]\n"
                    "Create a volume holding an empty ext4 filesystem "
                    "(default size 1T, thin:\nonly written chunks are "
                    "stored; default chunk size 1M, a power of two from\n"
                    "64K to 64M).  --no-format leaves it all zeros (for a "
-                   "VM disk).\n", do_create);
+                   "VM disk).\n--encrypt encrypts it under the key in FILE "
+                   "(with a key given, every new\nvolume is encrypted; "
+                   "--encrypt makes sure).\n", do_create);
 }
 
 struct list_out {
@@ -124,7 +139,7 @@ static int
 list_one (void *opaque, const struct vol_info *i)
 {
   struct list_out *lo = opaque;
-  char h1[16], h2[16], t[32];
+  char h1[16], h2[16], t[32], name[CLI_ESC_SIZE (S3VOL_NAME_MAX)];
 
   if (lo->json) {
     printf ("%s", lo->n ? "," : "");
@@ -134,7 +149,8 @@ list_one (void *opaque, const struct vol_info *i)
     if (lo->n == 0)
       printf ("%-24s %10s %10s %8s  %s\n", "NAME", "SIZE", "USED",
               "VERSION", "LAST COMMIT");
-    printf ("%-24s %10s %10s %8" PRIu64 "  %s\n", i->name,
+    printf ("%-24s %10s %10s %8" PRIu64 "  %s\n",
+            cli_esc (name, sizeof name, i->name, 0),
             cli_human (i->size, h1), cli_human (i->bytes_referenced, h2),
             i->head, cli_time (i->last_commit_ns, t));
   }
@@ -302,11 +318,17 @@ version_one (void *opaque, const struct vol_version *v)
     if (lo->n == 0)
       printf ("%8s %8s  %-19s %10s  %s\n", "VERSION", "PARENT", "TIME",
               "STORED", "WRITER / MESSAGE");
-    printf ("%8" PRIu64 " %8" PRIu64 "  %-19s %10s  %s:%" PRIu32 "%s%s%s\n",
-            v->seq, v->parent, cli_time (v->time_ns, t),
-            cli_human (v->bytes_stored, h), v->host, v->pid,
+    /* Host and message are the writer's (anyone who can write the
+     * store): escaped.
+     */
+    printf ("%8" PRIu64 " %8" PRIu64 "  %-19s %10s  ", v->seq, v->parent,
+            cli_time (v->time_ns, t), cli_human (v->bytes_stored, h));
+    cli_put_esc (stdout, v->host, 0);
+    printf (":%" PRIu32 "%s%s", v->pid,
             v->flags & ROOT_FLAG_FORCED ? " (forced)" : "",
-            v->message[0] ? "  " : "", v->message);
+            v->message[0] ? "  " : "");
+    cli_put_esc (stdout, v->message, 0);
+    putchar ('\n');
   }
   lo->n++;
   return 0;
@@ -345,8 +367,10 @@ snapshot_one (void *opaque, const char *name, uint64_t seq)
     cli_json_str (name);
     printf (",\"version\":%" PRIu64 "}", seq);
   }
-  else
-    printf ("%s\t%" PRIu64 "\n", name, seq);
+  else {
+    cli_put_esc (stdout, name, 0);
+    printf ("\t%" PRIu64 "\n", seq);
+  }
   lo->n++;
   return 0;
 }
@@ -431,7 +455,11 @@ static void
 report_bad (void *opaque, const char *key, const char *problem)
 {
   (void) opaque;
-  fprintf (stderr, "s3vol verify: %s: %s\n", key, problem);
+  fprintf (stderr, "s3vol verify: ");
+  cli_put_esc (stderr, key, 0);
+  fputs (": ", stderr);
+  cli_put_esc (stderr, problem, 0);
+  fputc ('\n', stderr);
 }
 
 static int
@@ -448,14 +476,19 @@ do_verify (struct volstore *vs, const struct cli_args *a)
   if (a->json)
     printf ("{\"ok\":%s,\"versions\":%" PRIu64 ",\"pages\":%" PRIu64
             ",\"chunks\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"missing\":%"
-            PRIu64 ",\"corrupt\":%" PRIu64 "}\n", r == 0 ? "true" : "false",
-            rep.versions, rep.pages, rep.chunks, rep.bytes, rep.missing,
-            rep.corrupt);
-  else
+            PRIu64 ",\"corrupt\":%" PRIu64 ",\"keyless\":%" PRIu64 "}\n",
+            r == 0 ? "true" : "false", rep.versions, rep.pages, rep.chunks,
+            rep.bytes, rep.missing, rep.corrupt, rep.keyless);
+  else {
     printf ("%s: %" PRIu64 " versions, %" PRIu64 " pages, %" PRIu64
             " chunks (%s) checked; %" PRIu64 " missing, %" PRIu64
             " corrupt\n", r == 0 ? "ok" : "FAILED", rep.versions, rep.pages,
             rep.chunks, cli_human (rep.bytes, h), rep.missing, rep.corrupt);
+    if (rep.keyless)
+      printf ("%" PRIu64 " objects of encrypted volumes were checked "
+              "without the key (structure only): give --key-file to check "
+              "their contents\n", rep.keyless);
+  }
   return r == 0 ? EXIT_OK : EXIT_FAIL;
 }
 

@@ -74,6 +74,21 @@ att_make_dir (struct attachment *a, const char *key,
     s3vol_error (log, "cannot create %s: %s", run, strerror (errno));
     return -errno;
   }
+  /* The run directory itself: not a symlink, and no other user may
+   * rename or replace what is in it (owned by this user or root, not
+   * writable by others unless sticky, as /tmp is).
+   */
+  if (lstat (run, &st) == -1) {
+    s3vol_error (log, "cannot create %s: %s", run, strerror (errno));
+    return -errno;
+  }
+  if (!S_ISDIR (st.st_mode) ||
+      (st.st_uid != geteuid () && st.st_uid != 0) ||
+      ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+    s3vol_error (log, "run directory %s is a symbolic link, not a "
+                 "directory or not this user's own; not using it", run);
+    return -EPERM;
+  }
   if (mkdir (a->dir, 0700) == -1 && errno != EEXIST) {
     s3vol_error (log, "cannot create %s: %s", a->dir, strerror (errno));
     return -errno;

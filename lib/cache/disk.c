@@ -422,12 +422,134 @@ write_lock_pid (struct cache *c)
   return 0;
 }
 
+/* May a directory above the cache be trusted: only this user or root
+ * can change what its names point to (not writable by others, or
+ * sticky as /tmp is)?
+ */
+static bool
+safe_parent (const struct stat *st)
+{
+  return (st->st_uid == geteuid () || st->st_uid == 0) &&
+    ((st->st_mode & (S_IWGRP | S_IWOTH)) == 0 || (st->st_mode & S_ISVTX));
+}
+
+/* Walk up from directory fd (whose stat is st; fd is closed) to the
+ * root through "..", refusing a directory another user can change.
+ */
+static int
+check_above (struct cache *c, int fd, struct stat st)
+{
+  struct stat up_st;
+  int up, r = 0;
+
+  for (;;) {
+    /* O_PATH: a directory above may be searchable only (0711). */
+    up = openat (fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (up == -1 || fstat (up, &up_st) == -1) {
+      r = sys_error (c, "open", "parent directory");
+      if (up >= 0)
+        close (up);
+      break;
+    }
+    close (fd);
+    fd = up;
+    if (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino)
+      break;                    /* the root */
+    if (!safe_parent (&up_st)) {
+      s3vol_error (c->log, "cache directory %s is below a directory that "
+                   "another user can change (owner uid %u, mode %03o); not "
+                   "using it", c->dir, (unsigned) up_st.st_uid,
+                   (unsigned) (up_st.st_mode & 0777));
+      r = -EPERM;
+      break;
+    }
+    st = up_st;
+  }
+  close (fd);
+  return r;
+}
+
+/* Before creating the cache directory: the directory it goes into, and
+ * each above, must be safe (so nothing is created where another user
+ * could move it).
+ */
+static int
+check_parent (struct cache *c)
+{
+  char parent[PATH_MAX], *slash;
+  struct stat st;
+  int fd;
+
+  snprintf (parent, sizeof parent, "%s", c->dir);
+  slash = strrchr (parent, '/');
+  if (slash == parent)
+    slash[1] = '\0';
+  else if (slash)
+    *slash = '\0';
+  else
+    strcpy (parent, ".");
+  fd = open (parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd == -1 || fstat (fd, &st) == -1) {
+    int r = sys_error (c, "open", "parent directory");
+    if (fd >= 0)
+      close (fd);
+    return r;
+  }
+  if (!safe_parent (&st)) {
+    s3vol_error (c->log, "cache directory %s is in a directory that "
+                 "another user can change (owner uid %u, mode %03o); not "
+                 "using it", c->dir, (unsigned) st.st_uid,
+                 (unsigned) (st.st_mode & 0777));
+    close (fd);
+    return -EPERM;
+  }
+  return check_above (c, fd, st);
+}
+
+/* The cache directory must be this user's own: not a symbolic link
+ * (another local user may have planted one where the cache will be), a
+ * directory owned by this user that no one else may write to, below
+ * directories that no other user can change (walked up through "..",
+ * from the directory opened, to the root).  Then no other user can
+ * make a path into it lead elsewhere.  One error line if not.
+ */
+static int
+check_dir (struct cache *c)
+{
+  struct stat st;
+  int fd, r;
+
+  fd = open (c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd == -1 && (errno == ELOOP || errno == ENOTDIR)) {
+    s3vol_error (c->log, "cache directory %s is a symbolic link or not a "
+                 "directory; not using it", c->dir);
+    return -ELOOP;
+  }
+  if (fd == -1 || fstat (fd, &st) == -1) {
+    r = sys_error (c, "open", "directory");
+    if (fd >= 0)
+      close (fd);
+    return r;
+  }
+  if (st.st_uid != geteuid () || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    s3vol_error (c->log, "cache directory %s is not this user's own (owner "
+                 "uid %u, mode %03o); not using it", c->dir,
+                 (unsigned) st.st_uid, (unsigned) (st.st_mode & 0777));
+    close (fd);
+    return -EPERM;
+  }
+  return check_above (c, fd, st);
+}
+
 static int
 lock_dir (struct cache *c)
 {
   char pid[32] = "";
   ssize_t n;
+  int r = check_parent (c);
 
+  if (r < 0)
+    return r;
   if (c->io->mkdir (c->io->opaque, c->dir, 0700) == 0) {
     /* Its name must outlast a crash as much as what it will hold. */
     char parent[PATH_MAX], *slash;
@@ -444,6 +566,9 @@ lock_dir (struct cache *c)
   }
   else if (errno != EEXIST)
     return sys_error (c, "create", "directory");
+  r = check_dir (c);
+  if (r < 0)
+    return r;
   c->lockfd = open_file (c, "lock", O_RDWR | O_CREAT);
   if (c->lockfd == -1)
     return -errno;

@@ -13,9 +13,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,6 +201,109 @@ remove_tmp (struct extfs *x)
   x->tmp[0] = '\0';
 }
 
+/* The private cache directory is TMPDIR/s3vol-files-PID-XXXXXX.  A
+ * process killed before it removed its directory leaves it behind, so
+ * the next one removes the stale ones: those named so, that are
+ * directories (not symlinks) owned by this user, whose process is gone
+ * and whose cache lock nobody holds (the lock also covers a process of
+ * another pid namespace sharing TMPDIR).  Everything is done relative to
+ * descriptors opened without following symlinks; another user's
+ * directory, or anything else, is never touched.
+ */
+#define TMP_PREFIX "s3vol-files-"
+
+/* Is name TMP_PREFIX "PID-XXXXXX"?  Sets *pid. */
+static bool
+tmp_name_pid (const char *name, pid_t *pid)
+{
+  const char *p = name + strlen (TMP_PREFIX);
+  unsigned long v;
+  char *end;
+
+  if (strncmp (name, TMP_PREFIX, strlen (TMP_PREFIX)) != 0 ||
+      *p < '1' || *p > '9')
+    return false;
+  errno = 0;
+  v = strtoul (p, &end, 10);
+  if (errno != 0 || v > INT_MAX || *end != '-' || strlen (end + 1) != 6)
+    return false;
+  *pid = (pid_t) v;
+  return true;
+}
+
+/* Empty and remove directory name of dfd (st: what lstat saw), if it is
+ * still that directory and its cache lock is free.
+ */
+static void
+remove_stale (struct extfs *x, int dfd, const char *name,
+              const struct stat *st)
+{
+  struct stat now;
+  struct dirent *de;
+  DIR *d = NULL;
+  int fd, lock, dup_fd;
+
+  fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd == -1)
+    return;
+  if (fstat (fd, &now) == -1 || now.st_dev != st->st_dev ||
+      now.st_ino != st->st_ino || now.st_uid != geteuid ())
+    goto out;
+  lock = openat (fd, "lock", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+                 O_CLOEXEC);
+  if (lock == -1 && errno != ENOENT)
+    goto out;
+  if (lock >= 0 && flock (lock, LOCK_EX | LOCK_NB) == -1) {
+    close (lock);
+    goto out;                   /* in use */
+  }
+  dup_fd = dup (fd);
+  d = dup_fd >= 0 ? fdopendir (dup_fd) : NULL;
+  if (d == NULL && dup_fd >= 0)
+    close (dup_fd);
+  while (d && (de = readdir (d)) != NULL)
+    if (strcmp (de->d_name, ".") && strcmp (de->d_name, ".."))
+      unlinkat (fd, de->d_name, 0);     /* files only: no recursion */
+  if (lock >= 0)
+    close (lock);
+  if (unlinkat (dfd, name, AT_REMOVEDIR) == 0)
+    s3vol_info (x->log, "removed the stale temporary directory %s of "
+                "an s3vol process that is gone", name);
+ out:
+  if (d)
+    closedir (d);
+  close (fd);
+}
+
+static void
+remove_stale_tmps (struct extfs *x, const char *dir)
+{
+  struct dirent *de;
+  struct stat st;
+  pid_t pid;
+  DIR *d;
+  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (dfd == -1)
+    return;
+  d = fdopendir (dfd);
+  if (d == NULL) {
+    close (dfd);
+    return;
+  }
+  while ((de = readdir (d)) != NULL) {
+    if (!tmp_name_pid (de->d_name, &pid) || pid == getpid ())
+      continue;
+    if (fstatat (dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+        !S_ISDIR (st.st_mode) || st.st_uid != geteuid ())
+      continue;
+    if (kill (pid, 0) == 0 || errno != ESRCH)
+      continue;                 /* alive, or not ours to signal */
+    remove_stale (x, dfd, de->d_name, &st);
+  }
+  closedir (d);
+}
+
 static int
 make_tmp (struct extfs *x)
 {
@@ -207,7 +313,9 @@ make_tmp (struct extfs *x)
     dir = getenv ("TMPDIR");
   if (dir == NULL || dir[0] == '\0')
     dir = "/tmp";
-  snprintf (x->tmp, sizeof x->tmp, "%s/s3vol-files-XXXXXX", dir);
+  remove_stale_tmps (x, dir);
+  snprintf (x->tmp, sizeof x->tmp, "%s/" TMP_PREFIX "%d-XXXXXX", dir,
+            (int) getpid ());
   if (mkdtemp (x->tmp) == NULL) {
     int r = -errno;
     s3vol_error (x->log, "cannot make a temporary cache directory in %s: "

@@ -198,7 +198,7 @@ make_parents (struct dir_store *d, char *path, char *leaf)
     if (*p != '/' && *p != '\0')
       continue;
     *p = '\0';
-    if (d->io->mkdir (d->io->opaque, path, 0755) == 0) {
+    if (d->io->mkdir (d->io->opaque, path, 0700) == 0) {
       char *up = strrchr (path, '/');
       *up = '\0';
       r = fsync_dir (d, path);
@@ -252,7 +252,7 @@ write_temp (struct dir_store *d, char *path, char *leaf, char *tmp,
     memcpy (tmp, path, dirlen);
     sprintf (tmp + dirlen, "@tmp.%d.%u", (int) getpid (),
              atomic_fetch_add (&d->tmp_seq, 1));
-    fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    fd = io->open (io->opaque, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd >= 0)
       break;
     /* A crash left a temporary of that name (the numbers start again
