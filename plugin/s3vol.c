@@ -25,6 +25,7 @@
 #include "plugin.h"
 #include "s3vol/crypt.h"
 #include "s3vol/defaults.h"
+#include "s3vol/extfs.h"
 
 struct served served = { .commit_interval = 5 };
 
@@ -213,6 +214,29 @@ s3vol_config_complete (void)
   "                      $S3VOL_KEY_FILE); key-fd=N reads it from fd N\n" \
   "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut"
 
+/* A commit whose only changes are the kernel's housekeeping of an idle
+ * ext4 (a mount, the freeze and thaw around each cut) publishes nothing.
+ */
+static bool
+housekeeping (void *opaque, const struct cache_change *ch, size_t n)
+{
+  struct extfs_change *x = calloc (n, sizeof *x);
+  bool only;
+  size_t k;
+
+  (void) opaque;
+  if (x == NULL)
+    return false;               /* then publish */
+  for (k = 0; k < n; k++)
+    x[k] = (struct extfs_change) {
+      .offset = ch[k].offset, .base = ch[k].base, .cur = ch[k].cur,
+      .len = ch[k].len,
+    };
+  only = extfs_housekeeping_only (x, n);
+  free (x);
+  return only;
+}
+
 /* Open the store and the cache, and bind the control socket, before
  * nbdkit forks into the background, so that every mistake is reported
  * to whoever started it.  Threads start after the fork.
@@ -250,6 +274,8 @@ s3vol_get_ready (void)
   if (r == 0)
     r = cache_open (served.vs, &ccfg, &served.cache);
   cache_dir = NULL;             /* dir is on this stack */
+  if (r == 0)
+    cache_set_noise (served.cache, housekeeping, NULL);
   if (r == 0)
     r = ctl_bind (ctl_path);
   return r < 0 ? -1 : 0;
@@ -389,10 +415,16 @@ s3vol_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
                              flags & NBDKIT_FLAG_FUA));
 }
 
+/* Whole chunks become holes; part of a chunk is zeroed unless it reads
+ * as zeros already (cache_trim: the kernel's loop device sends its
+ * write-zeroes requests through nbdfuse as trims).
+ */
 static int
 s3vol_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  return s3vol_zero (handle, count, offset, flags);
+  (void) handle;
+  return result (cache_trim (served.cache, count, offset,
+                             flags & NBDKIT_FLAG_FUA));
 }
 
 static int

@@ -26,6 +26,7 @@
 #define S3VOL_CACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "s3vol/fileio.h"
@@ -77,6 +78,15 @@ int cache_pwrite (struct cache *c, const void *buf, uint32_t count,
                   uint64_t offset, bool fua);
 /* Write zeros; whole chunks become holes locally (cheap). */
 int cache_zero (struct cache *c, uint32_t count, uint64_t offset, bool fua);
+/* Trim (discard): whole chunks in the range become holes, as with
+ * cache_zero.  Part of a chunk is zeroed too (the kernel's loop device
+ * sends its write-zeroes requests as punches, which nbdfuse sends as
+ * trims: they must zero), except where it reads as zeros already, where
+ * nothing changes (the chunk is fetched to know, if it is not cached):
+ * a trim of free space that is already zero (fstrim, mount -o discard)
+ * never dirties a chunk.
+ */
+int cache_trim (struct cache *c, uint32_t count, uint64_t offset, bool fua);
 /* Make every acknowledged write durable in the cache directory. */
 int cache_flush (struct cache *c);
 
@@ -102,6 +112,26 @@ int cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
 /* Both in one call. */
 int cache_commit (struct cache *c, const struct vol_commit_opts *o,
                   struct vol_commit_result *res);
+
+/* Changes that need no version of their own (a filesystem's own
+ * housekeeping, see extfs_housekeeping_only): fn gets the dirty chunks
+ * of a cut, each with its bytes in the base version and at the cut and
+ * where they sit on the volume.  When it returns true (only small cuts
+ * are asked: at most 4 chunks, 16 MiB), cache_commit_finish publishes
+ * nothing and leaves those chunks dirty, to go with the next commit
+ * that has a real change; false and every dirty chunk goes.  fn must do
+ * no I/O.  NULL (the default): every change is published.  Called
+ * before commits start (it takes the commit lock).
+ */
+struct cache_change {
+  uint64_t offset;              /* where the chunk sits on the volume */
+  const void *base;             /* its bytes in the base version */
+  const void *cur;              /* and at the cut */
+  size_t len;
+};
+typedef bool cache_noise_fn (void *opaque, const struct cache_change *ch,
+                             size_t n);
+void cache_set_noise (struct cache *c, cache_noise_fn *fn, void *opaque);
 
 struct cache_stats {
   uint64_t base;                /* version the cache is based on */

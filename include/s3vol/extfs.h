@@ -196,4 +196,33 @@ struct extfs_commit_result {
 int extfs_commit (struct extfs *x, const char *message,
                   struct extfs_commit_result *res);
 
+/* ---- Housekeeping (idle.c) ---- */
+
+/* Bytes of a device holding ext4, in two states. */
+struct extfs_change {
+  uint64_t offset;              /* where they sit on the device */
+  const void *base;             /* before (a commit's base version) */
+  const void *cur;              /* after (its cut) */
+  size_t len;
+};
+
+/* Are the changes ch[0..n) (the chunks that changed) only the kernel's
+ * housekeeping of a mounted ext4 filesystem nobody wrote to?  True when
+ * every byte that differs is in
+ *  - the primary superblock (device byte 1024, ext4 in both): the mount
+ *    and write times (and their _hi bytes), the mount count, kbytes
+ *    written, the last mounted path, the orphan list head, the valid
+ *    and orphan bits of the state, the needs_recovery flag, the
+ *    checksum;
+ *  - a jbd2 journal superblock (its magic at a 1 KiB boundary in both):
+ *    the sequence, start, errno, head and checksum;
+ *  - the journal's log, when the superblock (which locates the journal)
+ *    and the journal's superblock are among the changes and the journal
+ *    is empty in both states;
+ * or when nothing differs.  Anything else (an error state, any other
+ * field or block, bytes that are not a superblock) gives false.  Bytes
+ * only: no I/O, no logging; safe from any thread.
+ */
+bool extfs_housekeeping_only (const struct extfs_change *ch, size_t n);
+
 #endif /* S3VOL_EXTFS_H */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cache_int.h"
+#include "s3vol/chunk.h"
 #include "s3vol/parallel.h"
 #include "vector.h"
 
@@ -504,23 +505,19 @@ cache_pwrite (struct cache *c, const void *buf, uint32_t count,
   return r;
 }
 
+/* A whole chunk to zero: it becomes a dirty hole, with no fetch and no
+ * data; unless it is a hole in the base and unchanged here (ABSENT or
+ * CLEAN), when zeroing it changes nothing.  Then it stays as it is: a
+ * discard of a whole thin volume (mkfs does one) costs nothing, neither
+ * now nor at the next commit.
+ */
 static int
-zero_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
-            size_t done, void *zeros)
+hole_chunk (struct cache *c, uint64_t i)
 {
   struct s3vol_id id;
   unsigned s;
   int r;
 
-  (void) done;
-  if (from != 0 || to != c->chunk_size)
-    return write_piece (c, i, from, to, 0, zeros);
-  /* A whole chunk: it becomes a dirty hole, with no fetch and no data;
-   * unless it is a hole in the base and unchanged here (ABSENT or
-   * CLEAN), when zeroing it changes nothing.  Then it stays as it is:
-   * a discard of a whole thin volume (mkfs does one) costs nothing,
-   * neither now nor at the next commit.
-   */
   pthread_mutex_lock (stripe_of (c, i));
   for (;;) {
     if (wait_busy (c, i))
@@ -562,8 +559,84 @@ zero_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
   return r;
 }
 
-int
-cache_zero (struct cache *c, uint32_t count, uint64_t offset, bool fua)
+static int
+zero_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
+            size_t done, void *zeros)
+{
+  (void) done;
+  if (from != 0 || to != c->chunk_size)
+    return write_piece (c, i, from, to, 0, zeros);
+  return hole_chunk (c, i);
+}
+
+/* Do bytes [from, to) of chunk i, present locally, read as zeros (lock
+ * held)?  A hole in the data file does; else the bytes are read.
+ */
+static bool
+local_zeros (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
+{
+  off_t data = lseek (c->datafd, chunk_off (c, i) + from, SEEK_DATA);
+  uint8_t *buf;
+  bool zero;
+
+  if ((data == -1 && errno == ENXIO) ||
+      (data >= 0 && data >= chunk_off (c, i) + (off_t) to))
+    return true;
+  buf = malloc (to - from);
+  zero = buf && pread_all (c->datafd, buf, to - from,
+                           chunk_off (c, i) + from) == 0 &&
+    s3vol_is_zero (buf, to - from);
+  free (buf);
+  return zero;
+}
+
+/* Do bytes [from, to) of chunk i read as zeros?  Found locally, after
+ * fetching the chunk if it is not cached (a hole in the store costs no
+ * fetch); a partial chunk that lacks those blocks is not asked: zeroing
+ * them needs no fetch.
+ */
+static int
+reads_zero (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
+            bool *zero)
+{
+  int r = 0;
+
+  *zero = false;
+  pthread_mutex_lock (stripe_of (c, i));
+  while (wait_busy (c, i))
+    ;
+  if (state_of (c, i) != CS_PARTIAL ||
+      blocks_valid (partial_bits (c, i), from, to)) {
+    r = make_readable (c, i, from, to);
+    *zero = r == 0 && local_zeros (c, i, from, to);
+  }
+  pthread_mutex_unlock (stripe_of (c, i));
+  return r;
+}
+
+/* A trim zeroes, as the block path needs (see cache.h), but leaves alone
+ * what reads as zeros already, so that it dirties nothing there.
+ */
+static int
+trim_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
+            size_t done, void *zeros)
+{
+  bool zero;
+  int r;
+
+  (void) done;
+  if (from == 0 && to == c->chunk_size)
+    return hole_chunk (c, i);
+  r = reads_zero (c, i, from, to, &zero);
+  if (r < 0 || zero)
+    return r;
+  return write_piece (c, i, from, to, 0, zeros);
+}
+
+static int
+zero_range (struct cache *c, uint32_t count, uint64_t offset, bool fua,
+            int (*piece) (struct cache *, uint64_t, uint32_t, uint32_t,
+                          size_t, void *))
 {
   void *zeros;
   int r = check_writable (c);
@@ -574,12 +647,24 @@ cache_zero (struct cache *c, uint32_t count, uint64_t offset, bool fua)
   if (zeros == NULL)
     return -ENOMEM;
   pthread_rwlock_rdlock (&c->cutlock);
-  r = each_chunk (c, offset, count, zero_piece, zeros);
+  r = each_chunk (c, offset, count, piece, zeros);
   pthread_rwlock_unlock (&c->cutlock);
   free (zeros);
   if (r == 0 && fua)
     r = cache_flush (c);
   return r;
+}
+
+int
+cache_zero (struct cache *c, uint32_t count, uint64_t offset, bool fua)
+{
+  return zero_range (c, count, offset, fua, zero_piece);
+}
+
+int
+cache_trim (struct cache *c, uint32_t count, uint64_t offset, bool fua)
+{
+  return zero_range (c, count, offset, fua, trim_piece);
 }
 
 void

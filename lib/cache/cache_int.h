@@ -56,6 +56,8 @@ struct cache {
   bool cut_taken;
   uint64_t *cut;                /* chunk indexes in the cut */
   size_t ncut;
+  cache_noise_fn *noise;        /* changes that publish nothing */
+  void *noise_opaque;
 
   /* Eviction: one evictor at a time. */
   pthread_mutex_t evictlock;

@@ -10,7 +10,10 @@
  *   settle  chunks not written since the cut become CLEAN
  *
  * Chunks whose content equals the base's are left out, and a commit with
- * nothing left publishes nothing.
+ * nothing left publishes nothing.  With a noise filter (cache_set_noise),
+ * a small cut is first compared with the base chunk by chunk; if every
+ * change is noise, nothing is uploaded or published and the chunks stay
+ * dirty.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,11 +60,28 @@ cache_commit_cut (struct cache *c)
   return 0;                     /* commitlock stays held until finish */
 }
 
+/* A cut of more chunks (or bytes) than this holds real changes: a
+ * filesystem's housekeeping touches its superblock and its journal, and
+ * only small cuts are worth fetching the base's bytes for.
+ */
+#define NOISE_MAX 4
+#define NOISE_BYTES (16u << 20)
+
 struct upload {
   struct cache *c;
   struct vol_change *changes;
   bool *unchanged;
+  uint8_t **bufs;               /* chunks captured before the upload */
 };
+
+void
+cache_set_noise (struct cache *c, cache_noise_fn *fn, void *opaque)
+{
+  pthread_mutex_lock (&c->commitlock);
+  c->noise = fn;
+  c->noise_opaque = opaque;
+  pthread_mutex_unlock (&c->commitlock);
+}
 
 /* The bytes of cut chunk i as they were at the cut, in a new buffer. */
 static int
@@ -96,6 +116,43 @@ capture (struct cache *c, uint64_t i, uint8_t **out)
   return 0;
 }
 
+/* Is the whole cut noise (c->noise)?  The chunks captured to ask stay
+ * in u->bufs for the upload: once captured, a chunk's bytes at the cut
+ * are nowhere else.
+ */
+static int
+only_noise (struct cache *c, struct upload *u, bool *noise)
+{
+  struct cache_change ch[NOISE_MAX];
+  uint8_t *base[NOISE_MAX] = { NULL };
+  size_t k, n = c->ncut;
+  int r = 0;
+
+  *noise = false;
+  if (c->noise == NULL || n == 0 || n > NOISE_MAX ||
+      n * c->chunk_size > NOISE_BYTES)
+    return 0;
+  for (k = 0; r == 0 && k < n; k++) {
+    base[k] = malloc (c->chunk_size);
+    r = base[k] ? capture (c, c->cut[k], &u->bufs[k]) : -ENOMEM;
+    if (r == 0)
+      r = cache_fetch_into (c, c->cut[k], base[k], NULL);
+    ch[k] = (struct cache_change) {
+      .offset = c->cut[k] * c->chunk_size, .base = base[k],
+      .cur = u->bufs[k], .len = c->chunk_size,
+    };
+  }
+  if (r == 0)
+    *noise = c->noise (c->noise_opaque, ch, n);
+  if (*noise)
+    s3vol_debug (c->log, "cache %s: the %zu chunks changed since version "
+                 "%" PRIu64 " hold only housekeeping: nothing to publish",
+                 c->dir, n, volume_seq (c->vol));
+  for (k = 0; k < n; k++)
+    free (base[k]);
+  return r;
+}
+
 static int
 upload_one (size_t k, void *opaque)
 {
@@ -104,10 +161,12 @@ upload_one (size_t k, void *opaque)
   uint64_t i = c->cut[k];
   struct vol_change *ch = &u->changes[k];
   struct s3vol_id base;
-  uint8_t *buf;
-  int r;
+  uint8_t *buf = u->bufs[k];
+  int r = 0;
 
-  r = capture (c, i, &buf);
+  u->bufs[k] = NULL;
+  if (buf == NULL)
+    r = capture (c, i, &buf);
   if (r < 0)
     return r;
   ch->index = i;
@@ -126,9 +185,11 @@ upload_one (size_t k, void *opaque)
   return r;
 }
 
-/* After the commit (r: its result), let go of the cut. */
+/* After the commit, let go of the cut; clean: it was published (or had
+ * nothing to publish), so chunks not written since are clean.
+ */
 static void
-settle (struct cache *c, int r)
+settle (struct cache *c, bool clean)
 {
   uint64_t i;
   size_t k;
@@ -136,7 +197,7 @@ settle (struct cache *c, int r)
   for (k = 0; k < c->ncut; k++) {
     i = c->cut[k];
     pthread_mutex_lock (stripe_of (c, i));
-    if (r == 0 && !(chunk_flags (&c->chunks, i) & CF_REDIRTY) &&
+    if (clean && !(chunk_flags (&c->chunks, i) & CF_REDIRTY) &&
         state_of (c, i) == CS_DIRTY)
       chunk_set_state (&c->chunks, i, CS_CLEAN);
     chunk_clear_flags (&c->chunks, i, CF_INCUT | CF_CUTPEND | CF_REDIRTY);
@@ -168,7 +229,8 @@ cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
 {
   struct upload u = { .c = c };
   struct vol_commit_opts opts = { 0 };
-  size_t k, n = 0;
+  bool noise = false;
+  size_t k, n = 0, ncut = c->ncut;
   int r;
 
   memset (res, 0, sizeof *res);
@@ -176,10 +238,13 @@ cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
     return -EINVAL;
   u.changes = calloc (c->ncut + 1, sizeof *u.changes);
   u.unchanged = calloc (c->ncut + 1, sizeof *u.unchanged);
-  r = u.changes && u.unchanged ? 0 : -ENOMEM;
+  u.bufs = calloc (c->ncut + 1, sizeof *u.bufs);
+  r = u.changes && u.unchanged && u.bufs ? 0 : -ENOMEM;
   if (r == 0)
+    r = only_noise (c, &u, &noise);
+  if (r == 0 && !noise)
     r = s3vol_parallel (c->threads, c->ncut, upload_one, &u);
-  for (k = 0; r == 0 && k < c->ncut; k++)
+  for (k = 0; r == 0 && !noise && k < c->ncut; k++)
     if (!u.unchanged[k])
       u.changes[n++] = u.changes[k];
   if (o)
@@ -191,10 +256,13 @@ cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
   /* The new base must be on disk before chunks are called clean. */
   if (r == 0 && n > 0)
     r = cache_save_state (c, false);
-  settle (c, r);
+  settle (c, r == 0 && !noise);
   if (r == 0)
     r = cache_disk_flush (c);
   record (c, r, res->seq);
+  for (k = 0; u.bufs && k < ncut; k++)
+    free (u.bufs[k]);
+  free (u.bufs);
   free (u.changes);
   free (u.unchanged);
   pthread_mutex_unlock (&c->commitlock);
