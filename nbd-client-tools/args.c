@@ -42,6 +42,7 @@ static const struct option long_opts[] = {
   { "tls-psk", required_argument, NULL, 'K' },
   { "insecure-tcp", no_argument, NULL, 'T' },
   { "encrypt", no_argument, NULL, 'e' },
+  { "discard", no_argument, NULL, 'D' },
   { NULL, 0, NULL, 0 },
 };
 
@@ -76,6 +77,7 @@ bit_of (int c)
   case 'K': return OPT_TLS_PSK;
   case 'T': return OPT_INSECURE_TCP;
   case 'e': return OPT_ENCRYPT;
+  case 'D': return OPT_DISCARD;
   default: return 0;
   }
 }
@@ -124,6 +126,7 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
     case 'p': a->parents = true; break;
     case 'A': a->allow_setuid = true; break;
     case 'e': a->encrypt = true; break;
+    case 'D': a->discard = true; break;
     case 'K': a->tls_psk = optarg; break;
     case 'T': a->insecure_tcp = true; break;
     case 'C': a->cache_dir = optarg; break;

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* s3vol CLI: attach, detach, status, commit, reload. */
+/* s3vol CLI: attach, status, commit, reload (detach and recover:
+ * detach.c).
+ */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -16,8 +19,8 @@
 #include "s3vol/defaults.h"
 #include "s3vol/volume.h"
 
-static int
-need_root (const char *verb)
+int
+cli_need_root (const char *verb)
 {
   if (geteuid () == 0)
     return EXIT_OK;
@@ -69,7 +72,7 @@ check_mountpoint (const char *path, char *real)
 /* Make sure the volume exists (creating it if asked), fill a's store. */
 static int
 check_volume (const struct cli_global *g, const struct cli_args *args,
-              struct attachment *a)
+              struct attachment *a, uint64_t *head)
 {
   struct objstore *os;
   struct volstore *vs;
@@ -90,20 +93,90 @@ check_volume (const struct cli_global *g, const struct cli_args *args,
   else
     r = cli_exit_code (volstore_info (vs, a->volume, &info));
   cli_close_volstore (os, vs);
+  *head = r == EXIT_OK ? info.head : 0;
   return r;
+}
+
+/* Open name (relative to dfd) as a directory, not a link, of this
+ * user's own (or root's) that no one else may write to, creating it
+ * (mode 0700) if create: an fd, or -1 with errno set (EPERM: someone
+ * else's, ELOOP: a link).
+ */
+static int
+own_dir_at (int dfd, const char *name, bool create)
+{
+  struct stat st;
+  int fd;
+
+  if (create && mkdirat (dfd, name, 0700) == -1 && errno != EEXIST)
+    return -1;
+  fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd == -1)
+    return -1;
+  if (fstat (fd, &st) == -1 ||
+      (st.st_uid != geteuid () && st.st_uid != 0) ||
+      (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    close (fd);
+    errno = EPERM;
+    return -1;
+  }
+  return fd;
+}
+
+/* a's cache directory of its own, $XDG_CACHE_HOME/s3vol/NAME/ID: the
+ * directories above it checked (not links, this user's), NAME made.
+ */
+static int
+own_cache_dir (struct attachment *a)
+{
+  char dir[PATH_MAX], *slash;
+  int pfd = -1, fd = -1;
+
+  if (s3vol_cache_dir (a->volume, NULL, dir, sizeof dir, &cli_log) < 0)
+    return EXIT_FAIL;
+  slash = strrchr (dir, '/');
+  if (slash && slash != dir) {
+    *slash = '\0';
+    pfd = own_dir_at (AT_FDCWD, dir, false);
+    *slash = '/';
+  }
+  if (pfd >= 0)
+    fd = own_dir_at (pfd, slash + 1, true);
+  if (fd == -1) {
+    fprintf (stderr, "s3vol: cache directory %s: %s (a symbolic link, "
+             "or not this user's own?); not using it\n", dir,
+             strerror (errno));
+    if (pfd >= 0)
+      close (pfd);
+    return EXIT_FAIL;
+  }
+  close (fd);
+  close (pfd);
+  if ((size_t) snprintf (a->cache_dir, sizeof a->cache_dir, "%s/%s", dir,
+                         att_id (a)) >= sizeof a->cache_dir) {
+    fprintf (stderr, "s3vol: cache directory %s: path too long\n", dir);
+    return EXIT_FAIL;
+  }
+  a->cache_owned = true;
+  return EXIT_OK;
 }
 
 int
 cli_attach (struct attachment *a, const char *mountpoint,
             bool allow_setuid)
 {
+  bool made_cache = false;
   int r;
 
-  /* Without a mountpoint, the cache directory (one attachment's at a
-   * time) keys the run directory: two runs of one volume do not share.
-   */
-  r = att_make_dir (a, mountpoint[0] ? mountpoint : a->cache_dir,
-                    &cli_log) < 0 ? EXIT_FAIL : EXIT_OK;
+  snprintf (a->mountpoint, sizeof a->mountpoint, "%s", mountpoint);
+  if (a->dir[0] == '\0')
+    r = att_make_new_dir (a, &cli_log) < 0 ? EXIT_FAIL : EXIT_OK;
+  else
+    r = EXIT_OK;                /* reload: its directory, kept */
+  if (r == EXIT_OK && a->cache_dir[0] == '\0') {
+    r = own_cache_dir (a);
+    made_cache = r == EXIT_OK;
+  }
   if (r == EXIT_OK)
     r = att_serve (a);
   if (r == EXIT_OK)
@@ -114,9 +187,33 @@ cli_attach (struct attachment *a, const char *mountpoint,
     r = att_save (a, &cli_log) < 0 ? EXIT_FAIL : EXIT_OK;
   if (r != EXIT_OK) {
     a->mountpoint[0] = '\0';
-    att_teardown (a, false);
+    att_teardown (a, 0);
+    if (made_cache)
+      cli_drop_cache (a);       /* new, and nothing was written */
   }
   return r;
+}
+
+/* A cache directory given to attach that holds changes made on top of
+ * a version older than the volume's newest: say so, once.
+ */
+static void
+warn_stale (const struct attachment *a, uint64_t head)
+{
+  char human[32], vol[CLI_ESC_SIZE (sizeof a->volume)];
+  uint64_t base, dirty;
+
+  if (a->readonly || !att_status_u64 (a, "base_version", &base) ||
+      !att_status_u64 (a, "dirty_bytes", &dirty) || dirty == 0 ||
+      base >= head)
+    return;
+  cli_esc (vol, sizeof vol, a->volume, 0);
+  fprintf (stderr, "s3vol: warning: %s holds %s of changes to %s based "
+           "on version %" PRIu64 ", but %s is at version %" PRIu64
+           " now: committing them will conflict; mounted as they are at "
+           "%s: copy what you need, then s3vol detach --discard %s\n",
+           a->cache_dir, cli_human (dirty, human), vol, base, vol, head,
+           a->mountpoint, a->mountpoint);
 }
 
 static int
@@ -133,7 +230,8 @@ attach (const struct cli_global *g, int argc, char **argv)
     "detach.  Needs root.\n";
   struct attachment a = { 0 };
   struct cli_args args;
-  char real[PATH_MAX], suffix[96] = "";
+  char real[PATH_MAX];
+  uint64_t head;
   int r;
 
   r = cli_parse (argc, argv, OPT_READONLY | OPT_VERSION | OPT_SNAPSHOT |
@@ -142,13 +240,13 @@ attach (const struct cli_global *g, int argc, char **argv)
                  &args);
   if (r != EXIT_OK || args.help)
     return args.help ? cli_usage (usage, true) : r;
-  r = need_root ("attach");
+  r = cli_need_root ("attach");
   if (r == EXIT_OK)
     r = check_mountpoint (args.pos[1], real);
   if (r != EXIT_OK)
     return r;
   snprintf (a.volume, sizeof a.volume, "%s", args.pos[0]);
-  r = check_volume (g, &args, &a);
+  r = check_volume (g, &args, &a, &head);
   if (r != EXIT_OK)
     return r;
   a.version = args.version;
@@ -157,26 +255,20 @@ attach (const struct cli_global *g, int argc, char **argv)
   a.readonly = args.readonly || args.version || args.snapshot;
   a.cache_size = args.cache_size;
   a.commit_interval = args.interval_set ? args.interval : 5;
-  snprintf (a.mountpoint, sizeof a.mountpoint, "%s", real);
-  if (args.version)
-    snprintf (suffix, sizeof suffix, "@v%" PRIu64, args.version);
-  else if (args.snapshot)
-    snprintf (suffix, sizeof suffix, "@%s", args.snapshot);
   if (args.cache_dir)
     snprintf (a.cache_dir, sizeof a.cache_dir, "%s", args.cache_dir);
-  else if (s3vol_cache_dir (a.volume, suffix, a.cache_dir,
-                            sizeof a.cache_dir, &cli_log) < 0)
-    return EXIT_FAIL;
   r = cli_attach (&a, real, args.allow_setuid);
-  if (r == EXIT_OK)
-    printf ("attached %s at %s%s\n", a.volume, real,
-            a.readonly ? " (read-only)" : "");
-  return r;
+  if (r != EXIT_OK)
+    return r;
+  if (args.cache_dir)
+    warn_stale (&a, head);
+  printf ("attached %s at %s%s\n", a.volume, real,
+          a.readonly ? " (read-only)" : "");
+  return EXIT_OK;
 }
 
-/* Find the attachment at argv's mountpoint, or say there is none. */
-static int
-find (const char *verb, const char *path, struct attachment *a)
+int
+cli_find (const char *verb, const char *path, struct attachment *a)
 {
   int r = att_find (path, a, &cli_log);
 
@@ -188,45 +280,29 @@ find (const char *verb, const char *path, struct attachment *a)
   return EXIT_NOTFOUND;
 }
 
-static int
-detach (const struct cli_global *g, int argc, char **argv)
+/* One attachment as a JSON object on a line. */
+static void
+show_json (const struct attachment *a, bool alive, bool orphaned,
+           const char *reply)
 {
-  static const char usage[] =
-    "usage: s3vol detach MOUNTPOINT\n"
-    "Unmount, commit, and stop serving a volume.  Also cleans up after a "
-    "failed\nattach or a crashed nbdkit.\n";
-  struct attachment a;
-  struct cli_args args;
-  uint64_t seq = 0;
-  int r, rc = EXIT_OK;
-
-  (void) g;
-  r = cli_parse (argc, argv, 0, 1, 1, &args);
-  if (r != EXIT_OK || args.help)
-    return args.help ? cli_usage (usage, true) : r;
-  r = need_root ("detach");
-  if (r == EXIT_OK)
-    r = find ("detach", args.pos[0], &a);
-  if (r != EXIT_OK)
-    return r;
-  /* Unmount first: the filesystem is then clean, and what is committed
-   * below is exactly what it held.
-   */
-  r = att_unmount (&a);
-  if (r != EXIT_OK)
-    return r;
-  if (!a.readonly && proc_alive (a.nbdkit_pid))
-    rc = cli_exit_code (att_commit (&a, NULL, &seq, &cli_log));
-  att_teardown (&a, false);
-  if (rc == EXIT_OK)
-    printf ("detached %s from %s\n", a.volume, a.mountpoint);
-  return rc;
+  printf ("{\"id\":");
+  cli_json_str (att_id (a));
+  printf (",\"mountpoint\":");
+  cli_json_str (a->mountpoint);
+  printf (",\"volume\":");
+  cli_json_str (a->volume);
+  printf (",\"device\":");
+  cli_json_str (a->device);
+  printf (",\"owner_pid\":%d,\"orphaned\":%s", (int) a->owner_pid,
+          orphaned ? "true" : "false");
+  printf (",\"alive\":%s,\"status\":%s}\n", alive ? "true" : "false",
+          alive && strncmp (reply, "ok ", 3) == 0 ? reply + 3 : "null");
 }
 
 static int
 show_one (void *opaque, const struct attachment *a)
 {
-  bool *json = opaque;
+  bool *json = opaque, orphaned = cli_orphaned (a);
   char reply[1100] = "";
   char mp[CLI_ESC_SIZE (sizeof a->mountpoint)];
   char vol[CLI_ESC_SIZE (sizeof a->volume)];
@@ -235,27 +311,20 @@ show_one (void *opaque, const struct attachment *a)
   if (alive && att_ctl_request (a->ctl, "status", reply, sizeof reply) < 0)
     alive = false;
   if (*json) {
-    printf ("{\"mountpoint\":");
-    cli_json_str (a->mountpoint);
-    printf (",\"volume\":");
-    cli_json_str (a->volume);
-    printf (",\"device\":");
-    cli_json_str (a->device);
-    printf (",\"alive\":%s,\"status\":%s}\n", alive ? "true" : "false",
-            alive && strncmp (reply, "ok ", 3) == 0 ? reply + 3 : "null");
+    show_json (a, alive, orphaned, reply);
+    return 0;
   }
+  cli_esc (mp, sizeof mp, a->mountpoint, 0);
+  cli_esc (vol, sizeof vol, a->volume, 0);
+  printf ("%s\t%s\t%s\t", vol, mp, a->device);
+  if (orphaned)
+    printf ("ORPHANED: its s3vol run (pid %d) is gone; s3vol recover %s "
+            "cleans up\n", (int) a->owner_pid, att_id (a));
+  else if (!alive)
+    printf ("NOT RUNNING (s3vol detach %s cleans up)\n", mp);
   else {
-    cli_esc (mp, sizeof mp, a->mountpoint, 0);
-    cli_esc (vol, sizeof vol, a->volume, 0);
-    if (alive)
-      printf ("%s\t%s\t%s\t", vol, mp, a->device);
-    else
-      printf ("%s\t%s\t%s\tNOT RUNNING (s3vol detach %s cleans up)\n",
-              vol, mp, a->device, mp);
-    if (alive) {
-      cli_put_esc (stdout, reply + 3, 0);
-      putchar ('\n');
-    }
+    cli_put_esc (stdout, reply + 3, 0);
+    putchar ('\n');
   }
   return 0;
 }
@@ -295,7 +364,7 @@ commit (const struct cli_global *g, int argc, char **argv)
   r = cli_parse (argc, argv, OPT_MESSAGE, 1, 1, &args);
   if (r != EXIT_OK || args.help)
     return args.help ? cli_usage (usage, true) : r;
-  r = find ("commit", args.pos[0], &a);
+  r = cli_find ("commit", args.pos[0], &a);
   if (r != EXIT_OK)
     return r;
   if (a.readonly) {
@@ -328,12 +397,12 @@ reload (const struct cli_global *g, int argc, char **argv)
   r = cli_parse (argc, argv, 0, 1, 1, &args);
   if (r != EXIT_OK || args.help)
     return args.help ? cli_usage (usage, true) : r;
-  r = need_root ("reload");
+  r = cli_need_root ("reload");
   if (r == EXIT_OK)
-    r = find ("reload", args.pos[0], &a);
+    r = cli_find ("reload", args.pos[0], &a);
   if (r != EXIT_OK)
     return r;
-  att_busy (a.mountpoint, busy, sizeof busy);
+  att_busy (a.mountpoint, busy, sizeof busy, &a);
   if (busy[0]) {
     fprintf (stderr, "s3vol: volume busy: %s is in use by:\n%s",
              a.mountpoint, busy);
@@ -348,7 +417,10 @@ reload (const struct cli_global *g, int argc, char **argv)
     }
   }
   allow_setuid = att_mounted_setuid (a.mountpoint);
-  r = att_teardown (&a, true);
+  /* The same attachment (its id, run directory and cache) on the newest
+   * version: whoever set it up (an s3vol run) still finds it.
+   */
+  r = att_teardown (&a, ATT_UNMOUNT | ATT_KEEP_DIR);
   if (r != EXIT_OK)
     return r;
   /* A read-only attachment of a version or snapshot stays on it. */
@@ -360,7 +432,6 @@ reload (const struct cli_global *g, int argc, char **argv)
 }
 
 const struct cli_verb verb_attach = { "attach", "mount a volume", attach };
-const struct cli_verb verb_detach = { "detach", "unmount a volume", detach };
 const struct cli_verb verb_status = { "status", "list attached volumes",
                                       status };
 const struct cli_verb verb_commit = { "commit",

@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blockdev.h"
@@ -261,28 +262,38 @@ att_connect (struct attachment *a)
   return have_kernel_nbd () ? connect_kernel_nbd (a) : connect_fuse_loop (a);
 }
 
+/* The options of every mount s3vol makes (attach, reload and run). */
+static void
+mount_opts (char *opts, size_t n, bool readonly, bool noload,
+            bool allow_setuid)
+{
+  /* noinit_itable: the kernel would otherwise zero every lazily
+   * initialised inode table after mount, dirtying chunks across the
+   * whole volume for nothing.  noatime: reading a file must not dirty a
+   * chunk to commit.  discard: deleted files become holes, not chunks
+   * uploaded again.  nosuid,nodev: a setuid binary or a device file in a
+   * volume must not give a local user root.
+   */
+  snprintf (opts, n, "%s,noatime,discard%s", readonly
+            ? (noload ? "ro,noload" : "ro") : "rw,noinit_itable",
+            allow_setuid ? "" : ",nosuid,nodev");
+}
+
 int
 att_mount (struct attachment *a, const char *mountpoint, bool allow_setuid)
 {
-  char err[1024], opts[64];
-  /* noinit_itable: the kernel would otherwise zero every lazily
-   * initialised inode table after mount, dirtying chunks across the
-   * whole volume for nothing.  nosuid,nodev: a setuid binary or a
-   * device file in a volume must not give a local user root.
-   */
+  char err[1024], opts[96];
   const char *argv[] = { "mount", "-t", "ext4", "-o", opts, a->device,
                          mountpoint, NULL };
 
-  snprintf (opts, sizeof opts, "%s%s", a->readonly ? "ro" :
-            "rw,noinit_itable", allow_setuid ? "" : ",nosuid,nodev");
+  mount_opts (opts, sizeof opts, a->readonly, false, allow_setuid);
   if (proc_run (argv, NULL, 0, err, sizeof err) == 0)
     return EXIT_OK;
   if (a->readonly) {
     /* A version published without a freeze (a VM's, or after a crash)
      * may hold a journal that a read-only device cannot replay.
      */
-    snprintf (opts, sizeof opts, "ro,noload%s",
-              allow_setuid ? "" : ",nosuid,nodev");
+    mount_opts (opts, sizeof opts, true, true, allow_setuid);
     if (proc_run (argv, NULL, 0, NULL, 0) == 0) {
       fprintf (stderr, "s3vol: warning: %s has an unreplayed journal; "
                "mounted without replaying it\n", a->volume);
@@ -377,8 +388,16 @@ pid_uses (const char *pid, const char *path)
   return used;
 }
 
+/* Is pid one of a's own processes, or this one? */
+static bool
+own_pid (const struct attachment *a, pid_t pid)
+{
+  return pid == getpid () ||
+    (a && pid > 0 && (pid == a->nbdkit_pid || pid == a->nbdfuse_pid));
+}
+
 void
-att_busy (const char *path, char *out, size_t n)
+att_busy (const char *path, char *out, size_t n, const struct attachment *a)
 {
   char comm[64], p[64], esc[CLI_ESC_SIZE (64)];
   struct dirent *de;
@@ -389,7 +408,7 @@ att_busy (const char *path, char *out, size_t n)
   out[0] = '\0';
   while (d && (de = readdir (d)) != NULL) {
     if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
-        !pid_uses (de->d_name, path))
+        own_pid (a, atoi (de->d_name)) || !pid_uses (de->d_name, path))
       continue;
     snprintf (p, sizeof p, "/proc/%s/comm", de->d_name);
     comm[0] = '\0';
@@ -399,43 +418,97 @@ att_busy (const char *path, char *out, size_t n)
       fclose (fp);
     }
     /* Any user names their process: escape its name. */
-    len += snprintf (out + len, len < n ? n - len : 0, "%s  %s (%s)\n",
-                     len ? "" : "", de->d_name,
-                     cli_esc (esc, sizeof esc, comm, 0));
+    len += snprintf (out + len, len < n ? n - len : 0, "  %s (%s)\n",
+                     de->d_name, cli_esc (esc, sizeof esc, comm, 0));
   }
   if (d)
     closedir (d);
 }
 
-int
-att_unmount (struct attachment *a)
+/* Tell a's plugin which filesystem to freeze around its commits' cuts
+ * (NULL: none).  Best effort: a plugin that is gone freezes nothing.
+ * Clearing it waits for a commit under way, which holds the mountpoint
+ * open while it freezes.
+ */
+static void
+set_freeze (const struct attachment *a, const char *path)
 {
-  char busy[4096];
+  char req[ATT_CTL_REQUEST_MAX + 1], reply[256];
 
-  if (a->mountpoint[0] && is_mounted (a->mountpoint) &&
-      umount (a->mountpoint) == -1) {
-    if (errno == EBUSY) {
-      att_busy (a->mountpoint, busy, sizeof busy);
-      fprintf (stderr, "s3vol: volume busy: %s is in use%s%s",
-               a->mountpoint, busy[0] ? " by:\n" : "\n", busy);
+  if ((size_t) snprintf (req, sizeof req, "freeze%s%s", path ? " " : "",
+                         path ? path : "") < sizeof req)
+    att_ctl_request (a->ctl, req, reply, sizeof reply);
+}
+
+static void
+sleep_ms (int ms)
+{
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+  nanosleep (&ts, NULL);
+}
+
+/* umount, tried again for a while when only a's own processes (or none
+ * that /proc shows) hold it: the reference of a plugin's commit or of
+ * nbdfuse goes away by itself.  EXIT_OK, or EXIT_BUSY with the users in
+ * busy, or EXIT_FAIL (errno set).
+ */
+static int
+umount_retrying (struct attachment *a, char *busy, size_t n)
+{
+  int ms;
+
+  busy[0] = '\0';
+  for (ms = 0; ; ms += 50) {
+    if (umount (a->mountpoint) == 0)
+      return EXIT_OK;
+    if (errno != EBUSY)
+      return EXIT_FAIL;
+    att_busy (a->mountpoint, busy, n, a);
+    if (busy[0] || ms >= 10000)
       return EXIT_BUSY;
-    }
-    fprintf (stderr, "s3vol: cannot unmount %s: %s\n", a->mountpoint,
-             strerror (errno));
-    return EXIT_FAIL;
+    sleep_ms (50);
   }
-  return EXIT_OK;
 }
 
 int
-att_teardown (struct attachment *a, bool unmount)
+att_unmount (struct attachment *a, bool lazy)
+{
+  char busy[4096];
+  int r;
+
+  if (!a->mountpoint[0] || !is_mounted (a->mountpoint))
+    return EXIT_OK;
+  set_freeze (a, NULL);
+  r = umount_retrying (a, busy, sizeof busy);
+  if (r == EXIT_BUSY && lazy && umount2 (a->mountpoint, MNT_DETACH) == 0) {
+    fprintf (stderr, "s3vol: warning: %s is still in use%s%s"
+             "detached lazily: the last commit may not be of a clean "
+             "filesystem\n", a->mountpoint, busy[0] ? " by:\n" : "; ",
+             busy);
+    return EXIT_OK;
+  }
+  if (r == EXIT_OK)
+    return EXIT_OK;
+  if (r == EXIT_BUSY)
+    fprintf (stderr, "s3vol: volume busy: %s is in use%s%s",
+             a->mountpoint, busy[0] ? " by:\n" : "\n", busy);
+  else
+    fprintf (stderr, "s3vol: cannot unmount %s: %s\n", a->mountpoint,
+             strerror (errno));
+  set_freeze (a, a->mountpoint);        /* still mounted: as before */
+  return r;
+}
+
+int
+att_teardown (struct attachment *a, unsigned flags)
 {
   const char *nbdd[] = { "nbd-client", "-d", a->device, NULL };
   const char *lod[] = { "losetup", "-d", a->device, NULL };
   const char *fum[] = { "fusermount3", "-u", a->fuse_dir, NULL };
   int r;
 
-  if (unmount && (r = att_unmount (a)) != EXIT_OK)
+  if ((flags & ATT_UNMOUNT) && (r = att_unmount (a, false)) != EXIT_OK)
     return r;
   if (strncmp (a->device, "/dev/nbd", 8) == 0)
     proc_run (nbdd, NULL, 0, NULL, 0);
@@ -445,8 +518,15 @@ att_teardown (struct attachment *a, bool unmount)
   if (is_mounted (a->fuse_dir))
     proc_run (fum, NULL, 0, NULL, 0);
   proc_stop (a->nbdfuse_pid, SIGTERM, 5000);
-  /* nbdkit commits what is dirty and flushes the cache on the way out. */
-  proc_stop (a->nbdkit_pid, SIGTERM, 300000);
-  att_remove_dir (a);
+  /* nbdkit commits what is dirty and flushes the cache on the way out;
+   * killed, it commits nothing, and the cache (crash-safe) stays as it
+   * was.
+   */
+  if (flags & ATT_DISCARD)
+    proc_stop (a->nbdkit_pid, SIGKILL, 0);
+  else
+    proc_stop (a->nbdkit_pid, SIGTERM, 300000);
+  if (!(flags & ATT_KEEP_DIR))
+    att_remove_dir (a);
   return EXIT_OK;
 }

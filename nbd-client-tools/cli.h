@@ -38,7 +38,7 @@ extern const struct cli_verb verb_store_check, verb_keygen;
 extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
   verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify,
   verb_attach, verb_detach, verb_status, verb_commit, verb_reload,
-  verb_run, verb_serve, verb_import, verb_export;
+  verb_run, verb_recover, verb_serve, verb_import, verb_export;
 extern const struct cli_verb verb_ls, verb_get, verb_cat, verb_put,
   verb_rm, verb_mkdir;
 /* The in-volume copy: s3vol cp NAME SRC DST (volumes.c's cp hands the
@@ -127,6 +127,7 @@ void cli_json_str (const char *s);
 #define OPT_TLS_PSK 8388608u
 #define OPT_INSECURE_TCP 16777216u
 #define OPT_ENCRYPT 33554432u
+#define OPT_DISCARD 67108864u
 
 #define CLI_MAX_VOLUMES 16
 
@@ -137,6 +138,7 @@ struct cli_args {
   bool allow_setuid;            /* mount without nosuid,nodev */
   bool encrypt;                 /* create --encrypt */
   bool insecure_tcp;            /* serve --port without TLS */
+  bool discard;                 /* detach --discard */
   uint64_t size, chunk_size, version, cache_size;
   unsigned interval, port;
   const char *snapshot, *message, *cache_dir, *socket;

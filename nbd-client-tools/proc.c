@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: running other programs (nbdkit, nbdfuse, losetup, mount). */
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -193,4 +195,115 @@ proc_have (const char *prog)
       return true;
   }
   return false;
+}
+
+uint64_t
+proc_start_time (pid_t pid)
+{
+  char path[64], buf[1024], *p;
+  unsigned long long start = 0;
+  FILE *fp;
+  int field;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fp = fopen (path, "r");
+  if (fp == NULL)
+    return 0;
+  /* After the command's ")", field 3 is the state; 22 the start time. */
+  if (fgets (buf, sizeof buf, fp) && (p = strrchr (buf, ')')) != NULL)
+    for (field = 3, p += 2; *p && field < 22; field++) {
+      p = strchr (p, ' ');
+      if (p == NULL)
+        break;
+      p++;
+      if (field == 21 && sscanf (p, "%llu", &start) != 1)
+        start = 0;
+    }
+  fclose (fp);
+  return start;
+}
+
+bool
+proc_owner_alive (pid_t pid, uint64_t start)
+{
+  return proc_alive (pid) && (start == 0 || proc_start_time (pid) == start);
+}
+
+uint64_t
+proc_mntns (pid_t pid)
+{
+  char path[64];
+  struct stat st;
+
+  snprintf (path, sizeof path, "/proc/%d/ns/mnt", (int) pid);
+  return stat (path, &st) == 0 ? (uint64_t) st.st_ino : 0;
+}
+
+/* Send sig to every process in mount namespace ns but those of skip[n]
+ * and this one; how many were sent it.
+ */
+static int
+signal_mntns (uint64_t ns, const pid_t *skip, size_t n, int sig)
+{
+  struct dirent *de;
+  DIR *d = opendir ("/proc");
+  int count = 0;
+  size_t i;
+  pid_t pid;
+
+  while (d && (de = readdir (d)) != NULL) {
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    pid = atoi (de->d_name);
+    for (i = 0; i < n && skip[i] != pid; i++)
+      ;
+    if (i < n || pid == getpid () || !proc_alive (pid) ||
+        proc_mntns (pid) != ns)
+      continue;
+    if (kill (pid, sig) == 0)
+      count++;
+  }
+  if (d)
+    closedir (d);
+  return count;
+}
+
+int
+proc_stop_mntns (uint64_t ns, const pid_t *skip, size_t n, int ms)
+{
+  int count;
+
+  /* Never the host's namespace (pid 1's): only a private namespace a
+   * run made holds nothing but its command.
+   */
+  /* Never the host's namespace (pid 1's, where it can be read): only a
+   * private namespace a run made holds nothing but its command.
+   */
+  if (ns == 0 || ns == proc_mntns (1))
+    return 0;
+  /* Sending makes the count; a second pass finds those forked since. */
+  count = signal_mntns (ns, skip, n, SIGTERM);
+  signal_mntns (ns, skip, n, SIGTERM);
+  for (; ms > 0 && signal_mntns (ns, skip, n, 0) > 0; ms -= 50)
+    sleep_ms (50);
+  signal_mntns (ns, skip, n, SIGKILL);
+  for (ms = 2000; ms > 0 && signal_mntns (ns, skip, n, 0) > 0; ms -= 50)
+    sleep_ms (50);
+  return count;
+}
+
+bool
+proc_comm_is (pid_t pid, const char *name)
+{
+  char path[64], comm[64] = "";
+  FILE *fp;
+
+  snprintf (path, sizeof path, "/proc/%d/comm", (int) pid);
+  fp = fopen (path, "r");
+  if (fp == NULL)
+    return false;
+  if (fgets (comm, sizeof comm, fp))
+    comm[strcspn (comm, "\n")] = '\0';
+  fclose (fp);
+  return strcmp (comm, name) == 0;
 }

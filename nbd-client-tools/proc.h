@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Run argv (NULL-terminated) and wait.  Its stdout goes to out (up to
@@ -28,6 +29,26 @@ bool proc_alive (pid_t pid);
 
 /* Send sig to pid and wait up to ms for it to go; SIGKILL after that. */
 void proc_stop (pid_t pid, int sig, int ms);
+
+/* pid's start time (clock ticks since boot), or 0 if it is not there. */
+uint64_t proc_start_time (pid_t pid);
+
+/* Is pid running and, unless start is 0, the process that started then
+ * (not another one given its pid since)?
+ */
+bool proc_owner_alive (pid_t pid, uint64_t start);
+
+/* The inode of pid's mount namespace, or 0 if it cannot be told. */
+uint64_t proc_mntns (pid_t pid);
+
+/* Stop every process in mount namespace ns but this one and
+ * skip[0..n-1]: SIGTERM, up to ms to go, then SIGKILL.
+ * Returns how many there were.
+ */
+int proc_stop_mntns (uint64_t ns, const pid_t *skip, size_t n, int ms);
+
+/* Is pid's command name (/proc/PID/comm) name? */
+bool proc_comm_is (pid_t pid, const char *name);
 
 /* Is the program on PATH? */
 bool proc_have (const char *prog);

@@ -1,13 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol CLI: run: a command with volumes mounted in a private mount
- * namespace, committed and detached when it ends.
+ * namespace, committed in the background while it runs, and committed
+ * and detached when it ends.
  *
- *   s3vol (parent)          serves each volume, connects a block device
- *     namespace holder      unshare(CLONE_NEWNS), mounts the volumes
- *       CMD                 runs, exits
- *     namespace holder      unmounts (so the filesystems are clean)
- *   s3vol (parent)          commits, detaches, deletes ephemeral volumes,
- *                           exits with CMD's status
+ *   s3vol run             unshare(CLONE_NEWNS): a mount namespace of its
+ *                         own; in it, attaches each volume at its path as
+ *                         attach does (nbdkit freezing that path around
+ *                         each commit, every --commit-interval seconds)
+ *     CMD                 runs in that namespace, exits
+ *   s3vol run             unmounts (so the filesystems are clean),
+ *                         commits, detaches, deletes ephemeral volumes,
+ *                         exits with CMD's status
+ *
+ * nbdkit and nbdfuse are started in the namespace too, so the plugin's
+ * freeze=PATH names the filesystem CMD sees, and s3vol commit PATH and
+ * s3vol reload PATH work from inside CMD (the records carry the
+ * namespace).  If s3vol run is killed, what it started lives on in the
+ * namespace: s3vol status says so, and s3vol recover cleans up.
  *
  * An ephemeral volume lives in a store of its own under the main one
  * (.../ephemeral/ID), so deleting it removes every object it had, and
@@ -167,78 +176,146 @@ make_path (const char *path)
   mkdir (buf, 0755);
 }
 
-/* The namespace holder: mount, run CMD, unmount.  Never returns. */
-static void
-hold_namespace (struct mount_spec *ms, int n, char **cmd,
-                bool allow_setuid)
+/* Into a mount namespace of this process's own, where mounts are not
+ * seen from outside (nor those outside from here, from now on).  Before
+ * any thread is started: unshare refuses a process with threads.
+ */
+static int
+own_mntns (void)
 {
-  /* A setuid binary or a device file in a volume must not give CMD's
-   * users root.
-   */
-  unsigned long flags = allow_setuid ? 0 : MS_NOSUID | MS_NODEV;
-  int status = 0, i;
-  pid_t pid;
-
   if (unshare (CLONE_NEWNS) == -1 ||
       mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
     fprintf (stderr, "s3vol run: cannot make a mount namespace: %s\n",
              strerror (errno));
-    _exit (EXIT_FAIL);
+    return EXIT_FAIL;
   }
-  for (i = 0; i < n; i++) {
-    make_path (ms[i].path);
-    if (mount (ms[i].a.device, ms[i].path, "ext4",
-               flags | (ms[i].a.readonly ? MS_RDONLY : 0),
-               ms[i].a.readonly ? "" : "noinit_itable") == -1) {
-      fprintf (stderr, "s3vol run: cannot mount %s at %s: %s\n",
-               ms[i].a.volume, ms[i].path, strerror (errno));
-      _exit (EXIT_FAIL);
-    }
+  return EXIT_OK;
+}
+
+/* Check, or create, the volume of m in the main store url. */
+static int
+check_volume (const char *url, const struct cli_args *args,
+              struct mount_spec *m)
+{
+  struct objstore *os;
+  struct volstore *vs;
+  uint64_t size = args->size ? args->size : 1ull << 40;
+  int r;
+
+  if (args->ephemeral)
+    return make_ephemeral (url, m, size);
+  r = open_url (url, &os, &vs);
+  if (r != EXIT_OK)
+    return r;
+  if (args->create && volstore_exists (vs, m->a.volume) == 0) {
+    r = cli_exit_code (volstore_create (vs, m->a.volume, size, 0, NULL));
+    if (r == EXIT_OK)
+      r = cli_format (vs, m->a.volume);
   }
+  else
+    r = cli_exit_code (volstore_info (vs, m->a.volume,
+                                      &(struct vol_info) { 0 }));
+  cli_close_volstore (os, vs);
+  return r;
+}
+
+/* Serve, connect and mount m at its path, recorded as this run's. */
+static int
+bring_up (const char *url, const struct cli_args *args,
+          struct mount_spec *m)
+{
+  struct attachment *a = &m->a;
+  char real[PATH_MAX];
+
+  snprintf (a->store, sizeof a->store, "%s",
+            m->ephemeral ? m->eph_store : url);
+  a->commit_interval = args->interval_set ? args->interval : 5;
+  a->owner_pid = getpid ();
+  a->owner_start = proc_start_time (a->owner_pid);
+  a->mntns = att_self_mntns ();
+  make_path (m->path);
+  if (realpath (m->path, real) == NULL) {
+    fprintf (stderr, "s3vol run: %s: %s\n", m->path, strerror (errno));
+    return EXIT_USAGE;
+  }
+  return cli_attach (a, real, args->allow_setuid);
+}
+
+/* Run CMD and wait: its exit status, or 128 + the signal that ended it.
+ * CMD gets the terminal's signals; this process outlives it to clean
+ * up.
+ */
+static int
+run_command (char **cmd)
+{
+  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+  struct sigaction ign = { .sa_handler = SIG_IGN };
+  int status = 0, i;
+  pid_t pid;
+
+  for (i = 0; i < 3; i++)
+    sigaction (sigs[i], &ign, NULL);
   pid = fork ();
   if (pid == 0) {
-    signal (SIGINT, SIG_DFL);
-    signal (SIGTERM, SIG_DFL);
-    signal (SIGHUP, SIG_DFL);
+    for (i = 0; i < 3; i++)
+      signal (sigs[i], SIG_DFL);
     execvp (cmd[0], cmd);
     fprintf (stderr, "s3vol run: cannot run %s: %s\n", cmd[0],
              strerror (errno));
     _exit (127);
   }
+  if (pid < 0) {
+    fprintf (stderr, "s3vol run: cannot fork: %s\n", strerror (errno));
+    return EXIT_FAIL;
+  }
   while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
     ;
-  /* Unmount here, synchronously: the filesystems are clean before the
-   * parent commits them.
-   */
-  for (i = n; i-- > 0;)
-    if (umount2 (ms[i].path, 0) == -1)
-      umount2 (ms[i].path, MNT_DETACH);
-  _exit (WIFSIGNALED (status) ? 128 + WTERMSIG (status)
-         : WEXITSTATUS (status));
+  return WIFSIGNALED (status) ? 128 + WTERMSIG (status)
+    : WEXITSTATUS (status);
+}
+
+/* Unmount, commit (unless read-only or ephemeral) and detach m.  A
+ * reload from inside CMD gave the attachment a new nbdkit: its record
+ * says which.
+ */
+static int
+finish (struct mount_spec *m)
+{
+  struct attachment cur;
+  uint64_t seq;
+  int r;
+
+  if (att_load (m->a.dir, &cur, NULL) == 0 && cur.owner_pid == getpid ())
+    m->a = cur;
+  r = cli_finish (&m->a, FINISH_LAZY | (m->ephemeral ? FINISH_DISCARD |
+                                        FINISH_QUIET : 0), &seq);
+  if (m->ephemeral)
+    purge_ephemeral (m);
+  return r;
 }
 
 static int
 run (const struct cli_global *g, int argc, char **argv)
 {
   static const char usage[] =
-    "usage: s3vol run -v NAME:/PATH[:ro] [-v ...] [--ephemeral]\n"
+    "usage: s3vol run -v NAME:/PATH[:ro] [-v ...] [--ephemeral] "
+    "[--commit-interval SECS]\n"
     "         [--create-if-missing [--size SIZE]] [--allow-setuid] -- CMD "
     "[ARGS...]\n"
     "Run CMD with volumes mounted in a private mount namespace; commit "
-    "and detach\nthem when it ends, and exit with its status.  "
-    "--ephemeral: each volume is new\nand deleted afterwards, whatever "
-    "happens to CMD.  Volumes are\nmounted nosuid,nodev unless "
-    "--allow-setuid.  Needs root.\n";
+    "them every\nfew seconds (default 5) while it runs, commit and "
+    "detach them when it ends,\nand exit with its status (or 4 if a "
+    "commit conflicts).  --ephemeral: each\nvolume is new and deleted "
+    "afterwards, whatever happens to CMD.  Volumes are\nmounted "
+    "nosuid,nodev unless --allow-setuid.  Needs root.\n";
   struct mount_spec ms[CLI_MAX_VOLUMES];
-  struct sigaction ign = { .sa_handler = SIG_IGN }, old[3];
   struct cli_args args;
   char url[PATH_MAX];
-  int r, i, n = 0, status = 0, rc = EXIT_OK;
-  uint64_t seq;
-  pid_t holder;
+  int r, i, n = 0, rc = EXIT_OK, fr;
 
   r = cli_parse (argc, argv, OPT_VOLUMES | OPT_EPHEMERAL | OPT_CREATE |
-                 OPT_SIZE | OPT_ALLOW_SETUID, 1, INT32_MAX, &args);
+                 OPT_SIZE | OPT_ALLOW_SETUID | OPT_INTERVAL, 1, INT32_MAX,
+                 &args);
   if (r != EXIT_OK || args.help)
     return args.help ? cli_usage (usage, true) : r;
   if (args.nvolumes == 0) {
@@ -250,86 +327,31 @@ run (const struct cli_global *g, int argc, char **argv)
              "devices)\n");
     return EXIT_PERM;
   }
-  if (s3vol_store_url (g->store_url, url, sizeof url, &cli_log) < 0)
-    return EXIT_STORE;
   memset (ms, 0, sizeof ms);
+  r = own_mntns ();
+  if (r == EXIT_OK && s3vol_store_url (g->store_url, url, sizeof url,
+                                       &cli_log) < 0)
+    r = EXIT_STORE;
   for (i = 0; i < args.nvolumes && r == EXIT_OK; i++)
     r = parse_spec (args.volumes[i], &ms[i]);
   /* Bring every volume up; on any failure, take down what is up. */
-  for (i = 0; i < args.nvolumes && r == EXIT_OK; i++, n++) {
-    struct attachment *a = &ms[i].a;
-    char key[PATH_MAX + 32];
-    if (args.ephemeral)
-      r = make_ephemeral (url, &ms[i], args.size ? args.size : 1ull << 40);
-    else {
-      struct cli_global vg = { .store_url = url };
-      struct objstore *os;
-      struct volstore *vs;
-      r = cli_open_volstore (&vg, &os, &vs);
-      if (r == EXIT_OK) {
-        if (args.create && volstore_exists (vs, a->volume) == 0) {
-          r = cli_exit_code (volstore_create (vs, a->volume,
-                                              args.size ? args.size
-                                              : 1ull << 40, 0, NULL));
-          if (r == EXIT_OK)
-            r = cli_format (vs, a->volume);
-        }
-        else
-          r = cli_exit_code (volstore_info (vs, a->volume,
-                                            &(struct vol_info) { 0 }));
-        cli_close_volstore (os, vs);
-      }
-    }
-    if (r != EXIT_OK)
-      break;
-    snprintf (a->store, sizeof a->store, "%s",
-              ms[i].ephemeral ? ms[i].eph_store : url);
-    a->commit_interval = 0;     /* committed when CMD ends */
-    snprintf (key, sizeof key, "run-%d-%d", (int) getpid (), i);
-    if (s3vol_cache_dir (a->volume, key + 3, a->cache_dir,
-                         sizeof a->cache_dir, &cli_log) < 0) {
-      r = EXIT_FAIL;
-      break;
-    }
-    r = cli_attach (a, "", false);
-    if (r != EXIT_OK)
-      break;
+  for (i = 0; i < args.nvolumes && r == EXIT_OK; i++) {
+    r = check_volume (url, &args, &ms[i]);
+    if (r == EXIT_OK)
+      r = bring_up (url, &args, &ms[i]);
+    if (r == EXIT_OK)
+      n++;
   }
-  if (r == EXIT_OK) {
-    /* CMD gets the terminal's signals; this process outlives it to
-     * clean up.
-     */
-    for (i = 0; i < 3; i++)
-      sigaction ((int[]) { SIGINT, SIGTERM, SIGHUP }[i], &ign, &old[i]);
-    holder = fork ();
-    if (holder == 0)
-      hold_namespace (ms, n, args.pos, args.allow_setuid);
-    while (holder > 0 && waitpid (holder, &status, 0) == -1 &&
-           errno == EINTR)
-      ;
-    rc = holder < 0 ? EXIT_FAIL
-      : WIFSIGNALED (status) ? 128 + WTERMSIG (status)
-      : WEXITSTATUS (status);
-  }
+  if (r == EXIT_OK)
+    rc = run_command (args.pos);
   for (i = 0; i < n; i++) {
-    const char *rm[] = { "rm", "-rf", ms[i].a.cache_dir, NULL };
-    bool keep = false;
-    if (r == EXIT_OK && !ms[i].a.readonly && !ms[i].ephemeral &&
-        att_commit (&ms[i].a, NULL, &seq, &cli_log) < 0) {
-      keep = true;              /* the changes live only there now */
-      if (rc == 0)
-        rc = EXIT_FAIL;
-    }
-    att_teardown (&ms[i].a, false);
+    fr = finish (&ms[i]);
+    if (fr != EXIT_OK && rc == EXIT_OK)
+      rc = fr;                  /* a conflict: 4, the changes kept */
+  }
+  for (i = n; i < args.nvolumes; i++)
     if (ms[i].ephemeral)
       purge_ephemeral (&ms[i]);
-    if (!keep)
-      proc_run (rm, NULL, 0, NULL, 0);
-  }
-  if (r != EXIT_OK)
-    for (i = n; i < args.nvolumes; i++)
-      if (ms[i].ephemeral)
-        purge_ephemeral (&ms[i]);
   return r != EXIT_OK ? r : rc;
 }
 

@@ -11,9 +11,12 @@
  *
  * The run directory is $S3VOL_RUN_DIR when that is an absolute path,
  * else /run/s3vol.  Each attachment has a directory of its own there,
- * named after a hash of a key (the mountpoint), holding the plugin's
- * sockets and log, nbdfuse's mountpoint and "info": the record, one
- * KEY=VALUE line per field of struct attachment.
+ * named after its id (16 random hex digits, att_make_new_dir), holding
+ * the plugin's sockets and log, nbdfuse's mountpoint and "info": the
+ * record, one KEY=VALUE line per field of struct attachment.  Nothing
+ * about an attachment is derived from its volume or its mountpoint, so
+ * any number of them, of one volume or at one path in different mount
+ * namespaces, live side by side.
  *
  * Records are read with suspicion, since the run directory may be one
  * that other local users can write to.  A record is used only if its
@@ -67,6 +70,14 @@ struct attachment {
   char sock[PATH_MAX], ctl[PATH_MAX], fuse_dir[PATH_MAX], log[PATH_MAX];
   char device[64];              /* "", /dev/loopN or /dev/nbdN */
   pid_t nbdkit_pid, nbdfuse_pid;        /* 0: none */
+  /* Optional in a record (0 when absent, as in older records). */
+  pid_t owner_pid;              /* 0, or the s3vol run it belongs to */
+  uint64_t owner_start;         /* owner_pid's start time (clock ticks
+                                 * since boot, /proc/PID/stat field 22) */
+  uint64_t mntns;               /* 0, or the inode of the mount namespace
+                                 * the mountpoint is in, seen only there */
+  bool cache_owned;             /* cache_dir is this attachment's own:
+                                 * removed when it is detached clean */
 };
 
 /* The run directory: $S3VOL_RUN_DIR if it is absolute, else /run/s3vol.
@@ -83,6 +94,21 @@ const char *att_run_dir (void);
  */
 int att_make_dir (struct attachment *a, const char *key,
                   const struct s3vol_log *log);
+
+/* Create the run directory if missing and, in it, a new directory for
+ * a, named after a new random id (att_id), never one that exists.  Sets
+ * a->dir and the paths of the files in it as att_make_dir does.
+ * -ENAMETOOLONG or -EPERM as att_make_dir.
+ */
+int att_make_new_dir (struct attachment *a, const struct s3vol_log *log);
+
+/* a's id: the last component of a->dir.  Points into a. */
+const char *att_id (const struct attachment *a);
+
+/* The inode of the calling process's mount namespace, or 0 if it cannot
+ * be told (no /proc).
+ */
+uint64_t att_self_mntns (void);
 
 /* Write a's record into a->dir (atomically: readers see the old record
  * or the new one).  -EINVAL if a field could not be read back (see
@@ -109,8 +135,10 @@ int att_each (int (*fn) (void *opaque, const struct attachment *a),
               void *opaque, const struct s3vol_log *log);
 
 /* Find the attachment mounted at path (made absolute and resolved, if it
- * exists, as attach records it).  0 and *a filled; -ENOENT (not logged)
- * if none is, or path is empty; or att_each's errors.
+ * exists, as attach records it) as the caller sees it: one whose mntns
+ * is the caller's mount namespace, else one whose mntns is 0 (seen from
+ * everywhere).  0 and *a filled; -ENOENT (not logged) if none is, or
+ * path is empty; or att_each's errors.
  */
 int att_find (const char *path, struct attachment *a,
               const struct s3vol_log *log);

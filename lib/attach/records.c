@@ -33,11 +33,15 @@ struct field {
   const char *key;
   enum kind kind;
   size_t off, size;
+  bool optional;        /* newer than the first records: 0 or "" if absent */
 };
 
 #define F(key, member, kind)                                            \
   { key, kind, offsetof (struct attachment, member),                   \
-    sizeof ((struct attachment *) 0)->member }
+    sizeof ((struct attachment *) 0)->member, false }
+#define FOPT(key, member, kind)                                         \
+  { key, kind, offsetof (struct attachment, member),                   \
+    sizeof ((struct attachment *) 0)->member, true }
 
 /* In the order att_save writes them (as s3vol always has). */
 static const struct field fields[] = {
@@ -53,6 +57,10 @@ static const struct field fields[] = {
   F ("device", device, K_DEVICE),
   F ("nbdkit_pid", nbdkit_pid, K_PID),
   F ("nbdfuse_pid", nbdfuse_pid, K_PID),
+  FOPT ("owner_pid", owner_pid, K_PID),
+  FOPT ("owner_start", owner_start, K_U64),
+  FOPT ("mntns", mntns, K_U64),
+  FOPT ("cache_owned", cache_owned, K_BOOL),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -288,7 +296,7 @@ parse (char *buf, size_t len, struct attachment *a, char *msg, size_t n)
     }
   }
   for (i = 0; i < NFIELDS; i++)
-    if (!(seen & (1u << i))) {
+    if (!(seen & (1u << i)) && !fields[i].optional) {
       snprintf (msg, n, "has no %s", fields[i].key);
       return -EBADMSG;
     }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -56,28 +57,19 @@ att_trusted (const struct stat *st)
     (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
-int
-att_make_dir (struct attachment *a, const char *key,
-              const struct s3vol_log *log)
+/* The run directory itself: created if missing, not a symlink, and no
+ * other user may rename or replace what is in it (owned by this user or
+ * root, not writable by others unless sticky, as /tmp is).
+ */
+static int
+check_run_dir (const char *run, const struct s3vol_log *log)
 {
-  const char *run = att_run_dir ();
   struct stat st;
 
-  if ((size_t) snprintf (a->dir, sizeof a->dir, "%s/%016" PRIx64, run,
-                         fnv (key)) >= sizeof a->dir || att_set_paths (a) < 0) {
-    s3vol_error (log, "run directory %s is too long a path for the "
-                 "sockets of an attachment (set S3VOL_RUN_DIR to a "
-                 "shorter one)", run);
-    return -ENAMETOOLONG;
-  }
   if (mkdir (run, 0700) == -1 && errno != EEXIST) {
     s3vol_error (log, "cannot create %s: %s", run, strerror (errno));
     return -errno;
   }
-  /* The run directory itself: not a symlink, and no other user may
-   * rename or replace what is in it (owned by this user or root, not
-   * writable by others unless sticky, as /tmp is).
-   */
   if (lstat (run, &st) == -1) {
     s3vol_error (log, "cannot create %s: %s", run, strerror (errno));
     return -errno;
@@ -89,13 +81,33 @@ att_make_dir (struct attachment *a, const char *key,
                  "directory or not this user's own; not using it", run);
     return -EPERM;
   }
-  if (mkdir (a->dir, 0700) == -1 && errno != EEXIST) {
-    s3vol_error (log, "cannot create %s: %s", a->dir, strerror (errno));
-    return -errno;
+  return 0;
+}
+
+/* Set a->dir to run/name and the paths in it. */
+static int
+set_dir (struct attachment *a, const char *run, const char *name,
+         const struct s3vol_log *log)
+{
+  if ((size_t) snprintf (a->dir, sizeof a->dir, "%s/%s", run, name)
+      >= sizeof a->dir || att_set_paths (a) < 0) {
+    s3vol_error (log, "run directory %s is too long a path for the "
+                 "sockets of an attachment (set S3VOL_RUN_DIR to a "
+                 "shorter one)", run);
+    return -ENAMETOOLONG;
   }
-  /* One that exists already is reused only if it is this user's own: in
-   * a run directory others may write to, it could have been put there.
-   */
+  return 0;
+}
+
+/* a->dir, made or found: a directory of this user's own.  One that
+ * exists already is reused only if it is: in a run directory others may
+ * write to, it could have been put there.
+ */
+static int
+check_own_dir (const struct attachment *a, const struct s3vol_log *log)
+{
+  struct stat st;
+
   if (lstat (a->dir, &st) == -1) {
     s3vol_error (log, "cannot create %s: %s", a->dir, strerror (errno));
     return -errno;
@@ -107,6 +119,74 @@ att_make_dir (struct attachment *a, const char *key,
     return -EPERM;
   }
   return 0;
+}
+
+int
+att_make_dir (struct attachment *a, const char *key,
+              const struct s3vol_log *log)
+{
+  const char *run = att_run_dir ();
+  char name[32];
+  int r;
+
+  snprintf (name, sizeof name, "%016" PRIx64, fnv (key));
+  r = set_dir (a, run, name, log);
+  if (r == 0)
+    r = check_run_dir (run, log);
+  if (r < 0)
+    return r;
+  if (mkdir (a->dir, 0700) == -1 && errno != EEXIST) {
+    s3vol_error (log, "cannot create %s: %s", a->dir, strerror (errno));
+    return -errno;
+  }
+  return check_own_dir (a, log);
+}
+
+int
+att_make_new_dir (struct attachment *a, const struct s3vol_log *log)
+{
+  const char *run = att_run_dir ();
+  uint64_t id;
+  char name[32];
+  int r, tries;
+
+  r = check_run_dir (run, log);
+  for (tries = 0; r == 0; tries++) {
+    if (getrandom (&id, sizeof id, 0) != sizeof id) {
+      r = -errno;
+      s3vol_error (log, "cannot make an attachment id: %s", strerror (-r));
+      return r;
+    }
+    snprintf (name, sizeof name, "%016" PRIx64, id);
+    r = set_dir (a, run, name, log);
+    if (r < 0)
+      return r;
+    if (mkdir (a->dir, 0700) == 0)
+      return check_own_dir (a, log);
+    r = -errno;
+    if (r != -EEXIST || tries == 8) {
+      s3vol_error (log, "cannot create %s: %s", a->dir, strerror (-r));
+      return r;
+    }
+    r = 0;                      /* taken: another id */
+  }
+  return r;
+}
+
+const char *
+att_id (const struct attachment *a)
+{
+  const char *slash = strrchr (a->dir, '/');
+
+  return slash ? slash + 1 : a->dir;
+}
+
+uint64_t
+att_self_mntns (void)
+{
+  struct stat st;
+
+  return stat ("/proc/self/ns/mnt", &st) == 0 ? (uint64_t) st.st_ino : 0;
 }
 
 int
@@ -150,9 +230,14 @@ att_each (int (*fn) (void *opaque, const struct attachment *a),
 
 struct finder {
   const char *path;
+  uint64_t mntns;               /* the caller's */
+  bool found;                   /* one seen from everywhere, in out */
   struct attachment *out;
 };
 
+/* A record in the caller's own mount namespace wins; one seen from
+ * everywhere (mntns 0) is kept in case there is none.
+ */
 static int
 match (void *opaque, const struct attachment *a)
 {
@@ -160,6 +245,14 @@ match (void *opaque, const struct attachment *a)
 
   if (strcmp (a->mountpoint, f->path) != 0)
     return 0;
+  if (a->mntns != 0 && a->mntns != f->mntns)
+    return 0;
+  if (a->mntns == 0) {
+    if (!f->found)
+      *f->out = *a;
+    f->found = true;
+    return 0;
+  }
   *f->out = *a;
   return 1;
 }
@@ -169,7 +262,7 @@ att_find (const char *path, struct attachment *a,
           const struct s3vol_log *log)
 {
   char real[PATH_MAX];
-  struct finder f = { .out = a };
+  struct finder f = { .out = a, .mntns = att_self_mntns () };
   int r;
 
   /* Records of attachments without a mountpoint have "": never those. */
@@ -178,7 +271,7 @@ att_find (const char *path, struct attachment *a,
   /* A mountpoint that is gone (or unreadable) is looked up as given. */
   f.path = realpath (path, real) ? real : path;
   r = att_each (match, &f, log);
-  return r < 0 ? r : r > 0 ? 0 : -ENOENT;
+  return r < 0 ? r : r > 0 || f.found ? 0 : -ENOENT;
 }
 
 /* Remove what dfd holds: files, sockets, links and empty directories. */

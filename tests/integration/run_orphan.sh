@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# An s3vol run killed with SIGKILL while its command runs leaves an
+# orphaned attachment (nbdkit, nbdfuse, the command, its mount
+# namespace), not processes forever: s3vol status lists it as ORPHANED
+# with its id, and s3vol recover stops what is left of the command,
+# commits what the volume holds (the command's fsynced file is in the
+# newest version) and detaches it: no nbdkit or nbdfuse left running,
+# nothing left in the run directory.  (Before, status showed nothing
+# wrong, and nbdkit and nbdfuse ran on for ever.)
+. "$(dirname "$0")/../support/functions.sh"
+requires_root
+requires_fuse
+requires_loop
+on_each_store
+
+make_store
+export S3VOL_STORE=$STORE S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg \
+       HOME=$T/home
+mkdir -p "$HOME"
+on_exit "'$S3VOL' recover >/dev/null 2>&1"
+"$S3VOL" create orphan --size 256M >/dev/null || die "create"
+
+phase "s3vol run killed with SIGKILL mid-command"
+# No background commits: what is published, recover publishes.
+"$S3VOL" run --commit-interval 0 -v orphan:/data -- sh -c '
+    echo "fsynced before the kill" > /data/f &&
+    sync /data/f && echo $$ > "'"$T"'/cmd.pid" && touch "'"$T"'/ready" &&
+    exec sleep 617' \
+  >"$T/run.out" 2>&1 &
+run_pid=$!
+wait_or_die 60 "the command to write /data/f" test -e "$T/ready"
+kill -9 "$run_pid"
+wait "$run_pid" 2>/dev/null || true
+v=$(head_version orphan)
+
+phase "s3vol status lists it as orphaned"
+"$S3VOL" status >"$T/status" || die "status failed"
+cat "$T/status"
+grep -q "ORPHANED.*s3vol recover [0-9a-f]\{16\}" "$T/status" ||
+  die "status does not say it is orphaned"
+"$S3VOL" status --json | grep -q '"orphaned":true' ||
+  die "status --json does not say it is orphaned"
+cmd_pid=$(cat "$T/cmd.pid")
+on_exit "kill -9 $cmd_pid 2>/dev/null"
+kill -0 "$cmd_pid" 2>/dev/null || die "the command is gone already"
+
+phase "s3vol recover cleans up and publishes"
+"$S3VOL" recover >"$T/recover.out" 2>&1 ||
+  die "recover failed: $(cat "$T/recover.out")"
+cat "$T/recover.out"
+grep -q "^recovered orphan" "$T/recover.out" || die "recover says nothing"
+got=$("$S3VOL" get orphan /f -) || die "/f is not in the newest version"
+[ "$got" = "fsynced before the kill" ] || die "/f holds '$got'"
+[ "$(head_version orphan)" -gt "$v" ] || die "recover published nothing"
+wait_until 10 eval '! pgrep -f "nbd(kit|fuse).*$T" >/dev/null' ||
+  die "left running: $(pgrep -af "nbd(kit|fuse).*$T")"
+wait_until 10 eval "! kill -0 $cmd_pid 2>/dev/null" ||
+  die "the command of the orphan still runs"
+[ -z "$(ls "$S3VOL_RUN_DIR")" ] || die "left in the run directory: $(ls "$S3VOL_RUN_DIR")"
+"$S3VOL" status | grep -q . && die "status still lists: $("$S3VOL" status)"
+"$S3VOL" recover | grep -qx "no orphaned attachments" ||
+  die "a second recover found something"
+phase "done"
