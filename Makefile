@@ -130,7 +130,7 @@ $(BUILD)/security/%: tests/security/%.c $(SUPPORT_OBJS) $(LIB)
 $(BUILD)/bench/%: tests/bench/%.c $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(XCFLAGS) -Itests/support $(PKG_CFLAGS) -o $@ $< \
-	  $(SUPPORT_OBJS) $(LIB) $(LDLIBS_ALL)
+	  $(SUPPORT_OBJS) $(LIB) $(LDLIBS_ALL) -lcmocka
 
 # The independent S3 client used to check a bucket from outside (libs3
 # ships only a static archive; tests link it, the product never does).
@@ -175,6 +175,43 @@ bench: deps-test
 # (ITERATIONS=N, default 2000).
 stress: all
 	@BUILD=$(BUILD) tests/stress/crash.sh $(or $(ITERATIONS),2000)
+
+# ---- fuzzing (tests/fuzz/) ------------------------------------------------
+#
+# libFuzzer targets for everything that parses untrusted bytes, built with
+# clang in their own tree: the library with -fsanitize=fuzzer-no-link and
+# ASan + UBSan, each target linked with -fsanitize=fuzzer.
+#   make fuzz          every target for FUZZ_SECONDS (default 120) each;
+#                      fails on any crash (artifacts in build-fuzz/crashes)
+#   make fuzz-build    only build them
+# make check runs a short bounded pass (tests/fuzz/run.sh).
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 120
+FUZZ_SAN     := -Wno-unknown-warning-option \
+                -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES   := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+
+.PHONY: fuzz fuzz-build fuzz-bins
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 \
+	  SANFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-bins
+
+fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/harness.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XCFLAGS) -fsanitize=fuzzer -Itests/fuzz \
+	  -Ilib/store/s3 $(PKG_CFLAGS) -o $@ $< $(BUILD)/fuzz/harness.o \
+	  $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/fuzz/harness.o: tests/fuzz/harness.c tests/fuzz/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XCFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+fuzz: deps-test fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run.sh --long $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

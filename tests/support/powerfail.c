@@ -825,7 +825,8 @@ powerfail_reboot (struct powerfail *pf, bool keep_some, uint64_t seed)
   free_model (pf);
   if (r == 0)
     r = scan (pf);
-  memset (pf->fds, 0, pf->nfds * sizeof *pf->fds);
+  if (pf->fds)
+    memset (pf->fds, 0, pf->nfds * sizeof *pf->fds);
   pf->dead = false;
   pf->arm_at = 0;
   pthread_mutex_unlock (&pf->lock);
