@@ -236,7 +236,7 @@ man:
 	    $$p > $${p%.pod}.1; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(PLUGIN_OBJS:.o=.d) $(CLI_OBJS:.o=.d) \
          $(SUPPORT_OBJS:.o=.d)

@@ -6,6 +6,7 @@
  *   ops.c        the apply table of the changes, and their log
  *   oplog.c      base states of touched paths, commit and rebase
  *   io.c         the libext2fs I/O manager over struct cache
+ *   sbcheck.c    superblock checks libext2fs lacks, run by io.c's open
  *   bcache.c     its write-back cache of metadata blocks
  *   journal.c    jbd2 journal replay into the overlay
  *   dir.c        directory cache, lookups, entries added and removed
@@ -52,6 +53,10 @@ struct extfs_io {
 };
 
 io_manager extfs_io_manager (void);
+/* sbcheck.c: refuse a superblock libext2fs cannot be trusted with
+ * (logged; -EUCLEAN, also left in io->last_error), else 0.
+ */
+int extfs_sb_check (struct extfs_io *io);
 
 /* bcache.c: the channel's block cache, and byte I/O on the volume
  * cache (negative errno, kept in io->last_error).

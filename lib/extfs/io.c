@@ -61,12 +61,19 @@ s3_open (const char *name, int flags, io_channel *out)
   struct extfs_io *io = NULL;
   struct chan *c;
   io_channel ch;
+  int r;
 
   (void) flags;
   if (name == NULL || strncmp (name, NAME_PREFIX, strlen (NAME_PREFIX)) ||
       sscanf (name + strlen (NAME_PREFIX), "%p", (void **) &io) != 1 ||
       io == NULL || io->magic != EXTFS_IO_MAGIC)
     return EXT2_ET_BAD_DEVICE_NAME;
+  /* Superblocks libext2fs would trust too far are refused here, before
+   * it reads them (sbcheck.c; logged, kept in io->last_error).
+   */
+  r = extfs_sb_check (io);
+  if (r < 0)
+    return -r;
   ch = calloc (1, sizeof *ch);
   c = calloc (1, sizeof *c);
   if (ch)

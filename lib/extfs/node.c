@@ -82,6 +82,11 @@ fields (union extfs_inode *in, int which, uint32_t **lo, uint32_t **extra,
   *extra_off = (uint8_t *) *extra - in->bytes;
 }
 
+/* The last whole second an int64_t of nanoseconds holds, less one (the
+ * nanoseconds field of an inode may hold up to 2^30 - 1).
+ */
+#define NS_MAX_SEC (INT64_MAX / 1000000000 - 1)
+
 int64_t
 extfs_get_time (const union extfs_inode *in, int which)
 {
@@ -98,6 +103,11 @@ extfs_get_time (const union extfs_inode *in, int which)
   if (in->large.i_extra_isize >= off + 4 - EXT2_GOOD_OLD_INODE_SIZE)
     ex = *extra;
   sec += (int64_t) (ex & EXT4_EPOCH_MASK) << 32;
+  /* ext4's seconds reach the year 2446, nanoseconds in an int64_t only
+   * 2262: later times (a hostile inode) are kept at that limit.
+   */
+  if (sec > NS_MAX_SEC)
+    sec = NS_MAX_SEC;
   return sec * 1000000000 + (ex >> EXT4_EPOCH_BITS);
 }
 

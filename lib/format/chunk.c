@@ -277,8 +277,11 @@ s3vol_obj_decode_mode (const void *obj, size_t objlen,
                        "sealed is expected" : "unknown format version");
   plain = get_le32 (h + 8);
   len = get_le32 (h + 12);
-  if (len != objlen - OBJ_HDR || plain > S3VOL_OBJ_MAX_PLAIN ||
-      (sealed && len < S3VOL_TAG_LEN))
+  /* Nothing empty is ever stored: all-zero chunks and empty pages are
+   * holes.
+   */
+  if (len != objlen - OBJ_HDR || plain == 0 || plain > S3VOL_OBJ_MAX_PLAIN
+      || (sealed && len < S3VOL_TAG_LEN))
     return bad_object (log, key, "truncated or wrong lengths");
   if (mode == S3VOL_OBJ_SEALED_UNCHECKED)
     return 0;                   /* without the key, that is all */

@@ -105,18 +105,46 @@ s3_etag_copy (char *dst, size_t dstsz, const char *src, size_t len)
   dst[len] = '\0';
 }
 
+/* The value of n decimal digits at s (the caller checked them). */
+static int
+digits (const char *s, int n)
+{
+  int v = 0;
+
+  while (n-- > 0)
+    v = v * 10 + (*s++ - '0');
+  return v;
+}
+
+/* The text must start with exactly "YYYY-MM-DDTHH:MM:SS" (what S3 and
+ * its clones send), each field in range: an endpoint's digits never
+ * reach sscanf's %d, whose overflow is undefined, nor tm_year - 1900,
+ * which overflowed for a year of INT_MIN (found by fuzz_xml).
+ */
 int64_t
 s3_parse_iso8601 (const char *s)
 {
+  static const char shape[] = "dddd-dd-ddTdd:dd:dd";
   struct tm tm;
+  size_t i;
 
-  memset (&tm, 0, sizeof tm);
-  if (s == NULL ||
-      sscanf (s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-              &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+  if (s == NULL)
     return -1;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
+  for (i = 0; shape[i]; i++) {
+    if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
+      return -1;
+  }
+  memset (&tm, 0, sizeof tm);
+  tm.tm_year = digits (s, 4) - 1900;
+  tm.tm_mon = digits (s + 5, 2) - 1;
+  tm.tm_mday = digits (s + 8, 2);
+  tm.tm_hour = digits (s + 11, 2);
+  tm.tm_min = digits (s + 14, 2);
+  tm.tm_sec = digits (s + 17, 2);
+  if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 ||
+      tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60)
+    return -1;
   return (int64_t) timegm (&tm);
 }
 
