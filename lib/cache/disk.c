@@ -422,6 +422,23 @@ write_lock_pid (struct cache *c)
   return 0;
 }
 
+/* The directory that holds path, into out (PATH_MAX bytes). */
+static char *
+parent_of (const char *path, char *out)
+{
+  char *slash;
+
+  snprintf (out, PATH_MAX, "%s", path);
+  slash = strrchr (out, '/');
+  if (slash == out)
+    slash[1] = '\0';
+  else if (slash)
+    *slash = '\0';
+  else
+    strcpy (out, ".");
+  return out;
+}
+
 /* May a directory above the cache be trusted: only this user or root
  * can change what its names point to (not writable by others, or
  * sticky as /tmp is)?
@@ -476,19 +493,11 @@ check_above (struct cache *c, int fd, struct stat st)
 static int
 check_parent (struct cache *c)
 {
-  char parent[PATH_MAX], *slash;
+  char parent[PATH_MAX];
   struct stat st;
   int fd;
 
-  snprintf (parent, sizeof parent, "%s", c->dir);
-  slash = strrchr (parent, '/');
-  if (slash == parent)
-    slash[1] = '\0';
-  else if (slash)
-    *slash = '\0';
-  else
-    strcpy (parent, ".");
-  fd = open (parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  fd = open (parent_of (c->dir, parent), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd == -1 || fstat (fd, &st) == -1) {
     int r = sys_error (c, "open", "parent directory");
     if (fd >= 0)
@@ -552,16 +561,8 @@ lock_dir (struct cache *c)
     return r;
   if (c->io->mkdir (c->io->opaque, c->dir, 0700) == 0) {
     /* Its name must outlast a crash as much as what it will hold. */
-    char parent[PATH_MAX], *slash;
-    snprintf (parent, sizeof parent, "%s", c->dir);
-    slash = strrchr (parent, '/');
-    if (slash == parent)
-      slash[1] = '\0';
-    else if (slash)
-      *slash = '\0';
-    else
-      strcpy (parent, ".");
-    if (fsync_dir (c, parent) < 0)
+    char parent[PATH_MAX];
+    if (fsync_dir (c, parent_of (c->dir, parent)) < 0)
       return -EIO;
   }
   else if (errno != EEXIST)

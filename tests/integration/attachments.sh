@@ -17,8 +17,7 @@ requires_loop
 on_each_store
 
 make_store
-export S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg HOME=$T/home
-mkdir -p "$HOME"
+private_home
 on_exit "for m in '$T'/m*; do '$S3VOL' detach \"\$m\" >/dev/null 2>&1; done"
 s3vol create multi --size 256M >/dev/null || die "create"
 echo "hello from version 2" > "$T/hello"

@@ -22,8 +22,7 @@ requires_loop
 requires mkfs.ext4 e2fsck dd cmp
 on_each_store
 make_store
-export S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg HOME=$T/home
-mkdir -p "$HOME"
+private_home
 on_exit 'for m in "$T"/m?; do [ -d "$m" ] && "$S3VOL" detach "$m" >/dev/null 2>&1; done'
 
 # att_status MOUNTPOINT FIELD: a field of that attachment's plugin status.

@@ -15,8 +15,8 @@ requires_loop
 on_each_store
 
 make_store
-export S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg HOME=$T/home
-mkdir -p "$HOME" "$T/m"
+private_home
+mkdir -p "$T/m"
 on_exit "'$S3VOL' detach '$T/m' >/dev/null 2>&1"
 s3vol create cyc --size 1G >/dev/null || die "create"
 

@@ -14,9 +14,8 @@ requires_root
 requires_fuse
 requires_loop
 
-export HOME=$T/home S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/cache
+private_home
 export S3VOL_PLUGIN=$PLUGIN
-mkdir -p "$HOME"
 make_store
 on_exit "for m in '$T'/m*; do '$S3VOL' detach \"\$m\" >/dev/null 2>&1; done"
 

@@ -17,8 +17,7 @@ requires_loop
 requires mkfs.ext4 dumpe2fs nbdcopy
 on_each_store
 make_store
-export S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg HOME=$T/home
-mkdir -p "$HOME"
+private_home
 on_exit 'for m in "$T"/mnt*; do [ -d "$m" ] && "$S3VOL" detach "$m" >/dev/null 2>&1; done'
 
 listing () {  # DIR OUT: names, types, modes, sizes (not of dirs), mtimes

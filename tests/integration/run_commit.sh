@@ -16,9 +16,8 @@ requires_loop
 on_each_store
 
 make_store
-export S3VOL_STORE=$STORE S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg \
-       HOME=$T/home
-mkdir -p "$HOME"
+export S3VOL_STORE=$STORE
+private_home
 "$S3VOL" create work --size 256M >/dev/null || die "create work"
 "$S3VOL" create other --size 64M >/dev/null || die "create other"
 v0=$(head_version work)

@@ -13,9 +13,8 @@ requires_fuse
 requires_loop
 
 make_store
-export S3VOL_STORE=$STORE S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg \
-       HOME=$T/home
-mkdir -p "$HOME"
+export S3VOL_STORE=$STORE
+private_home
 "$S3VOL" create shared --size 1G >/dev/null || die "create"
 
 # start_run X OTHER: run a sandbox that writes /data/X, then waits (at

@@ -15,9 +15,8 @@ requires_loop
 on_each_store
 
 make_store
-export S3VOL_STORE=$STORE S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg \
-       HOME=$T/home
-mkdir -p "$HOME"
+export S3VOL_STORE=$STORE
+private_home
 on_exit "'$S3VOL' recover >/dev/null 2>&1"
 "$S3VOL" create orphan --size 256M >/dev/null || die "create"
 

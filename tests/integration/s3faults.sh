@@ -22,8 +22,7 @@ if [ -z "${S3VOL_TEST_BUCKET:-}" ] || [ -z "${AWS_ENDPOINT_URL:-}" ]; then
 fi
 export S3VOL_TEST_S3=1
 . "$(dirname "$0")/../support/functions.sh"
-export HOME=$T/home XDG_CACHE_HOME=$T/cache S3VOL_RUN_DIR=$T/run
-mkdir -p "$HOME"
+private_home
 
 # ---- the proxy ------------------------------------------------------------
 

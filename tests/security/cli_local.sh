@@ -19,13 +19,9 @@ requires_fuse
 requires_loop
 requires qemu-img nbdcopy runuser ss
 
-export HOME=$T/home S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/cache
-mkdir -p "$HOME"
+private_home
 chmod 711 "$T"                  # user nobody may reach the mountpoints
 make_store
-fails=0
-fail () { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok () { echo "ok: $*"; }
 
 on_exit "for m in '$T'/m*; do '$S3VOL' detach \"\$m\" >/dev/null 2>&1; done"
 s3vol create sec --size 64M >/dev/null || die "create failed"

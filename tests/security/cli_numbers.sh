@@ -8,9 +8,6 @@
 set -u
 . "$(dirname "$0")/../support/functions.sh"
 
-fails=0
-fail () { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok () { echo "ok: $*"; }
 
 STORE_KIND=dir
 make_store

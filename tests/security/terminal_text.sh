@@ -11,9 +11,6 @@ set -u
 . "$(dirname "$0")/../support/functions.sh"
 
 make_store
-fails=0
-fail () { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok () { echo "ok: $*"; }
 
 # clean FILE WHAT: FILE (a command's output) is UTF-8 with no control
 # character but newline and tab, and no line starts with FAKE (a line

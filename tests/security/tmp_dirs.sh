@@ -17,9 +17,6 @@ export TMPDIR=$T/tmp
 mkdir -m 1777 "$TMPDIR"
 chmod 711 "$T"
 make_store
-fails=0
-fail () { echo "FAIL: $*"; fails=$((fails + 1)); }
-ok () { echo "ok: $*"; }
 stale () { ls -d "$TMPDIR"/s3vol-files-* 2>/dev/null || true; }
 has_stale () { [ -n "$(stale)" ]; }
 has_lock () { ls "$TMPDIR"/s3vol-files-*/lock >/dev/null 2>&1; }

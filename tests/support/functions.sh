@@ -160,6 +160,19 @@ have_s3 () {
   [ -n "${S3VOL_TEST_BUCKET:-}" ] && [ -n "${AWS_ENDPOINT_URL:-}" ]
 }
 
+# private_home: HOME, XDG_CACHE_HOME and the run directory under $T, so
+# that a test sees only its own attachments and caches.
+private_home () {
+  export HOME=$T/home XDG_CACHE_HOME=$T/cache S3VOL_RUN_DIR=$T/run
+  mkdir -p "$HOME"
+}
+
+# For tests that report each check: "ok:" or "FAIL:" lines, and $fails
+# counts the failures (the test ends with [ $fails -eq 0 ]).
+fails=0
+ok () { echo "ok: $*"; }
+fail () { echo "FAIL: $*"; fails=$((fails + 1)); }
+
 # on_each_store: unless this run is already for one store, run the whole
 # test again for each store (dir, then S3) and exit with the outcome.
 on_each_store () {

@@ -25,10 +25,16 @@ def curl(*args):
     region = os.environ.get("AWS_REGION", "us-east-1")
     auth = "%s:%s" % (os.environ["AWS_ACCESS_KEY_ID"],
                       os.environ["AWS_SECRET_ACCESS_KEY"])
-    return subprocess.run(["curl", "-sS", "--fail", "--aws-sigv4",
-                           "aws:amz:%s:s3" % region, "-u", auth] +
-                          list(args), check=True,
-                          stdout=subprocess.PIPE).stdout
+    # The credentials go to curl on stdin (-K -), never into argv, so
+    # that neither ps nor an error message shows the secret.
+    config = 'user = "%s"\n' % auth
+    r = subprocess.run(["curl", "-sS", "--fail", "--aws-sigv4",
+                        "aws:amz:%s:s3" % region, "-K", "-"] + list(args),
+                       input=config.encode(), stdout=subprocess.PIPE)
+    if r.returncode != 0:
+        sys.exit("s3obj: curl failed (exit %d) on %s" %
+                 (r.returncode, args[-1]))
+    return r.stdout
 
 
 def object_url(url, key):
