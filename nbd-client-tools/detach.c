@@ -204,8 +204,8 @@ enter_mntns (const struct attachment *a)
 static int
 recover_one (struct attachment *a)
 {
-  const pid_t own[] = { a->nbdkit_pid, a->nbdfuse_pid };
-  bool inside = a->mntns == att_self_mntns ();
+  pid_t own[66] = { a->nbdkit_pid, a->nbdfuse_pid };
+  size_t nown = 2;
   uint64_t seq;
   int r, n = 0;
 
@@ -214,9 +214,18 @@ recover_one (struct attachment *a)
     a->mountpoint[0] = '\0';    /* not to be found from here */
   else if (r != 0)
     return r;
-  /* What is left of the command, unless this is part of it. */
-  if (r == 0 && !inside)
-    n = proc_stop_mntns (a->mntns, own, 2, 5000);
+  /* A dead plugin's freeze would keep what is left of the command
+   * stuck in its writes, beyond signals.
+   */
+  if (r == 0 && a->mountpoint[0])
+    att_thaw (a->mountpoint);
+  /* What is left of the command, but not the processes this recover
+   * runs under (a shell of the command's, or the plugin that started
+   * it on the run's death).
+   */
+  nown += proc_ancestors (own + 2, sizeof own / sizeof own[0] - 2);
+  if (r == 0)
+    n = proc_stop_mntns (a->mntns, own, nown, 5000);
   if (n > 0)
     printf ("stopped %d process%s left by the s3vol run of %s\n", n,
             n > 1 ? "es" : "", a->volume);
