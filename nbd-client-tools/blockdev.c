@@ -166,6 +166,14 @@ att_serve (struct attachment *a)
 #undef PARAM
   if (a->readonly)
     argv[k++] = "readonly=true";
+  /* A read-only mount of a version with an unreplayed journal: replayed
+   * into the cache, so the kernel mounts it without noload (which would
+   * hide fsynced writes).  Only into a cache of its own (removed at
+   * detach, or by reload when it holds a replay): a --cache-dir may hold
+   * changes of a read-write attachment, not to be mixed with a replay.
+   */
+  if (a->readonly && a->mountpoint[0] && a->cache_owned)
+    argv[k++] = "replay=true";
   if (a->cache_size) {
     static char cs[48];
     snprintf (cs, sizeof cs, "cache-size=%" PRIu64, a->cache_size);

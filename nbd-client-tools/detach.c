@@ -7,8 +7,11 @@
  * (nbdkit and nbdfuse were started there, its filesystem is mounted
  * only there) and belongs to the run's process (owner_pid).  When that
  * process is gone, the attachment is orphaned: recover enters its
- * namespace through one of its processes, stops what is left of the
- * command there, and detaches it as detach does.
+ * namespace through one of its processes, thaws its filesystem if a
+ * killed plugin left it frozen, stops what is left of the command there
+ * (but not the processes recover runs under), and detaches it as detach
+ * does.  The plugin of an orphan runs recover on it by itself
+ * (plugin/owner.c), unless S3VOL_AUTO_RECOVER=0 was set for the run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -286,7 +289,9 @@ recover (const struct cli_global *g, int argc, char **argv)
     "Clean up the attachments of an s3vol run that was killed (s3vol "
     "status lists\nthem as ORPHANED, with their ID): stop what is left "
     "of its command, unmount,\ncommit what the volume holds and detach.  "
-    "Without ID, every orphaned one.\n";
+    "Without ID, every orphaned one.\nThe plugins of a killed run do "
+    "this by themselves, unless the run had\nS3VOL_AUTO_RECOVER=0 (or "
+    "its plugin was killed too).\n";
   struct orphans o = { 0 };
   struct cli_args args;
   bool used[64] = { false };

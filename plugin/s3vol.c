@@ -10,12 +10,13 @@
  *                [readonly=BOOL] [cache-dir=DIR] [cache-size=SIZE]
  *                [commit-interval=SECONDS] [ctl=SOCKET] [threads=N]
  *                [force=BOOL] [freeze=MOUNTPOINT]
- *                [owner=PID:START [recover=PROGRAM]]
+ *                [owner=PID:START [recover=PROGRAM]] [replay=BOOL]
  *
- * A read-only volume whose ext4 journal was never replayed (a version
- * published without a freeze) has it replayed into the cache, which
- * then is a local overlay: the kernel can mount it read-only without
- * noload, which would hide what was fsynced.
+ * With replay=true, a read-only volume whose ext4 journal was never
+ * replayed (a version published without a freeze) has it replayed into
+ * the cache, which then is a local overlay: the kernel can mount it
+ * read-only without noload, which would hide what was fsynced.  Without
+ * it, the version is served as it is stored (export).
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -41,6 +42,7 @@ static uint64_t version, clean_limit;
 static unsigned threads = 8;
 static int readonly_param = -1;  /* -1: not given */
 static bool force;
+static bool replay_param;       /* replay=: a read-only journal replayed */
 static const char *key_file;    /* key-file=, else $S3VOL_KEY_FILE */
 static struct s3vol_key user_key;       /* read from key-fd= */
 static bool have_key;
@@ -175,6 +177,12 @@ s3vol_config (const char *key, const char *value)
     return read_key_fd (value);
   else if (strcmp (key, "owner") == 0 || strcmp (key, "recover") == 0)
     return owner_config (key, value);
+  else if (strcmp (key, "replay") == 0) {
+    int r = nbdkit_parse_bool (value);
+    if (r == -1)
+      return -1;
+    replay_param = r;
+  }
   else if (strcmp (key, "force") == 0) {
     int r = nbdkit_parse_bool (value);
     if (r == -1)
@@ -224,7 +232,8 @@ s3vol_config_complete (void)
   "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut\n" \
   "owner=PID:START       the process this attachment belongs to; when it\n" \
   "                      is gone, run recover=PROGRAM recover ID (ID: the\n" \
-  "                      directory of ctl=), which ends by stopping nbdkit"
+  "                      directory of ctl=), which ends by stopping nbdkit\n" \
+  "replay=BOOL           read-only: replay an ext4 journal into the cache"
 
 /* A commit whose only changes are the kernel's housekeeping of an idle
  * ext4 (a mount, the freeze and thaw around each cut) publishes nothing.
@@ -278,7 +287,7 @@ s3vol_get_ready (void)
     .log = &plugin_log, .volume = volume, .readonly = served.readonly,
     .max_clean_bytes = clean_limit, .threads = threads, .force = force,
     .ref = { .seq = version, .snapshot = snapshot },
-    .overlay = served.readonly,
+    .overlay = served.readonly && replay_param,
   };
   char url[PATH_MAX + 16], dir[PATH_MAX], suffix[96] = "";
   int r;
@@ -305,7 +314,7 @@ s3vol_get_ready (void)
   cache_dir = NULL;             /* dir is on this stack */
   if (r == 0)
     cache_set_noise (served.cache, housekeeping, NULL);
-  if (r == 0 && served.readonly)
+  if (r == 0 && served.readonly && replay_param)
     r = replay_journal ();
   if (r == 0)
     r = ctl_bind (ctl_path);
