@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,6 +158,12 @@ spawn_recover (void)
     dup2 (fd, 0);
     close (fd);
   }
+  /* Nothing of nbdkit's (the cache's lock, the sockets) outlives it in
+   * recover, which waits for nbdkit to exit.
+   */
+  if (syscall (SYS_close_range, 3, ~0u, 0) == -1)
+    for (fd = 3; fd < 4096; fd++)
+      close (fd);
   execv (argv[0], (char **) argv);
   _exit (127);
 }

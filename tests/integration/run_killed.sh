@@ -9,13 +9,16 @@
 # without a freeze (an unreplayed journal, crafted through the control
 # socket's cut and finish) attached read-only shows every file fsynced
 # before it: its journal is replayed into the attachment's cache, not
-# skipped with noload.  (Before: nbdkit, nbdfuse and the command ran on
-# until s3vol recover, and the read-only mount hid the fsynced files.)
+# skipped with noload.  detach thaws a filesystem left frozen (as by a
+# plugin killed mid-commit) before unmounting it.  (Before: nbdkit,
+# nbdfuse and the command ran on until s3vol recover, the read-only
+# mount hid the fsynced files, and a frozen filesystem was unmounted
+# frozen, its loop device held for ever.)
 . "$(dirname "$0")/../support/functions.sh"
 requires_root
 requires_fuse
 requires_loop
-requires e2fsck nbdsh python3
+requires e2fsck nbdsh python3 fsfreeze
 on_each_store
 
 make_store
@@ -129,4 +132,21 @@ grep -q unreplayed "$T/attach.out" &&
   die "mounted without replaying the journal (noload)"
 echo "$(wc -l < "$T/before-cut") fsynced files in version $vj, read-only"
 "$S3VOL" detach "$T/mnt" >/dev/null || die "detach"
+
+phase "detach thaws a filesystem left frozen"
+# As a plugin killed between its freeze and its thaw leaves it.  Before,
+# the unmount left the frozen filesystem alive in the kernel, holding
+# its loop device.
+"$S3VOL" attach killed "$T/mnt" >/dev/null || die "attach"
+echo after > "$T/mnt/thawed" && sync "$T/mnt/thawed" || die "write"
+dev=$(sed -n 's/^device=//p' "$S3VOL_RUN_DIR"/*/info)
+case $dev in /dev/loop*) ;; *) die "no loop device ($dev)" ;; esac
+fsfreeze -f "$T/mnt" || die "fsfreeze"
+timeout 60 "$S3VOL" detach "$T/mnt" >"$T/detach.out" 2>&1 ||
+  die "detach of a frozen filesystem: $(cat "$T/detach.out")"
+grep -q "thawed" "$T/detach.out" || die "detach did not thaw"
+wait_until 10 eval '[ ! -e "/sys/block/${dev#/dev/}/loop/backing_file" ]' ||
+  die "$dev is still in use after detach"
+[ "$("$S3VOL" get killed /thawed -)" = after ] ||
+  die "/thawed is not in the newest version"
 phase "done"
