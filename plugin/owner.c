@@ -16,9 +16,12 @@
  *              commits: the newest version is a clean filesystem holding
  *              everything the command fsynced
  *
- * If recover cannot be run or fails, nbdkit is shut down from here, and
- * cleanup does the same.  Without recover=, the owner's death is only
- * logged (then s3vol recover, by hand, cleans up).
+ * If recover cannot be run or fails, the plugin ends it itself
+ * (s3vol_abandon): it refuses writes from then on, replays the journal
+ * and commits, and the process exits (nbdkit would wait for its
+ * clients, nbdfuse under a mount nobody unmounts).  Without recover=,
+ * the owner's death is only logged (then s3vol recover, by hand, cleans
+ * up).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -213,7 +216,7 @@ watch (void *arg)
   if (helper < 0) {
     nbdkit_error ("cannot run %s: %s; exiting", recover_prog,
                   strerror (errno));
-    nbdkit_shutdown ();
+    s3vol_abandon ();
     return NULL;
   }
   /* recover ends by stopping nbdkit (then should_stop); if it ends
@@ -223,7 +226,7 @@ watch (void *arg)
     if (waitpid (helper, &status, WNOHANG) == helper) {
       nbdkit_error ("%s recover %s failed (status 0x%x); exiting",
                     recover_prog, attachment_id, status);
-      nbdkit_shutdown ();
+      s3vol_abandon ();
       break;
     }
     sleep_ms (OWNER_POLL_MS);

@@ -51,4 +51,10 @@ void owner_stop_watch (void);
 /* Was the owner found gone? */
 bool owner_gone (void);
 
+/* s3vol.c: the owner is gone and nobody tears the block device down:
+ * refuse writes from now on, replay the filesystem's journal into the
+ * cache, commit, and exit the process.  Does not return.
+ */
+void s3vol_abandon (void);
+
 #endif

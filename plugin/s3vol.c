@@ -47,6 +47,10 @@ static const char *key_file;    /* key-file=, else $S3VOL_KEY_FILE */
 static struct s3vol_key user_key;       /* read from key-fd= */
 static bool have_key;
 
+/* Writes, shared; closed for good by s3vol_abandon. */
+static pthread_rwlock_t io_lock = PTHREAD_RWLOCK_INITIALIZER;
+static bool io_closed;
+
 /* Errors go to nbdkit_error; identical errors in a row (a store down
  * during retried commits) are shown once, then only in debug output.
  */
@@ -359,6 +363,24 @@ s3vol_cleanup (void)
   objstore_close (served.os);
 }
 
+void
+s3vol_abandon (void)
+{
+  pthread_rwlock_wrlock (&io_lock);
+  io_closed = true;
+  pthread_rwlock_unlock (&io_lock);
+  committer_stop ();
+  if (!served.readonly) {
+    committer_set_freeze (NULL);
+    replay_journal ();
+    if (cache_is_dirty (served.cache))
+      committer_commit_now (NULL, NULL);
+    cache_flush (served.cache);
+  }
+  nbdkit_error ("exiting: the owner is gone and nobody unmounts");
+  _exit (EXIT_SUCCESS);
+}
+
 static void *
 s3vol_open (int readonly)
 {
@@ -443,28 +465,55 @@ s3vol_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   return result (cache_pread (served.cache, buf, count, offset));
 }
 
+/* Writes take io_lock shared: s3vol_abandon takes it to close the
+ * device, after which the last commit stays the last state.
+ */
+static int
+write_begin (void)
+{
+  pthread_rwlock_rdlock (&io_lock);
+  if (!io_closed)
+    return 0;
+  pthread_rwlock_unlock (&io_lock);
+  nbdkit_set_error (EIO);
+  return -1;
+}
+
+static int
+write_end (int r)
+{
+  pthread_rwlock_unlock (&io_lock);
+  return result (r);
+}
+
 static int
 s3vol_pwrite (void *handle, const void *buf, uint32_t count,
               uint64_t offset, uint32_t flags)
 {
   (void) handle;
-  return result (cache_pwrite (served.cache, buf, count, offset,
-                               flags & NBDKIT_FLAG_FUA));
+  if (write_begin () == -1)
+    return -1;
+  return write_end (cache_pwrite (served.cache, buf, count, offset,
+                                  flags & NBDKIT_FLAG_FUA));
 }
 
 static int
 s3vol_flush (void *handle, uint32_t flags)
 {
   (void) handle; (void) flags;
-  return result (cache_flush (served.cache));
+  if (write_begin () == -1)
+    return -1;
+  return write_end (cache_flush (served.cache));
 }
 
 static int
 s3vol_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   (void) handle;
-  return result (cache_zero (served.cache, count, offset,
-                             flags & NBDKIT_FLAG_FUA));
+  if (write_begin () == -1)
+    return -1;
+  return write_end (cache_zero (served.cache, count, offset,
+                                flags & NBDKIT_FLAG_FUA));
 }
 
 /* Whole chunks become holes; part of a chunk is zeroed unless it reads
@@ -475,8 +524,10 @@ static int
 s3vol_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   (void) handle;
-  return result (cache_trim (served.cache, count, offset,
-                             flags & NBDKIT_FLAG_FUA));
+  if (write_begin () == -1)
+    return -1;
+  return write_end (cache_trim (served.cache, count, offset,
+                                flags & NBDKIT_FLAG_FUA));
 }
 
 static int

@@ -18,7 +18,7 @@
 requires_root
 requires_fuse
 requires_loop
-requires e2fsck nbdsh python3 fsfreeze
+requires e2fsck dumpe2fs debugfs nbdsh nbdfuse python3 fsfreeze
 on_each_store
 
 make_store
@@ -132,6 +132,47 @@ grep -q unreplayed "$T/attach.out" &&
   die "mounted without replaying the journal (noload)"
 echo "$(wc -l < "$T/before-cut") fsynced files in version $vj, read-only"
 "$S3VOL" detach "$T/mnt" >/dev/null || die "detach"
+
+phase "a plugin that cannot recover replays the journal, commits, exits"
+# The plugin alone, its owner a sleep, recover=/bin/false (which fails):
+# the plugin shuts down with the filesystem still mounted, so its last
+# commit is of a filesystem whose journal it replayed itself.
+sleep 617 &
+owner=$!
+on_exit "kill -9 $owner 2>/dev/null"
+start=$(awk '{ print $22 }' "/proc/$owner/stat")
+v0=$(head_version killed)
+start_plugin alone volume=killed owner="$owner:$start" recover=/bin/false ||
+  die "start the plugin with owner="
+alone_pid=$(plugin_pid alone)
+fuse_attach alone "$T/alone.fuse"
+loop_attach dev "$T/alone.fuse/nbd"
+mount_fs "$dev" "$T/alone.mnt"
+for i in 1 2 3 4 5; do
+  echo "$i" > "$T/alone.mnt/alone$i" && sync "$T/alone.mnt/alone$i" \
+    "$T/alone.mnt" || die "write alone$i"
+done
+kill -9 "$owner"
+wait "$owner" 2>/dev/null || true
+wait_until 10 eval '! _alive $alone_pid' ||
+  die "the plugin still runs 10 s after its owner's death"
+# Its block device is dead: take it down (nbdfuse has gone with nbdkit,
+# leaving its FUSE mount behind).
+umount_fs "$T/alone.mnt" 2>/dev/null
+loop_detach "$dev"
+fusermount3 -uz "$T/alone.fuse" 2>/dev/null
+v=$(head_version killed)
+[ "$v" -gt "$v0" ] || die "the plugin published nothing on its way out"
+"$S3VOL" export killed "$T/alone.img" >/dev/null || die "export"
+dumpe2fs -h "$T/alone.img" 2>/dev/null | grep -q needs_recovery &&
+  die "version $v has a journal to replay"
+e2fsck -fn "$T/alone.img" >"$T/fsck" 2>&1 ||
+  die "e2fsck of version $v: $(cat "$T/fsck")"
+for i in 1 2 3 4 5; do
+  [ "$(debugfs -R "cat /alone$i" "$T/alone.img" 2>/dev/null)" = "$i" ] ||
+    die "/alone$i was fsynced but is not in version $v"
+done
+rm -f "$T/alone.img"
 
 phase "detach thaws a filesystem left frozen"
 # As a plugin killed between its freeze and its thaw leaves it.  Before,
