@@ -389,8 +389,8 @@ reload (const struct cli_global *g, int argc, char **argv)
   struct attachment a;
   struct cli_args args;
   char busy[4096], mp[PATH_MAX];
-  bool allow_setuid;
-  uint64_t seq;
+  bool allow_setuid, replayed;
+  uint64_t seq, dirty = 0;
   int r;
 
   (void) g;
@@ -417,12 +417,21 @@ reload (const struct cli_global *g, int argc, char **argv)
     }
   }
   allow_setuid = att_mounted_setuid (a.mountpoint);
+  /* A read-only cache of its own holds changes only where the plugin
+   * replayed the journal of its version: of no use on another one (and
+   * refused there as changes), so it goes.
+   */
+  replayed = a.readonly && a.cache_owned &&
+    att_status_u64 (&a, "dirty_bytes", &dirty) && dirty > 0;
   /* The same attachment (its id, run directory and cache) on the newest
    * version: whoever set it up (an s3vol run) still finds it.
    */
   r = att_teardown (&a, ATT_UNMOUNT | ATT_KEEP_DIR);
   if (r != EXIT_OK)
     return r;
+  if (replayed)
+    proc_run ((const char *[]) { "rm", "-rf", "--one-file-system",
+                                 a.cache_dir, NULL }, NULL, 0, NULL, 0);
   /* A read-only attachment of a version or snapshot stays on it. */
   snprintf (mp, sizeof mp, "%s", a.mountpoint);
   r = cli_attach (&a, mp, allow_setuid);

@@ -12,12 +12,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -107,7 +110,7 @@ wait_daemon (pid_t parent, const char *pidfile)
 int
 att_serve (struct attachment *a)
 {
-  char plugin[PATH_MAX], p[8][PATH_MAX + 32], why[1024];
+  char plugin[PATH_MAX], p[10][PATH_MAX + 32], why[1024];
   char pidfile[PATH_MAX + 16];
   const char *argv[24];
   int k = 0, i = 0;
@@ -145,9 +148,32 @@ att_serve (struct attachment *a)
     PARAM ("version=%" PRIu64, a->version);
   if (a->snapshot[0])
     PARAM ("snapshot=%s", a->snapshot);
+  /* The plugin of an s3vol run cleans up when the run is killed: it
+   * runs this program's recover (an absolute path: /proc/self/exe is
+   * this process's own); with S3VOL_AUTO_RECOVER=0, it waits for
+   * s3vol recover by hand (to look at what the run left first).
+   */
+  if (a->owner_pid > 0) {
+    const char *manual = getenv ("S3VOL_AUTO_RECOVER");
+    ssize_t len;
+    PARAM ("owner=%d:%" PRIu64, (int) a->owner_pid, a->owner_start);
+    len = readlink ("/proc/self/exe", why, sizeof why - 1);
+    if (len > 0 && why[0] == '/' && !(manual && strcmp (manual, "0") == 0)) {
+      why[len] = '\0';
+      PARAM ("recover=%s", why);
+    }
+  }
 #undef PARAM
   if (a->readonly)
     argv[k++] = "readonly=true";
+  /* A read-only mount of a version with an unreplayed journal: replayed
+   * into the cache, so the kernel mounts it without noload (which would
+   * hide fsynced writes).  Only into a cache of its own (removed at
+   * detach, or by reload when it holds a replay): a --cache-dir may hold
+   * changes of a read-write attachment, not to be mixed with a replay.
+   */
+  if (a->readonly && a->mountpoint[0] && a->cache_owned)
+    argv[k++] = "replay=true";
   if (a->cache_size) {
     static char cs[48];
     snprintf (cs, sizeof cs, "cache-size=%" PRIu64, a->cache_size);
@@ -471,6 +497,19 @@ umount_retrying (struct attachment *a, char *busy, size_t n)
   }
 }
 
+void
+att_thaw (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd == -1)
+    return;
+  if (ioctl (fd, FITHAW, 0) == 0)
+    fprintf (stderr, "s3vol: %s was left frozen (by a plugin that was "
+             "killed?): thawed\n", path);
+  close (fd);
+}
+
 int
 att_unmount (struct attachment *a, bool lazy)
 {
@@ -480,6 +519,11 @@ att_unmount (struct attachment *a, bool lazy)
   if (!a->mountpoint[0] || !is_mounted (a->mountpoint))
     return EXIT_OK;
   set_freeze (a, NULL);
+  /* No commit of a live plugin freezes it now (set_freeze waited for
+   * the one under way); a freeze still there is a dead plugin's, and a
+   * frozen filesystem cannot be unmounted.
+   */
+  att_thaw (a->mountpoint);
   r = umount_retrying (a, busy, sizeof busy);
   if (r == EXIT_BUSY && lazy && umount2 (a->mountpoint, MNT_DETACH) == 0) {
     fprintf (stderr, "s3vol: warning: %s is still in use%s%s"

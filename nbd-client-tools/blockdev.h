@@ -50,6 +50,11 @@ int att_teardown (struct attachment *a, unsigned flags);
  */
 int att_unmount (struct attachment *a, bool lazy);
 
+/* Thaw the filesystem mounted at path if it is frozen (FITHAW), saying
+ * so: a plugin killed between its freeze and its thaw leaves it frozen.
+ */
+void att_thaw (const char *path);
+
 /* Make a new run directory for a (a new id; or use a->dir if set),
  * serve, connect and mount
  * a at mountpoint ("" for none; allow_setuid as att_mount's; the

@@ -7,8 +7,11 @@
  * (nbdkit and nbdfuse were started there, its filesystem is mounted
  * only there) and belongs to the run's process (owner_pid).  When that
  * process is gone, the attachment is orphaned: recover enters its
- * namespace through one of its processes, stops what is left of the
- * command there, and detaches it as detach does.
+ * namespace through one of its processes, thaws its filesystem if a
+ * killed plugin left it frozen, stops what is left of the command there
+ * (but not the processes recover runs under), and detaches it as detach
+ * does.  The plugin of an orphan runs recover on it by itself
+ * (plugin/owner.c), unless S3VOL_AUTO_RECOVER=0 was set for the run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -204,8 +207,8 @@ enter_mntns (const struct attachment *a)
 static int
 recover_one (struct attachment *a)
 {
-  const pid_t own[] = { a->nbdkit_pid, a->nbdfuse_pid };
-  bool inside = a->mntns == att_self_mntns ();
+  pid_t own[66] = { a->nbdkit_pid, a->nbdfuse_pid };
+  size_t nown = 2;
   uint64_t seq;
   int r, n = 0;
 
@@ -214,9 +217,18 @@ recover_one (struct attachment *a)
     a->mountpoint[0] = '\0';    /* not to be found from here */
   else if (r != 0)
     return r;
-  /* What is left of the command, unless this is part of it. */
-  if (r == 0 && !inside)
-    n = proc_stop_mntns (a->mntns, own, 2, 5000);
+  /* A dead plugin's freeze would keep what is left of the command
+   * stuck in its writes, beyond signals.
+   */
+  if (r == 0 && a->mountpoint[0])
+    att_thaw (a->mountpoint);
+  /* What is left of the command, but not the processes this recover
+   * runs under (a shell of the command's, or the plugin that started
+   * it on the run's death).
+   */
+  nown += proc_ancestors (own + 2, sizeof own / sizeof own[0] - 2);
+  if (r == 0)
+    n = proc_stop_mntns (a->mntns, own, nown, 5000);
   if (n > 0)
     printf ("stopped %d process%s left by the s3vol run of %s\n", n,
             n > 1 ? "es" : "", a->volume);
@@ -277,7 +289,9 @@ recover (const struct cli_global *g, int argc, char **argv)
     "Clean up the attachments of an s3vol run that was killed (s3vol "
     "status lists\nthem as ORPHANED, with their ID): stop what is left "
     "of its command, unmount,\ncommit what the volume holds and detach.  "
-    "Without ID, every orphaned one.\n";
+    "Without ID, every orphaned one.\nThe plugins of a killed run do "
+    "this by themselves, unless the run had\nS3VOL_AUTO_RECOVER=0 (or "
+    "its plugin was killed too).\n";
   struct orphans o = { 0 };
   struct cli_args args;
   bool used[64] = { false };

@@ -307,3 +307,36 @@ proc_comm_is (pid_t pid, const char *name)
   fclose (fp);
   return strcmp (comm, name) == 0;
 }
+
+/* pid's parent, or 0. */
+static pid_t
+parent_of (pid_t pid)
+{
+  char path[64], buf[1024], *p;
+  int ppid = 0;
+  FILE *fp;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fp = fopen (path, "r");
+  if (fp == NULL)
+    return 0;
+  /* After the command's ")": the state, then the parent. */
+  if (fgets (buf, sizeof buf, fp) && (p = strrchr (buf, ')')) != NULL &&
+      sscanf (p + 1, " %*c %d", &ppid) != 1)
+    ppid = 0;
+  fclose (fp);
+  return ppid;
+}
+
+size_t
+proc_ancestors (pid_t *out, size_t max)
+{
+  pid_t pid = getppid ();
+  size_t n = 0;
+
+  while (n < max && pid > 1) {
+    out[n++] = pid;
+    pid = parent_of (pid);
+  }
+  return n;
+}

@@ -47,6 +47,11 @@ uint64_t proc_mntns (pid_t pid);
  */
 int proc_stop_mntns (uint64_t ns, const pid_t *skip, size_t n, int ms);
 
+/* The ancestors of this process (its parent, its parent's parent...,
+ * not pid 1) into out[0..max): how many.
+ */
+size_t proc_ancestors (pid_t *out, size_t max);
+
 /* Is pid's command name (/proc/PID/comm) name? */
 bool proc_comm_is (pid_t pid, const char *name);
 

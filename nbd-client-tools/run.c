@@ -15,8 +15,11 @@
  * nbdkit and nbdfuse are started in the namespace too, so the plugin's
  * freeze=PATH names the filesystem CMD sees, and s3vol commit PATH and
  * s3vol reload PATH work from inside CMD (the records carry the
- * namespace).  If s3vol run is killed, what it started lives on in the
- * namespace: s3vol status says so, and s3vol recover cleans up.
+ * namespace).  If s3vol run is killed, each plugin notices (owner=,
+ * plugin/owner.c) and runs s3vol recover on its attachment, which stops
+ * what is left of the command, unmounts, commits and stops nbdkit; with
+ * S3VOL_AUTO_RECOVER=0 they wait for s3vol recover by hand (s3vol
+ * status lists them as ORPHANED).
  *
  * An ephemeral volume lives in a store of its own under the main one
  * (.../ephemeral/ID), so deleting it removes every object it had, and

@@ -40,4 +40,21 @@ int ctl_bind (const char *path);
 int ctl_serve (void);
 void ctl_stop (void);
 
+/* owner.c: the process an attachment belongs to (owner=, recover=),
+ * watched after the fork; when it is gone, recover is run and the
+ * plugin exits.
+ */
+int owner_config (const char *key, const char *value);
+int owner_config_complete (const char *ctl);
+int owner_start_watch (void);
+void owner_stop_watch (void);
+/* Was the owner found gone? */
+bool owner_gone (void);
+
+/* s3vol.c: the owner is gone and nobody tears the block device down:
+ * refuse writes from now on, replay the filesystem's journal into the
+ * cache, commit, and exit the process.  Does not return.
+ */
+void s3vol_abandon (void);
+
 #endif

@@ -3,12 +3,20 @@
  *
  * Glue only: parameters, NBD callbacks and the plugin table.  The cache
  * (lib/cache*.c) does the work; committer.c commits in the background;
- * ctl.c serves the control socket.
+ * ctl.c serves the control socket; owner.c watches the s3vol run the
+ * attachment belongs to.
  *
  *   nbdkit s3vol [store=URL] volume=NAME [version=N|snapshot=S]
  *                [readonly=BOOL] [cache-dir=DIR] [cache-size=SIZE]
  *                [commit-interval=SECONDS] [ctl=SOCKET] [threads=N]
  *                [force=BOOL] [freeze=MOUNTPOINT]
+ *                [owner=PID:START [recover=PROGRAM]] [replay=BOOL]
+ *
+ * With replay=true, a read-only volume whose ext4 journal was never
+ * replayed (a version published without a freeze) has it replayed into
+ * the cache, which then is a local overlay: the kernel can mount it
+ * read-only without noload, which would hide what was fsynced.  Without
+ * it, the version is served as it is stored (export).
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -34,9 +42,14 @@ static uint64_t version, clean_limit;
 static unsigned threads = 8;
 static int readonly_param = -1;  /* -1: not given */
 static bool force;
+static bool replay_param;       /* replay=: a read-only journal replayed */
 static const char *key_file;    /* key-file=, else $S3VOL_KEY_FILE */
 static struct s3vol_key user_key;       /* read from key-fd= */
 static bool have_key;
+
+/* Writes, shared; closed for good by s3vol_abandon. */
+static pthread_rwlock_t io_lock = PTHREAD_RWLOCK_INITIALIZER;
+static bool io_closed;
 
 /* Errors go to nbdkit_error; identical errors in a row (a store down
  * during retried commits) are shown once, then only in debug output.
@@ -166,6 +179,14 @@ s3vol_config (const char *key, const char *value)
     key_file = value;
   else if (strcmp (key, "key-fd") == 0)
     return read_key_fd (value);
+  else if (strcmp (key, "owner") == 0 || strcmp (key, "recover") == 0)
+    return owner_config (key, value);
+  else if (strcmp (key, "replay") == 0) {
+    int r = nbdkit_parse_bool (value);
+    if (r == -1)
+      return -1;
+    replay_param = r;
+  }
   else if (strcmp (key, "force") == 0) {
     int r = nbdkit_parse_bool (value);
     if (r == -1)
@@ -194,7 +215,7 @@ s3vol_config_complete (void)
   served.readonly = readonly_param == -1 ? (version || snapshot)
     : readonly_param;
   served.volume = volume;
-  return 0;
+  return owner_config_complete (ctl_path);
 }
 
 #define s3vol_config_help \
@@ -212,7 +233,11 @@ s3vol_config_complete (void)
   "force=BOOL            commits win over other writers (last write wins)\n" \
   "key-file=FILE         key of an encrypted volume (default:\n" \
   "                      $S3VOL_KEY_FILE); key-fd=N reads it from fd N\n" \
-  "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut"
+  "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut\n" \
+  "owner=PID:START       the process this attachment belongs to; when it\n" \
+  "                      is gone, run recover=PROGRAM recover ID (ID: the\n" \
+  "                      directory of ctl=), which ends by stopping nbdkit\n" \
+  "replay=BOOL           read-only: replay an ext4 journal into the cache"
 
 /* A commit whose only changes are the kernel's housekeeping of an idle
  * ext4 (a mount, the freeze and thaw around each cut) publishes nothing.
@@ -237,6 +262,22 @@ housekeeping (void *opaque, const struct cache_change *ch, size_t n)
   return only;
 }
 
+/* Replay an ext4 journal the volume holds into the cache, unless it is
+ * mounted: a read-only volume before serving it, or after the owner's
+ * death a filesystem that was not unmounted cleanly.
+ */
+static int
+replay_journal (void)
+{
+  unsigned n;
+  int r = extfs_replay_cache (served.cache, served.volume, &plugin_log, &n);
+
+  if (r == 0 && n)
+    s3vol_info (&plugin_log, "replayed %u journal transactions of %s into "
+                "the cache", n, served.volume);
+  return r;
+}
+
 /* Open the store and the cache, and bind the control socket, before
  * nbdkit forks into the background, so that every mistake is reported
  * to whoever started it.  Threads start after the fork.
@@ -250,6 +291,7 @@ s3vol_get_ready (void)
     .log = &plugin_log, .volume = volume, .readonly = served.readonly,
     .max_clean_bytes = clean_limit, .threads = threads, .force = force,
     .ref = { .seq = version, .snapshot = snapshot },
+    .overlay = served.readonly && replay_param,
   };
   char url[PATH_MAX + 16], dir[PATH_MAX], suffix[96] = "";
   int r;
@@ -276,6 +318,8 @@ s3vol_get_ready (void)
   cache_dir = NULL;             /* dir is on this stack */
   if (r == 0)
     cache_set_noise (served.cache, housekeeping, NULL);
+  if (r == 0 && served.readonly && replay_param)
+    r = replay_journal ();
   if (r == 0)
     r = ctl_bind (ctl_path);
   return r < 0 ? -1 : 0;
@@ -290,21 +334,51 @@ s3vol_after_fork (void)
     r = committer_start ();
   if (r == 0)
     r = ctl_serve ();
+  if (r == 0)
+    r = owner_start_watch ();
   return r < 0 ? -1 : 0;
 }
 
-/* Everything is committed and flushed before nbdkit exits. */
+/* Everything is committed and flushed before nbdkit exits.  After the
+ * owner's death, its filesystem is no longer mounted (recover unmounted
+ * it and stopped nbdfuse first, or nbdkit is going and the kernel can
+ * write nothing more): what its journal holds is replayed first, so the
+ * last version is a clean filesystem.
+ */
 static void
 s3vol_cleanup (void)
 {
+  owner_stop_watch ();
   ctl_stop ();
   committer_stop ();
+  if (served.cache && !served.readonly && owner_gone ()) {
+    committer_set_freeze (NULL);
+    replay_journal ();
+  }
   if (served.cache && !served.readonly && cache_is_dirty (served.cache))
     committer_commit_now (NULL, NULL);
   cache_close (served.cache);
   served.cache = NULL;
   volstore_close (served.vs);
   objstore_close (served.os);
+}
+
+void
+s3vol_abandon (void)
+{
+  pthread_rwlock_wrlock (&io_lock);
+  io_closed = true;
+  pthread_rwlock_unlock (&io_lock);
+  committer_stop ();
+  if (!served.readonly) {
+    committer_set_freeze (NULL);
+    replay_journal ();
+    if (cache_is_dirty (served.cache))
+      committer_commit_now (NULL, NULL);
+    cache_flush (served.cache);
+  }
+  nbdkit_error ("exiting: the owner is gone and nobody unmounts");
+  _exit (EXIT_SUCCESS);
 }
 
 static void *
@@ -391,28 +465,55 @@ s3vol_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   return result (cache_pread (served.cache, buf, count, offset));
 }
 
+/* Writes take io_lock shared: s3vol_abandon takes it to close the
+ * device, after which the last commit stays the last state.
+ */
+static int
+write_begin (void)
+{
+  pthread_rwlock_rdlock (&io_lock);
+  if (!io_closed)
+    return 0;
+  pthread_rwlock_unlock (&io_lock);
+  nbdkit_set_error (EIO);
+  return -1;
+}
+
+static int
+write_end (int r)
+{
+  pthread_rwlock_unlock (&io_lock);
+  return result (r);
+}
+
 static int
 s3vol_pwrite (void *handle, const void *buf, uint32_t count,
               uint64_t offset, uint32_t flags)
 {
   (void) handle;
-  return result (cache_pwrite (served.cache, buf, count, offset,
-                               flags & NBDKIT_FLAG_FUA));
+  if (write_begin () == -1)
+    return -1;
+  return write_end (cache_pwrite (served.cache, buf, count, offset,
+                                  flags & NBDKIT_FLAG_FUA));
 }
 
 static int
 s3vol_flush (void *handle, uint32_t flags)
 {
   (void) handle; (void) flags;
-  return result (cache_flush (served.cache));
+  if (write_begin () == -1)
+    return -1;
+  return write_end (cache_flush (served.cache));
 }
 
 static int
 s3vol_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   (void) handle;
-  return result (cache_zero (served.cache, count, offset,
-                             flags & NBDKIT_FLAG_FUA));
+  if (write_begin () == -1)
+    return -1;
+  return write_end (cache_zero (served.cache, count, offset,
+                                flags & NBDKIT_FLAG_FUA));
 }
 
 /* Whole chunks become holes; part of a chunk is zeroed unless it reads
@@ -423,8 +524,10 @@ static int
 s3vol_trim (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
   (void) handle;
-  return result (cache_trim (served.cache, count, offset,
-                             flags & NBDKIT_FLAG_FUA));
+  if (write_begin () == -1)
+    return -1;
+  return write_end (cache_trim (served.cache, count, offset,
+                                flags & NBDKIT_FLAG_FUA));
 }
 
 static int

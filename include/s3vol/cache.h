@@ -38,6 +38,11 @@ struct cache_config {
   const char *volume;           /* volume name */
   struct vol_ref ref;           /* version to serve if the cache is new */
   bool readonly;
+  bool overlay;                 /* with readonly: nothing is ever
+                                   committed, but the owner may still
+                                   write locally (a journal replayed into
+                                   a read-only attachment); -EROFS is
+                                   then the caller's to enforce */
   uint64_t max_clean_bytes;     /* clean data kept (0: 1 GiB) */
   unsigned threads;             /* parallel fetches/uploads (0: 8) */
   bool force;                   /* commits win over a moved head */

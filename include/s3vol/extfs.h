@@ -196,6 +196,22 @@ struct extfs_commit_result {
 int extfs_commit (struct extfs *x, const char *message,
                   struct extfs_commit_result *res);
 
+/* ---- A journal left in a block device's cache ---- */
+
+struct cache;
+
+/* If the ext4 filesystem in c (a volume's block device, not mounted
+ * anywhere: nothing else may write to it meanwhile) says its journal
+ * needs replaying, replay it into c, as extfs_open does into its private
+ * cache, and flush c; the version in the store is not changed.  c must
+ * accept writes (read-only caches: opened as an overlay).  0 also when
+ * there is nothing to do or c holds no ext4; *replayed: the transactions
+ * replayed.  Errors as extfs_open's (logged); a torn journal is replayed
+ * as far as it is whole and the filesystem marked for e2fsck (a warning).
+ */
+int extfs_replay_cache (struct cache *c, const char *volume,
+                        const struct s3vol_log *log, unsigned *replayed);
+
 /* ---- Housekeeping (idle.c) ---- */
 
 /* Bytes of a device holding ext4, in two states. */

@@ -477,7 +477,7 @@ write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
 static int
 check_writable (struct cache *c)
 {
-  if (c->readonly) {
+  if (c->readonly && !c->overlay) {
     s3vol_error (c->log, "volume %s is attached read-only", c->name);
     return -EROFS;
   }
@@ -724,7 +724,7 @@ cache_flush (struct cache *c)
 {
   int r;
 
-  if (c->readonly)
+  if (c->readonly && !c->overlay)
     return 0;
   r = cache_complete_partials (c);
   if (r == 0)

@@ -23,6 +23,7 @@ struct cache {
   char *dir;
   char name[S3VOL_NAME_MAX + 1];
   bool readonly, force;
+  bool overlay;                 /* readonly, but writable locally */
   uint64_t max_clean;
   unsigned threads;
   int lockfd, datafd, mapfd;

@@ -66,6 +66,7 @@ cache_open (struct volstore *vs, const struct cache_config *cfg,
   c->log = cfg->log;
   c->io = cfg->fileio ? cfg->fileio : &s3vol_fileio_sys;
   c->readonly = cfg->readonly;
+  c->overlay = cfg->readonly && cfg->overlay;
   c->force = cfg->force;
   c->max_clean = cfg->max_clean_bytes ? cfg->max_clean_bytes : 1ull << 30;
   c->threads = cfg->threads ? cfg->threads : 8;

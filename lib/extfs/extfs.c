@@ -609,3 +609,52 @@ extfs_space (struct extfs *x, struct extfs_space *sp)
   sp->total_inodes = sb->s_inodes_count;
   sp->free_inodes = sb->s_free_inodes_count;
 }
+
+/* Does the ext4 superblock in sb (1 KiB, as on disk) say its journal
+ * needs replaying?  False for anything that is not ext4.
+ */
+static bool
+needs_recovery (const uint8_t *sb)
+{
+  uint16_t magic = sb[0x38] | sb[0x39] << 8;
+  uint32_t incompat = sb[0x60] | sb[0x61] << 8 | sb[0x62] << 16 |
+    (uint32_t) sb[0x63] << 24;
+
+  return magic == EXT2_SUPER_MAGIC &&
+    (incompat & EXT3_FEATURE_INCOMPAT_RECOVER);
+}
+
+int
+extfs_replay_cache (struct cache *c, const char *volume,
+                    const struct s3vol_log *log, unsigned *replayed)
+{
+  struct extfs *x;
+  uint8_t sb[1024];
+  int r;
+
+  *replayed = 0;
+  if (cache_size (c) < 2048)
+    return 0;
+  r = cache_pread (c, sb, sizeof sb, 1024);
+  if (r < 0 || !needs_recovery (sb))
+    return r;
+  x = calloc (1, sizeof *x);
+  if (x == NULL)
+    return -ENOMEM;
+  x->log = log;
+  x->volume = (char *) volume;
+  x->cache = c;
+  x->seq = volume_seq (cache_volume (c));
+  x->io.magic = EXTFS_IO_MAGIC;
+  x->io.cache = c;
+  x->io.log = log;
+  x->io.size = cache_size (c);
+  r = extfs_open_fs (x, false);
+  if (r == 0)
+    r = extfs_journal_replay (x, replayed);
+  close_fs (x);
+  if (r == 0)
+    r = cache_flush (c);
+  free (x);
+  return r;
+}

@@ -7,7 +7,9 @@
 # commits what the volume holds (the command's fsynced file is in the
 # newest version) and detaches it: no nbdkit or nbdfuse left running,
 # nothing left in the run directory.  (Before, status showed nothing
-# wrong, and nbdkit and nbdfuse ran on for ever.)
+# wrong, and nbdkit and nbdfuse ran on for ever.)  The plugin of a killed
+# run recovers by itself (run_killed.sh); S3VOL_AUTO_RECOVER=0 leaves the
+# orphan for s3vol recover, which is what is tested here.
 . "$(dirname "$0")/../support/functions.sh"
 requires_root
 requires_fuse
@@ -15,7 +17,7 @@ requires_loop
 on_each_store
 
 make_store
-export S3VOL_STORE=$STORE
+export S3VOL_STORE=$STORE S3VOL_AUTO_RECOVER=0
 private_home
 on_exit "'$S3VOL' recover >/dev/null 2>&1"
 "$S3VOL" create orphan --size 256M >/dev/null || die "create"

@@ -2,7 +2,8 @@
 /* s3vol: file operations inside a volume's ext4 image (extfs), on the
  * store under test: round trips, conflicts and rebases (replays that
  * work and ones that cannot), a full volume, a volume that is not ext4,
- * journal replay against e2fsck's, and edits of htree directories.
+ * journal replay against e2fsck's (also into a block device's cache),
+ * and edits of htree directories.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "s3vol/cache.h"
 #include "s3vol/extfs.h"
 #include "s3vol/import.h"
 #include "extfs_fixture.h"
@@ -476,6 +478,90 @@ test_journal (void **state)
   }
 }
 
+/* A journal left in a block device's cache (a plugin's, read-only as an
+ * overlay): extfs_replay_cache replays it there as e2fsck would, and the
+ * image is then clean; a cache that refuses writes refuses the replay;
+ * a volume without ext4, or without a journal to replay, is left alone.
+ */
+static void
+test_replay_cache (void **state)
+{
+  char name[32], dir[300], img[600], *buf;
+  struct cache_config cc = { .log = &fx.tlog.log, .readonly = true };
+  struct cache *c;
+  unsigned n = 7;
+  uint64_t off;
+  int fd;
+
+  (void) state;
+  snprintf (name, sizeof name, "rcache-%d", (int) getpid ());
+  assert_int_equal (volstore_create (fx.vs, name, 64u << 20, 0, NULL), 0);
+  assert_int_equal (test_run ("cd %s && rm -f j.img k.img && truncate -s "
+                              "64M j.img && mkfs.ext4 -q -F j.img && "
+                              "head -c 20000 /dev/urandom > A && debugfs -w "
+                              "-R 'write A F' j.img >/dev/null 2>&1 && "
+                              "b0=$(debugfs -R 'bmap F 0' j.img 2>/dev/null) "
+                              "&& head -c 4096 /dev/urandom > B && printf "
+                              "'jo -c\\njw -b %%s B\\njc\\n' $b0 > cmds && "
+                              "debugfs -w -f cmds j.img >/dev/null 2>&1 && "
+                              "cp j.img k.img && { e2fsck -fy k.img "
+                              ">/dev/null 2>&1; true; } && debugfs -R 'cat "
+                              "F' k.img > want 2>/dev/null && ! cmp -s "
+                              "want A", fx.work), 0);
+  snprintf (img, sizeof img, "%s/j.img", fx.work);
+  extfs_fixture_import (&fx, name, img, "test image");
+  cc.volume = name;
+  cc.dir = dir;
+
+  /* Read-only, not an overlay: refused, nothing written. */
+  snprintf (dir, sizeof dir, "%s/rcache-ro", fx.work);
+  assert_int_equal (cache_open (fx.vs, &cc, &c), 0);
+  assert_int_equal (extfs_replay_cache (c, name, &fx.tlog.log, &n), -EROFS);
+  assert_false (cache_is_dirty (c));
+  cache_close (c);
+
+  /* An overlay: replayed, and the image is what e2fsck leaves. */
+  snprintf (dir, sizeof dir, "%s/rcache-ov", fx.work);
+  cc.overlay = true;
+  assert_int_equal (cache_open (fx.vs, &cc, &c), 0);
+  assert_int_equal (extfs_replay_cache (c, name, &fx.tlog.log, &n), 0);
+  assert_int_equal (n, 1);
+  assert_true (cache_is_dirty (c));
+  assert_int_equal (extfs_replay_cache (c, name, &fx.tlog.log, &n), 0);
+  assert_int_equal (n, 0);               /* nothing left to replay */
+  snprintf (img, sizeof img, "%s/r.img", fx.work);
+  fd = open (img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true (fd >= 0);
+  buf = malloc (1u << 20);
+  assert_non_null (buf);
+  for (off = 0; off < cache_size (c); off += 1u << 20) {
+    assert_int_equal (cache_pread (c, buf, 1u << 20, off), 0);
+    assert_int_equal (pwrite (fd, buf, 1u << 20, off), 1 << 20);
+  }
+  free (buf);
+  close (fd);
+  cache_close (c);
+  assert_int_equal (test_run ("cd %s && e2fsck -fn r.img >fsck.log 2>&1 && "
+                              "debugfs -R 'cat F' r.img > got 2>/dev/null "
+                              "&& cmp got want", fx.work), 0);
+
+  /* Reopened on its version, the overlay keeps the replay. */
+  assert_int_equal (cache_open (fx.vs, &cc, &c), 0);
+  assert_true (cache_is_dirty (c));
+  assert_int_equal (extfs_replay_cache (c, name, &fx.tlog.log, &n), 0);
+  assert_int_equal (n, 0);
+  cache_close (c);
+
+  /* No ext4: nothing to do. */
+  snprintf (dir, sizeof dir, "%s/rcache-raw", fx.work);
+  cc.volume = new_volume (4, NULL);
+  assert_int_equal (cache_open (fx.vs, &cc, &c), 0);
+  assert_int_equal (extfs_replay_cache (c, cc.volume, &fx.tlog.log, &n), 0);
+  assert_int_equal (n, 0);
+  assert_false (cache_is_dirty (c));
+  cache_close (c);
+}
+
 /* The head of volume name as image file img; e2fsck -fn must find it
  * clean.
  */
@@ -831,6 +917,7 @@ main (void)
     cmocka_unit_test (test_full),
     cmocka_unit_test (test_not_ext4),
     cmocka_unit_test (test_journal),
+    cmocka_unit_test (test_replay_cache),
     cmocka_unit_test (test_fsck),
     cmocka_unit_test (test_big_dir),
     cmocka_unit_test (test_redo),
