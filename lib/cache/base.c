@@ -22,6 +22,7 @@
 struct source {
   struct cache *c;
   bool fetched;                 /* fetch was called */
+  int err;                      /* and failed with this */
   const void *data;             /* cache_store_put: the bytes */
 };
 
@@ -36,6 +37,7 @@ fetch_cb (void *opaque, const struct s3vol_id *id, void *buf, size_t len)
   r = volume_read_chunk_id (s->c->vol, id, buf, len);
   if (r == 0)
     s->c->fetched += len;
+  s->err = r;
   return r;
 }
 
@@ -77,6 +79,29 @@ pread_all (int fd, void *buf, size_t n, off_t off)
   return 0;
 }
 
+/* The chunk store could not keep chunk id (a full or broken disk, logged
+ * by it): read it straight from the object store, not from the host
+ * cache.
+ */
+static int
+read_around (struct cache *c, const struct s3vol_id *id, void *buf,
+             uint32_t from, uint32_t to)
+{
+  uint8_t *chunk = malloc (c->chunk_size);
+  int r;
+
+  if (chunk == NULL)
+    return -ENOMEM;
+  c->misses++;
+  r = volume_read_chunk_id (c->vol, id, chunk, c->chunk_size);
+  if (r == 0) {
+    c->fetched += c->chunk_size;
+    memcpy (buf, chunk + from, to - from);
+  }
+  free (chunk);
+  return r;
+}
+
 int
 cache_read_base (struct cache *c, uint64_t i, void *buf, uint32_t from,
                  uint32_t to, bool *hole)
@@ -100,7 +125,7 @@ cache_read_base (struct cache *c, uint64_t i, void *buf, uint32_t from,
   }
   r = chunkstore_get (c->store, &id, c->chunk_size, &src, &fd);
   if (r < 0)
-    return r;
+    return s.err || r == -ENOMEM ? r : read_around (c, &id, buf, from, to);
   r = pread_all (fd, buf, to - from, from);
   close (fd);
   if (r < 0)
