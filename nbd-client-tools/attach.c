@@ -227,7 +227,8 @@ attach (const struct cli_global *g, int argc, char **argv)
     "         [--create-if-missing [--size SIZE]] [--allow-setuid]\n"
     "Mount a volume, nosuid,nodev unless --allow-setuid.  Changes are "
     "committed\nevery few seconds (default 5), by s3vol commit, and at "
-    "detach.  Needs root.\n";
+    "detach.  Needs root.\n--cache-size: the host chunk cache's size "
+    "limit (see s3vol cache).\n";
   struct attachment a = { 0 };
   struct cli_args args;
   char real[PATH_MAX];
