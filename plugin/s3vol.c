@@ -214,7 +214,8 @@ s3vol_config_complete (void)
   "                      else /var/cache/s3vol/chunks for root, else\n" \
   "                      ~/.cache/s3vol/.chunks)\n" \
   "chunk-cache-size=SIZE its size limit, host-wide (default: 10G or half\n" \
-  "                      the free space; cache-size= is an old name)\n" \
+  "                      the free space)\n" \
+  "cache-size=SIZE       the older name of chunk-cache-size\n" \
   "commit-interval=SECS  background commit period (default 5, 0: off)\n" \
   "ctl=SOCKET            control socket (commit, snapshot, status)\n" \
   "threads=N             parallel fetches and uploads (default 8)\n" \

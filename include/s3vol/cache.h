@@ -13,7 +13,8 @@
  * Durability (see the state table in lib/cache/chunkmap.h): after a
  * crash of the process or of the host, reopening the directory shows
  * every write that was acknowledged before the last completed
- * cache_flush (or a write with fua), and never bytes that neither the store nor those writes hold.
+ * cache_flush (or a write with fua), and never bytes that neither the
+ * store nor those writes hold.
  * Dirty chunks survive and are committed later.
  *
  * Thread safety: every function may be called from many threads at once,
