@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the write-back cache against a model of the device's bytes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -213,6 +215,57 @@ test_reopen_dirty (void **state)
   check_all (c);
   assert_int_equal (cache_pwrite (c, "x", 1, 0, false), -EROFS);
   assert_int_equal (cache_close (c), 0);
+}
+
+/* The overlay keeps only dirty chunks: a commit empties it (the data
+ * file has no data left), and a map of the earlier format, which called
+ * chunks clean (bits 01) over bytes of its own, reads them from the
+ * store instead, and punches them.
+ */
+static void
+test_overlay (void **state)
+{
+  struct vol_commit_result res;
+  char path[300];
+  unsigned char junk[4096], byte;
+  struct stat st;
+  struct cache *c;
+  uint64_t rs = 13;
+  int fd, i;
+
+  (void) state;
+  new_volume ();
+  c = open_cache (false, 0);
+  for (i = 0; i < 200; i++)
+    random_op (c, &rs);
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_false (cache_is_dirty (c));
+  check_all (c);
+  assert_int_equal (cache_close (c), 0);
+  snprintf (path, sizeof path, "%s/data", dir);
+  assert_int_equal (stat (path, &st), 0);
+  assert_int_equal (st.st_blocks, 0);
+
+  /* An old map: chunks 0 and 3 "clean", over junk. */
+  fd = open (path, O_WRONLY);
+  assert_true (fd >= 0);
+  memset (junk, 0xa5, sizeof junk);
+  assert_int_equal (pwrite (fd, junk, sizeof junk, 0), sizeof junk);
+  assert_int_equal (pwrite (fd, junk, sizeof junk, 3 * CS), sizeof junk);
+  close (fd);
+  snprintf (path, sizeof path, "%s/map", dir);
+  fd = open (path, O_RDWR);
+  assert_true (fd >= 0);
+  byte = 1 | 1 << 6;
+  assert_int_equal (pwrite (fd, &byte, 1, 0), 1);
+  close (fd);
+  c = open_cache (false, 0);
+  assert_false (cache_is_dirty (c));
+  check_all (c);
+  assert_int_equal (cache_close (c), 0);
+  snprintf (path, sizeof path, "%s/data", dir);
+  assert_int_equal (stat (path, &st), 0);
+  assert_int_equal (st.st_blocks, 0);
 }
 
 static void
@@ -481,6 +534,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_model),
     cmocka_unit_test (test_reopen_dirty),
+    cmocka_unit_test (test_overlay),
     cmocka_unit_test (test_busy),
     cmocka_unit_test (test_eviction),
     cmocka_unit_test (test_cut),
