@@ -227,7 +227,8 @@ attach (const struct cli_global *g, int argc, char **argv)
     "         [--create-if-missing [--size SIZE]] [--allow-setuid]\n"
     "Mount a volume, nosuid,nodev unless --allow-setuid.  Changes are "
     "committed\nevery few seconds (default 5), by s3vol commit, and at "
-    "detach.  Needs root.\n";
+    "detach.  Needs root.\n--cache-size: the host chunk cache's size "
+    "limit (see s3vol cache).\n";
   struct attachment a = { 0 };
   struct cli_args args;
   char real[PATH_MAX];
@@ -299,15 +300,22 @@ show_json (const struct attachment *a, bool alive, bool orphaned,
           alive && strncmp (reply, "ok ", 3) == 0 ? reply + 3 : "null");
 }
 
+struct shown {
+  bool json;
+  unsigned n;                   /* attachments listed */
+};
+
 static int
 show_one (void *opaque, const struct attachment *a)
 {
-  bool *json = opaque, orphaned = cli_orphaned (a);
+  struct shown *sh = opaque;
+  bool *json = &sh->json, orphaned = cli_orphaned (a);
   char reply[1100] = "";
   char mp[CLI_ESC_SIZE (sizeof a->mountpoint)];
   char vol[CLI_ESC_SIZE (sizeof a->volume)];
   bool alive = proc_alive (a->nbdkit_pid);
 
+  sh->n++;
   if (alive && att_ctl_request (a->ctl, "status", reply, sizeof reply) < 0)
     alive = false;
   if (*json) {
@@ -335,16 +343,23 @@ status (const struct cli_global *g, int argc, char **argv)
   static const char usage[] =
     "usage: s3vol status [--json]\n"
     "List attached volumes with their plugin's status (one JSON object a "
-    "line\nwith --json).\n";
+    "line\nwith --json), then the host's chunk cache (see s3vol cache).\n";
   struct cli_args args;
+  struct shown sh = { 0 };
   int r;
 
   (void) g;
   r = cli_parse (argc, argv, OPT_JSON, 0, 0, &args);
   if (r != EXIT_OK || args.help)
     return args.help ? cli_usage (usage, true) : r;
-  return att_each (show_one, &args.json, &cli_log) < 0 ? EXIT_FAIL
-    : EXIT_OK;
+  sh.json = args.json;
+  r = att_each (show_one, &sh, &cli_log);
+  /* The host's chunk cache, shared by them all (the JSON has its figures
+   * in each attachment's status, and s3vol cache status --json).
+   */
+  if (!args.json && sh.n > 0)
+    cli_show_chunk_cache ();
+  return r < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 static int

@@ -176,7 +176,7 @@ att_serve (struct attachment *a)
     argv[k++] = "replay=true";
   if (a->cache_size) {
     static char cs[48];
-    snprintf (cs, sizeof cs, "cache-size=%" PRIu64, a->cache_size);
+    snprintf (cs, sizeof cs, "chunk-cache-size=%" PRIu64, a->cache_size);
     argv[k++] = cs;
   }
   argv[k] = NULL;

@@ -34,7 +34,7 @@ struct cli_verb {
   int (*run) (const struct cli_global *g, int argc, char **argv);
 };
 
-extern const struct cli_verb verb_store_check, verb_keygen;
+extern const struct cli_verb verb_store_check, verb_keygen, verb_cache;
 extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
   verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify,
   verb_attach, verb_detach, verb_status, verb_commit, verb_reload,
@@ -75,6 +75,11 @@ char *cli_time (int64_t ns, char *out);
  * with EXIT_USAGE.
  */
 int cli_usage (const char *usage, bool help);
+
+/* One line about the host's chunk cache (chunkcache.c), for status;
+ * nothing if it cannot be opened (the error is logged).
+ */
+void cli_show_chunk_cache (void);
 
 /* Untrusted text (names, messages, host names, keys from a store; see
  * text.c): control characters, bytes that are not UTF-8 and '\\' are

@@ -185,7 +185,10 @@ committer_status (char *buf, size_t n)
             "\"misses\":%llu,\"bytes_fetched\":%llu,\"bytes_uploaded\":%llu,"
             "\"uploads_in_flight\":%llu,\"commits\":%llu,"
             "\"commit_failures\":%llu,\"last_commit_version\":%llu,"
-            "\"last_commit_result\":\"%s\",\"longest_freeze_ms\":%.3f}",
+            "\"last_commit_result\":\"%s\",\"longest_freeze_ms\":%.3f,"
+            "\"chunk_cache\":{\"bytes\":%llu,\"max_bytes\":%llu,"
+            "\"entries\":%llu,\"hits\":%llu,\"misses\":%llu,"
+            "\"evictions\":%llu}}",
             served.volume, (unsigned long long) st.base,
             served.readonly ? "true" : "false",
             (unsigned long long) st.dirty_bytes,
@@ -199,5 +202,11 @@ committer_status (char *buf, size_t n)
             (unsigned long long) st.last_commit_seq,
             st.last_commit_error == -EEXIST ? "conflict"
             : st.last_commit_error ? strerror (-st.last_commit_error)
-            : st.commits ? "ok" : "none", longest_freeze_ns / 1e6);
+            : st.commits ? "ok" : "none", longest_freeze_ns / 1e6,
+            (unsigned long long) st.store.bytes,
+            (unsigned long long) st.store.max_bytes,
+            (unsigned long long) st.store.entries,
+            (unsigned long long) st.store.hits,
+            (unsigned long long) st.store.misses,
+            (unsigned long long) st.store.evictions);
 }

@@ -38,6 +38,7 @@
 struct served served = { .commit_interval = 5 };
 
 static const char *store_url, *volume, *snapshot, *cache_dir, *ctl_path;
+static const char *chunk_cache;  /* the host chunk store's directory */
 static uint64_t version, clean_limit;
 static unsigned threads = 8;
 static int readonly_param = -1;  /* -1: not given */
@@ -152,7 +153,10 @@ s3vol_config (const char *key, const char *value)
   }
   else if (strcmp (key, "cache-dir") == 0)
     cache_dir = value;
-  else if (strcmp (key, "cache-size") == 0) {
+  else if (strcmp (key, "chunk-cache") == 0)
+    chunk_cache = value;
+  else if (strcmp (key, "chunk-cache-size") == 0 ||
+           strcmp (key, "cache-size") == 0) {  /* the old name */
     int64_t n = nbdkit_parse_size (value);
     if (n == -1)
       return -1;
@@ -226,7 +230,13 @@ s3vol_config_complete (void)
   "snapshot=NAME         serve a snapshot (read-only unless readonly=false)\n" \
   "readonly=BOOL         refuse writes\n" \
   "cache-dir=DIR         local cache (default ~/.cache/s3vol/VOLUME)\n" \
-  "cache-size=SIZE       clean data kept in the cache (default 1G)\n" \
+  "chunk-cache=DIR       the host's cache of clean chunks, shared by\n" \
+  "                      every attachment (default $S3VOL_CHUNK_CACHE,\n" \
+  "                      else /var/cache/s3vol/chunks for root, else\n" \
+  "                      ~/.cache/s3vol/.chunks)\n" \
+  "chunk-cache-size=SIZE its size limit, host-wide (default: 10G or half\n" \
+  "                      the free space)\n" \
+  "cache-size=SIZE       the older name of chunk-cache-size\n" \
   "commit-interval=SECS  background commit period (default 5, 0: off)\n" \
   "ctl=SOCKET            control socket (commit, snapshot, status)\n" \
   "threads=N             parallel fetches and uploads (default 8)\n" \
@@ -289,7 +299,8 @@ s3vol_get_ready (void)
   struct volstore_config vcfg = { .log = &plugin_log };
   struct cache_config ccfg = {
     .log = &plugin_log, .volume = volume, .readonly = served.readonly,
-    .max_clean_bytes = clean_limit, .threads = threads, .force = force,
+    .max_clean_bytes = clean_limit, .store_dir = chunk_cache,
+    .threads = threads, .force = force,
     .ref = { .seq = version, .snapshot = snapshot },
     .overlay = served.readonly && replay_param,
   };

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the local write-back cache of one attached volume.
  *
- * A cache directory holds one volume's chunks as they are on this host:
- * fetched from the store on first read (verified, kept), written by the
- * block device, and uploaded by commits, which publish new versions.  It
- * is what the nbdkit plugin serves and what the CLI's file operations
- * use.  One process at a time owns a cache directory (it is locked).
+ * A cache directory (one per attachment) is a private overlay: it holds
+ * only the chunks written here and not yet published (dirty), which
+ * commits upload as new versions.  Every other chunk is read by its id
+ * in the base version through the host-wide chunk store (chunkstore.h),
+ * which fetches it from the object store once (verified) and shares it
+ * with every attachment, volume and version on the host.  It is what
+ * the nbdkit plugin serves and what the CLI's file operations use.  One
+ * process at a time owns a cache directory (it is locked).
  *
- * Durability (see the state table in lib/cache.c): after a crash of the
- * process or of the host, reopening the directory shows every write that
- * was acknowledged before the last completed cache_flush (or a write with
- * fua), and never bytes that neither the store nor those writes hold.
+ * Durability (see the state table in lib/cache/chunkmap.h): after a
+ * crash of the process or of the host, reopening the directory shows
+ * every write that was acknowledged before the last completed
+ * cache_flush (or a write with fua), and never bytes that neither the
+ * store nor those writes hold.
  * Dirty chunks survive and are committed later.
  *
  * Thread safety: every function may be called from many threads at once,
@@ -29,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "s3vol/chunkstore.h"
 #include "s3vol/fileio.h"
 #include "s3vol/volume.h"
 
@@ -43,7 +48,14 @@ struct cache_config {
                                    write locally (a journal replayed into
                                    a read-only attachment); -EROFS is
                                    then the caller's to enforce */
-  uint64_t max_clean_bytes;     /* clean data kept (0: 1 GiB) */
+  /* Clean chunks come from this host chunk store, shared (it must
+   * outlive the cache).  NULL: the cache opens its own, in store_dir
+   * (NULL: chunkstore_default_dir) with a limit of max_clean_bytes (0:
+   * the store's default), and closes it with the cache.
+   */
+  struct chunkstore *store;
+  const char *store_dir;
+  uint64_t max_clean_bytes;     /* the store's size limit, see above */
   unsigned threads;             /* parallel fetches/uploads (0: 8) */
   bool force;                   /* commits win over a moved head */
   const struct s3vol_fileio *fileio; /* how the cache directory is
@@ -141,14 +153,18 @@ void cache_set_noise (struct cache *c, cache_noise_fn *fn, void *opaque);
 struct cache_stats {
   uint64_t base;                /* version the cache is based on */
   uint64_t dirty_bytes;
-  uint64_t cached_bytes;        /* clean chunks kept */
-  uint64_t hits, misses;        /* chunk lookups served locally / fetched */
+  uint64_t cached_bytes;        /* what the host chunk store holds */
+  uint64_t hits, misses;        /* chunk reads served without / with a
+                                   fetch by this cache */
   uint64_t bytes_fetched, bytes_uploaded;
   uint64_t uploads_in_flight;
   uint64_t commits, commit_failures;
   int last_commit_error;        /* 0 or negative errno */
   uint64_t last_commit_seq;
   int64_t last_commit_ns;
+  struct chunkstore_stats store; /* the host chunk store's (host-wide) */
+  const char *store_dir;        /* and where it is (valid while the
+                                   cache is open) */
 };
 void cache_stats (struct cache *c, struct cache_stats *st);
 bool cache_is_dirty (struct cache *c);

@@ -97,8 +97,9 @@ struct chunkstore_config {
 
 struct chunkstore;
 
-/* The default directory into out (n bytes): /var/cache/s3vol/chunks for
- * root, else $XDG_CACHE_HOME/s3vol/.chunks (or ~/.cache/s3vol/.chunks).
+/* The default directory into out (n bytes): $S3VOL_CHUNK_CACHE if set
+ * (an absolute path), else /var/cache/s3vol/chunks for root, else
+ * $XDG_CACHE_HOME/s3vol/.chunks (or ~/.cache/s3vol/.chunks).
  * The leading dot: volume caches are $XDG_CACHE_HOME/s3vol/NAME, and no
  * volume name starts with a dot.  Creates nothing.  0 or -EINVAL (no
  * HOME; logged) or -ENAMETOOLONG (logged).

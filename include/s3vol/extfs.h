@@ -80,7 +80,8 @@ struct extfs_config {
   const char *tmpdir;           /* the private cache goes under it (NULL:
                                    $TMPDIR, else /tmp); removed at close */
   unsigned threads;             /* parallel fetches and uploads (0: 8) */
-  uint64_t cache_bytes;         /* clean chunks kept locally (0: 256 MiB) */
+  uint64_t cache_bytes;         /* the host chunk store's size limit (0:
+                                   its default; see cache.h) */
   unsigned max_rebases;         /* replays on a moved head (0: 10) */
   struct extfs_notify notify;
   struct extfs_progress progress;

@@ -225,6 +225,21 @@ int volume_chunk_id (struct volume *v, uint64_t index, struct s3vol_id *id);
 int volume_read_chunk (struct volume *v, uint64_t index, void *buf,
                        bool *hole);
 
+/* Read the chunk whose id is id (not a hole) into buf (len bytes, the
+ * volume's chunk size), checked against id.  For the host chunk store,
+ * which keys chunks by id: the id, once looked up, names the bytes
+ * whatever version the handle moves to meanwhile.
+ */
+int volume_read_chunk_id (struct volume *v, const struct s3vol_id *id,
+                          void *buf, size_t len);
+
+/* 0 if data (len bytes) is the plaintext of id under this volume's ids
+ * (SHA-256, or keyed for an encrypted volume), -EBADMSG if not.  Logs
+ * nothing.
+ */
+int volume_check_chunk (struct volume *v, const struct s3vol_id *id,
+                        const void *data, size_t len);
+
 /* The newest version number of the volume, without moving the handle. */
 int volume_head (struct volume *v, uint64_t *head);
 

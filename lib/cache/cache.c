@@ -166,9 +166,11 @@ store_fetched (struct cache *c, uint64_t i, const uint8_t *buf, bool hole,
   return write_runs (c, i, buf, unwritten_block, bits);
 }
 
-/* Fill chunk i from the store.  Called with its stripe lock held and the
- * chunk ABSENT or PARTIAL; returns with the lock held and the chunk
- * CLEAN (was ABSENT) or DIRTY (was PARTIAL), or unchanged on error.
+/* Fill chunk i's local copy from the base (through the chunk store), to
+ * take a write: called with its stripe lock held and the chunk ABSENT or
+ * PARTIAL; returns with the lock held and the chunk DIRTY, or unchanged
+ * on error.  Its map bits stay "absent" until the next flush, which
+ * syncs these bytes first.
  */
 static int
 fetch (struct cache *c, uint64_t i)
@@ -180,42 +182,38 @@ fetch (struct cache *c, uint64_t i)
 
   chunk_set_state (&c->chunks, i, CS_FETCHING);
   pthread_mutex_unlock (stripe_of (c, i));
-  c->misses++;
   buf = malloc (c->chunk_size);
   r = buf ? cache_fetch_into (c, i, buf, &hole) : -ENOMEM;
   if (r == 0) {
     r = store_fetched (c, i, buf, hole, bits);
-    if (r == -ENOSPC) {
-      cache_make_room (c);
+    if (r == -ENOSPC && cache_make_room (c))
       r = store_fetched (c, i, buf, hole, bits);
-    }
     if (r < 0)
       local_error (c, "store", i, r);
   }
-  if (r == 0 && !hole)
-    c->fetched += c->chunk_size;
   free (buf);
   pthread_mutex_lock (stripe_of (c, i));
   if (r == 0 && bits)
     free (chunk_buf_detach (&c->chunks, CB_PARTIAL, i));
-  chunk_set_state (&c->chunks, i, r < 0 ? was : bits ? CS_DIRTY : CS_CLEAN);
+  chunk_set_state (&c->chunks, i, r < 0 ? was : CS_DIRTY);
   pthread_cond_broadcast (cond_of (c, i));
   return r;
 }
 
-/* Wait while chunk i is being fetched or evicted (lock held). */
+/* Wait while chunk i is being filled (lock held). */
 static bool
 wait_busy (struct cache *c, uint64_t i)
 {
-  unsigned s = state_of (c, i);
-
-  if (s != CS_FETCHING && s != CS_EVICTING)
+  if (state_of (c, i) != CS_FETCHING)
     return false;
   pthread_cond_wait (cond_of (c, i), stripe_of (c, i));
   return true;
 }
 
-/* Make bytes [from, to) of chunk i readable locally (lock held). */
+/* Where bytes [from, to) of chunk i read from (lock held): locally (1),
+ * once a partial chunk that lacks some of them is completed, or the
+ * base's chunk in the chunk store (0: the chunk is ABSENT).
+ */
 static int
 make_readable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
 {
@@ -226,10 +224,12 @@ make_readable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
     if (wait_busy (c, i))
       continue;
     s = state_of (c, i);
-    if (chunk_is_present (s) ||
+    if (s == CS_ABSENT)
+      return 0;
+    if (s == CS_DIRTY ||
         (s == CS_PARTIAL && blocks_valid (partial_bits (c, i), from, to))) {
       c->hits++;
-      return 0;
+      return 1;
     }
     r = fetch (c, i);
     if (r < 0)
@@ -238,25 +238,6 @@ make_readable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
 }
 
 /* ---- writing ---- */
-
-/* A CLEAN chunk is about to change (lock held): make it DIRTY in memory,
- * then on disk, before any of its bytes change.  In this order a flush
- * running meanwhile, which writes the map from the in-memory states,
- * can only write it as dirty; the other way round, it could write
- * "clean" over the dirty mark just persisted, and a crash after the
- * write would leave changed bytes in a chunk the map calls clean.
- */
-static int
-clean_to_dirty (struct cache *c, uint64_t i)
-{
-  int r;
-
-  chunk_set_state (&c->chunks, i, CS_DIRTY);
-  r = cache_persist_dirty (c, i);
-  if (r < 0)
-    chunk_set_state (&c->chunks, i, CS_CLEAN);
-  return r;
-}
 
 /* If a commit still needs chunk i's bytes as they were at its cut, set
  * them aside before they change (lock held).
@@ -319,12 +300,6 @@ make_writable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
     s = state_of (c, i);
     if (s == CS_DIRTY || (s == CS_PARTIAL && aligned))
       break;
-    if (s == CS_CLEAN) {
-      r = clean_to_dirty (c, i);
-      if (r < 0)
-        return r;
-      break;
-    }
     if (s == CS_ABSENT) {
       pthread_mutex_unlock (stripe_of (c, i));
       r = volume_chunk_id (c->vol, i, &id);
@@ -421,15 +396,19 @@ read_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
 
   pthread_mutex_lock (stripe_of (c, i));
   r = make_readable (c, i, from, to);
-  if (r == 0) {
+  if (r == 1) {
     r = pread_all (c->datafd, (char *) buf + done, to - from,
                    chunk_off (c, i) + from);
     if (r < 0)
       local_error (c, "read", i, r);
-    chunk_set_flags (&c->chunks, i, CF_REF);
+    pthread_mutex_unlock (stripe_of (c, i));
+    return r;
   }
   pthread_mutex_unlock (stripe_of (c, i));
-  return r;
+  if (r < 0)
+    return r;
+  /* ABSENT: the base's chunk, without the lock (chunkmap.h). */
+  return cache_read_base (c, i, (char *) buf + done, from, to, NULL);
 }
 
 int
@@ -439,7 +418,6 @@ cache_pread (struct cache *c, void *buf, uint32_t count, uint64_t offset)
 
   if (r == 0)
     prefetch_after (c, offset, count);
-  cache_maybe_evict (c);
   return r;
 }
 
@@ -459,15 +437,13 @@ write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
                       chunk_off (c, i) + from);
       if (r == 0)
         mark_written (c, i, from, to);
-      chunk_set_flags (&c->chunks, i, CF_REF);
     }
     pthread_mutex_unlock (stripe_of (c, i));
-    /* A full disk with clean chunks on it is not full: make room, once
-     * (without the stripe lock, which eviction may need).
+    /* A full disk with the chunk store on it is not full: make room,
+     * once (without the stripe lock).
      */
-    if (r != -ENOSPC || tries > 0 || c->chunks.nclean == 0)
+    if (r != -ENOSPC || tries > 0 || !cache_make_room (c))
       break;
-    cache_make_room (c);
   }
   if (r < 0 && wrote)
     local_error (c, "write", i, r);
@@ -506,8 +482,8 @@ cache_pwrite (struct cache *c, const void *buf, uint32_t count,
 }
 
 /* A whole chunk to zero: it becomes a dirty hole, with no fetch and no
- * data; unless it is a hole in the base and unchanged here (ABSENT or
- * CLEAN), when zeroing it changes nothing.  Then it stays as it is: a
+ * data; unless it is a hole in the base and unchanged here (ABSENT),
+ * when zeroing it changes nothing.  Then it stays as it is: a
  * discard of a whole thin volume (mkfs does one) costs nothing, neither
  * now nor at the next commit.
  */
@@ -523,7 +499,7 @@ hole_chunk (struct cache *c, uint64_t i)
     if (wait_busy (c, i))
       continue;
     s = state_of (c, i);
-    if (s != CS_ABSENT && s != CS_CLEAN)
+    if (s != CS_ABSENT)
       break;
     pthread_mutex_unlock (stripe_of (c, i));
     r = volume_chunk_id (c->vol, i, &id);
@@ -535,17 +511,12 @@ hole_chunk (struct cache *c, uint64_t i)
     if (state_of (c, i) != s)
       continue;
     if (s3vol_id_is_hole (&id)) {
-      chunk_set_flags (&c->chunks, i, CF_REF);
       pthread_mutex_unlock (stripe_of (c, i));
       return 0;
     }
     break;
   }
-  r = 0;
-  if (state_of (c, i) == CS_CLEAN)
-    r = clean_to_dirty (c, i);
-  if (r == 0)
-    r = save_for_commit (c, i);
+  r = save_for_commit (c, i);
   if (r == 0 && state_of (c, i) == CS_PARTIAL)
     free (chunk_buf_detach (&c->chunks, CB_PARTIAL, i));
   if (r == 0) {
@@ -590,8 +561,8 @@ local_zeros (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
   return zero;
 }
 
-/* Do bytes [from, to) of chunk i read as zeros?  Found locally, after
- * fetching the chunk if it is not cached (a hole in the store costs no
+/* Do bytes [from, to) of chunk i read as zeros?  Found locally, or in
+ * the base's chunk through the chunk store (a hole in the store costs no
  * fetch); a partial chunk that lacks those blocks is not asked: zeroing
  * them needs no fetch.
  */
@@ -599,6 +570,8 @@ static int
 reads_zero (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
             bool *zero)
 {
+  uint8_t *buf;
+  bool hole;
   int r = 0;
 
   *zero = false;
@@ -608,9 +581,20 @@ reads_zero (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
   if (state_of (c, i) != CS_PARTIAL ||
       blocks_valid (partial_bits (c, i), from, to)) {
     r = make_readable (c, i, from, to);
-    *zero = r == 0 && local_zeros (c, i, from, to);
+    if (r == 1)
+      *zero = local_zeros (c, i, from, to);
   }
   pthread_mutex_unlock (stripe_of (c, i));
+  if (r != 0)
+    return r < 0 ? r : 0;
+  if (state_of (c, i) == CS_PARTIAL)
+    return 0;
+  buf = malloc (to - from);
+  if (buf == NULL)
+    return -ENOMEM;
+  r = cache_read_base (c, i, buf, from, to, &hole);
+  *zero = r == 0 && (hole || s3vol_is_zero (buf, to - from));
+  free (buf);
   return r;
 }
 
@@ -670,11 +654,8 @@ cache_trim (struct cache *c, uint32_t count, uint64_t offset, bool fua)
 void
 cache_fetch_if_absent (struct cache *c, uint64_t i)
 {
-  pthread_mutex_lock (stripe_of (c, i));
   if (state_of (c, i) == CS_ABSENT)
-    fetch (c, i);               /* errors are logged; the read retries */
-  pthread_mutex_unlock (stripe_of (c, i));
-  cache_maybe_evict (c);
+    cache_warm (c, i);          /* errors are logged; the read retries */
 }
 
 DEFINE_VECTOR (chunk_list, uint64_t);

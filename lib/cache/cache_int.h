@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the cache's internals, shared by cache.c (block I/O), disk.c
- * (files, persistence, eviction), commit.c, open.c and prefetch.c; the
+ * (files, persistence), base.c (the base's chunks, through the host chunk
+ * store), commit.c, open.c and prefetch.c; the
  * state of each chunk is chunkmap.h's (private to lib/).
  */
 #ifndef S3VOL_CACHE_INT_H
@@ -24,7 +25,8 @@ struct cache {
   char name[S3VOL_NAME_MAX + 1];
   bool readonly, force;
   bool overlay;                 /* readonly, but writable locally */
-  uint64_t max_clean;
+  struct chunkstore *store;     /* the host's clean chunks */
+  bool own_store;               /* opened (and closed) by this cache */
   unsigned threads;
   int lockfd, datafd, mapfd;
   pid_t owner;                  /* pid in the state file */
@@ -59,10 +61,6 @@ struct cache {
   size_t ncut;
   cache_noise_fn *noise;        /* changes that publish nothing */
   void *noise_opaque;
-
-  /* Eviction: one evictor at a time. */
-  pthread_mutex_t evictlock;
-  uint64_t hand;                /* clock hand */
 
   /* Prefetch: a ring of chunk indexes and the threads that fetch them. */
   pthread_mutex_t pflock;
@@ -106,19 +104,33 @@ int cache_disk_open (struct cache *c, const struct cache_config *cfg);
 void cache_disk_close (struct cache *c);
 int cache_disk_flush (struct cache *c);
 int cache_disk_set_owner (struct cache *c);
-int cache_persist_dirty (struct cache *c, uint64_t i);
 int cache_save_state (struct cache *c, bool clean);
-void cache_maybe_evict (struct cache *c);
-/* The cache disk is full: evict half the clean chunks, whatever the
- * limit.
- */
-void cache_make_room (struct cache *c);
 int cache_punch (struct cache *c, uint64_t i);
+
+/* base.c */
+/* Bytes [from, to) of chunk i in the base version into buf: zeros for a
+ * hole, else through the host chunk store (fetched on a miss).  *hole
+ * (may be NULL) says whether it is a hole.  No lock held.
+ */
+int cache_read_base (struct cache *c, uint64_t i, void *buf, uint32_t from,
+                     uint32_t to, bool *hole);
+/* All of chunk i in the base version (chunk_size bytes). */
 int cache_fetch_into (struct cache *c, uint64_t i, void *buf, bool *hole);
+/* Have chunk i of the base in the chunk store (read-ahead). */
+void cache_warm (struct cache *c, uint64_t i);
+/* Put data (a whole chunk, just uploaded as id) into the chunk store, so
+ * that it reads from there once it is committed; failures are ignored.
+ */
+void cache_store_put (struct cache *c, const struct s3vol_id *id,
+                      const void *data);
+/* The disk is full: prune the host chunk store to half its size.  Did it
+ * free anything?
+ */
+bool cache_make_room (struct cache *c);
 
 /* cache.c */
 int cache_complete_partials (struct cache *c);
-/* Fetch chunk i if it is ABSENT (for prefetch). */
+/* Have chunk i in the chunk store if it is ABSENT (for prefetch). */
 void cache_fetch_if_absent (struct cache *c, uint64_t i);
 
 /* prefetch.c */

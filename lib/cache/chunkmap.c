@@ -135,12 +135,8 @@ chunk_load_state (struct chunkmap *m, uint64_t i, unsigned s)
 {
   unsigned old = m->st[i] & CS_MASK;
 
-  if (old == CS_CLEAN)
-    m->nclean--;
   if (old == CS_DIRTY || old == CS_PARTIAL)
     m->ndirty--;
-  if (s == CS_CLEAN)
-    m->nclean++;
   if (s == CS_DIRTY || s == CS_PARTIAL)
     m->ndirty++;
   __atomic_store_n (&m->st[i], (m->st[i] & ~CS_MASK) | s, __ATOMIC_RELEASE);

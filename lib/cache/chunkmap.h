@@ -1,40 +1,57 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the state of each chunk of a cache (private to lib/cache/).
  *
- * Every chunk of the volume has a state byte.  The local copy of chunk i
- * lives at [i * chunk_size, (i + 1) * chunk_size) of the sparse file
- * "data" in the cache directory; "map" records, two bits per chunk,
- * which copies are present and which are dirty, as of the last flush.
+ * Every chunk of the volume has a state byte.  A cache directory is a
+ * private overlay: it keeps only the chunks changed here.  The local copy
+ * of such a chunk i lives at [i * chunk_size, (i + 1) * chunk_size) of
+ * the sparse file "data" in the cache directory; "map" records, two bits
+ * per chunk, which copies are there (dirty), as of the last flush.  Every
+ * other chunk reads as the base version's, by its id, through the host
+ * chunk store (chunkstore.h), which is shared and evicts on its own.
  *
- *   state     local bytes                  on-disk map     may be evicted
- *   -----     -----------                  -----------     --------------
- *   ABSENT    none (a hole, or garbage     absent          -
- *             from unflushed writes)
- *   FETCHING  being filled from the store  absent          no
- *   CLEAN     == the base version's chunk  present, clean  yes
- *   DIRTY     the device's current bytes   present, dirty  never
+ *   state     local bytes                  on-disk map     reads from
+ *   -----     -----------                  -----------     ----------
+ *   ABSENT    none (a hole, or garbage     absent          the chunk
+ *             from unflushed writes or a                   store, by the
+ *             settled commit, not yet                      base's id (a
+ *             punched)                                     hole: zeros)
+ *   FETCHING  being filled from the chunk  absent          - (wait)
+ *             store, to take a write of
+ *             part of a 4 KiB block
+ *   DIRTY     the device's current bytes   dirty           data
  *                                          (or absent, until the next
  *                                          flush, if it was ABSENT)
- *   PARTIAL   some 4 KiB blocks written    absent          never
- *             (bitmap attached as
- *             CB_PARTIAL); the rest still
- *             in the store
- *   EVICTING  being dropped                absent          -
+ *   PARTIAL   some 4 KiB blocks written    absent          data for those
+ *             (bitmap attached as                          blocks; the
+ *             CB_PARTIAL); the rest still                  rest is filled
+ *             the base's                                   first
  *
- * Invariants, which make a crash lose nothing flushed:
- *  - The map says "present" only for chunks whose bytes were fsynced
+ * Invariants, which make a crash lose nothing flushed and show nothing
+ * that neither the store nor a write holds:
+ *  - The map says "dirty" only for chunks whose bytes were fsynced
  *    before the map was (cache_disk_flush snapshots the states, syncs
- *    the data, then writes the map).
- *  - A CLEAN chunk is marked dirty in memory, then on disk, before its
- *    first write, so a write that reaches the disk before a flush can
- *    never sit in a chunk the map calls clean (which eviction would
- *    silently revert; see clean_to_dirty for why in that order).
- *  - Eviction marks a chunk absent on disk before punching its bytes.
+ *    the data, then writes the map).  A chunk the map calls absent reads
+ *    from the store after a crash, whatever garbage its local bytes are.
+ *  - A committed chunk (DIRTY at the cut, not written since) becomes
+ *    ABSENT in memory only once the version holding it is published and
+ *    the state file names it; its bytes are punched only after the map
+ *    saying "absent" is synced, and only while it is still ABSENT (under
+ *    its stripe lock).  Until then a crash finds it dirty with the very
+ *    bytes the new base holds.
+ *  - The chunk store serves only bytes checked against the id asked
+ *    for (fetched through volume_read_chunk_id, or verified with
+ *    volume_check_chunk after a reboot), so an ABSENT chunk never reads
+ *    as anything but the base's chunk.
  *  - Flush and commit complete PARTIAL chunks first, so the map never
  *    needs to describe them.
- * Waiters on FETCHING and EVICTING sleep on the stripe's condition
- * variable.  No lock is held during object store I/O: FETCHING is what
- * keeps others away meanwhile.
+ *  - A map of the earlier format may call chunks "clean" (bits 01):
+ *    they load as ABSENT and their bytes are punched after the map is
+ *    rewritten without them.
+ * Waiters on FETCHING sleep on the stripe's condition variable.  No lock
+ * is held during object store or chunk store I/O: FETCHING is what keeps
+ * others away meanwhile, and a read of an ABSENT chunk simply reads the
+ * store without its lock (a write racing with it may or may not show,
+ * as for any two concurrent requests).
  *
  * Commit flags (CF_*): the cut marks the dirty chunks INCUT and CUTPEND;
  * the uploader captures a CUTPEND chunk's bytes and clears the flag; a
@@ -45,7 +62,7 @@
  * Here are the state bytes, the counts of clean and dirty chunks, which
  * pages of the on-disk map no longer match the states, and the buffers
  * attached to chunks.  This file calls nothing else of the cache, so that
- * cache.c (block I/O), disk.c (the map, eviction) and commit.c can all
+ * cache.c (block I/O), disk.c (the map) and commit.c can all
  * use it without needing each other.
  *
  * Locking: chunk i's state changes only under the cache's stripe lock
@@ -66,15 +83,12 @@
 /* Chunk states (low 3 bits of the state byte). */
 enum {
   CS_ABSENT = 0,
-  CS_CLEAN = 1,
   CS_DIRTY = 2,
   CS_FETCHING = 3,
-  CS_EVICTING = 4,
   CS_PARTIAL = 5,
 };
 #define CS_MASK 7u
 /* Flags. */
-#define CF_REF 8u               /* read or written lately (clock) */
 #define CF_INCUT 16u            /* dirty when the running commit cut */
 #define CF_CUTPEND 32u          /* in the cut, content not yet captured */
 #define CF_REDIRTY 64u          /* written since the cut */
@@ -98,8 +112,8 @@ struct ptrmap {
 struct chunkmap {
   uint8_t *st;                  /* state | flags, a byte a chunk */
 
-  /* CLEAN chunks; DIRTY and PARTIAL ones.  Read them any time. */
-  atomic_uint_fast64_t nclean, ndirty;
+  /* DIRTY and PARTIAL chunks.  Read it any time. */
+  atomic_uint_fast64_t ndirty;
 
   /* The on-disk map in pages of chunks_per_page chunks: npages of them. */
   uint64_t chunks_per_page;
@@ -130,7 +144,7 @@ void chunkmap_free (struct chunkmap *m);
 static inline bool
 chunk_is_present (unsigned s)
 {
-  return s == CS_CLEAN || s == CS_DIRTY;
+  return s == CS_DIRTY;
 }
 
 /* Chunk i's state; any time, with or without its lock. */

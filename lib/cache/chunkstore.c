@@ -223,9 +223,12 @@ int
 chunkstore_default_dir (char *out, size_t n, const struct s3vol_log *log)
 {
   const char *xdg = getenv ("XDG_CACHE_HOME"), *home = getenv ("HOME");
+  const char *env = getenv ("S3VOL_CHUNK_CACHE");
   int len;
 
-  if (geteuid () == 0)
+  if (env && env[0] == '/')
+    len = snprintf (out, n, "%s", env);
+  else if (geteuid () == 0)
     len = snprintf (out, n, "/var/cache/s3vol/chunks");
   else if (xdg && xdg[0] == '/')
     len = snprintf (out, n, "%s/s3vol/.chunks", xdg);

@@ -7,7 +7,9 @@
  *   upload  in parallel: take each chunk's bytes as they were at the cut
  *           (the copy a writer set aside, or the file if none), store it
  *   publish volume_commit; the state file names the new base version
- *   settle  chunks not written since the cut become CLEAN
+ *   settle  chunks not written since the cut become ABSENT (they read
+ *           from the chunk store, which the upload filled); once the
+ *           map says so on disk, their local bytes are punched
  *
  * Chunks whose content equals the base's are left out, and a commit with
  * nothing left publishes nothing.  With a noise filter (cache_set_noise),
@@ -174,6 +176,8 @@ upload_one (size_t k, void *opaque)
   r = volume_put_chunk (c->vol, buf, c->chunk_size, &ch->id,
                           &ch->stored_len);
   c->inflight--;
+  if (r == 0)
+    cache_store_put (c, &ch->id, buf);
   free (buf);
   if (r == 0)
     r = volume_chunk_id (c->vol, i, &base);
@@ -186,7 +190,8 @@ upload_one (size_t k, void *opaque)
 }
 
 /* After the commit, let go of the cut; clean: it was published (or had
- * nothing to publish), so chunks not written since are clean.
+ * nothing to publish), so chunks not written since are the base's: they
+ * become ABSENT (their bytes are punched later, see punch_settled).
  */
 static void
 settle (struct cache *c, bool clean)
@@ -199,13 +204,29 @@ settle (struct cache *c, bool clean)
     pthread_mutex_lock (stripe_of (c, i));
     if (clean && !(chunk_flags (&c->chunks, i) & CF_REDIRTY) &&
         state_of (c, i) == CS_DIRTY)
-      chunk_set_state (&c->chunks, i, CS_CLEAN);
+      chunk_set_state (&c->chunks, i, CS_ABSENT);
     chunk_clear_flags (&c->chunks, i, CF_INCUT | CF_CUTPEND | CF_REDIRTY);
     free (chunk_buf_detach (&c->chunks, CB_COW, i));
     pthread_mutex_unlock (stripe_of (c, i));
   }
-  c->ncut = 0;
-  c->cut_taken = false;
+}
+
+/* The map on disk now calls the settled chunks absent: free the room of
+ * those still ABSENT (a write since has made the others its own).
+ */
+static void
+punch_settled (struct cache *c)
+{
+  uint64_t i;
+  size_t k;
+
+  for (k = 0; k < c->ncut; k++) {
+    i = c->cut[k];
+    pthread_mutex_lock (stripe_of (c, i));
+    if (state_of (c, i) == CS_ABSENT)
+      cache_punch (c, i);
+    pthread_mutex_unlock (stripe_of (c, i));
+  }
 }
 
 static void
@@ -259,6 +280,10 @@ cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
   settle (c, r == 0 && !noise);
   if (r == 0)
     r = cache_disk_flush (c);
+  if (r == 0 && !noise)
+    punch_settled (c);
+  c->ncut = 0;
+  c->cut_taken = false;
   record (c, r, res->seq);
   for (k = 0; u.bufs && k < ncut; k++)
     free (u.bufs[k]);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* s3vol: the cache directory: files, the on-disk map, recovery, flush
- * and eviction.
+/* s3vol: the cache directory (the attachment's private overlay): files,
+ * the on-disk map, recovery and flush.
  *
  *   DIR/lock    flock'ed by the owner; holds its pid
  *   DIR/state   which volume and version the cache holds (below)
- *   DIR/data    sparse: chunk i at i * chunk_size
- *   DIR/map     2 bits a chunk, as of the last flush: bit 0 present,
- *               bit 1 dirty (chunk i: byte i / 4, bits 2 * (i % 4))
+ *   DIR/data    sparse: dirty chunk i at i * chunk_size
+ *   DIR/map     2 bits a chunk, as of the last flush: 11 dirty, 00 not
+ *               here (chunk i: byte i / 4, bits 2 * (i % 4)); 01, clean,
+ *               was written by earlier versions and reads as 00
  *
  * state (128 bytes, little-endian): "S3VCACHE", u32 version 1, u32 flags
  * (bit 0: closed cleanly), 16-byte volume id, u64 base version, u64
@@ -183,7 +184,7 @@ set_map_bits (uint8_t *map, uint64_t i, unsigned bits)
 static unsigned
 bits_of_state (unsigned s)
 {
-  return s == CS_CLEAN ? 1 : s == CS_DIRTY ? 3 : 0;
+  return s == CS_DIRTY ? 3 : 0;
 }
 
 static int
@@ -208,30 +209,6 @@ sync_map (struct cache *c)
     return sys_error (c, "sync", "map");
   }
   return 0;
-}
-
-int
-cache_persist_dirty (struct cache *c, uint64_t i)
-{
-  size_t page = i / CHUNKS_PER_PAGE;
-  int r;
-
-  pthread_mutex_lock (&c->maplock);
-  /* Only a chunk the map on disk calls clean needs the mark.  One it
-   * calls absent reads from the store after a crash, whatever its bytes,
-   * and those (fetched since the last flush) may not be on disk yet:
-   * marking it dirty now would expose them unsynced.
-   */
-  if (map_bits (c->durable, i) != 1) {
-    pthread_mutex_unlock (&c->maplock);
-    return 0;
-  }
-  set_map_bits (c->durable, i, 3);
-  r = write_map_page (c, page, c->durable + page * MAP_PAGE);
-  if (r == 0)
-    r = sync_map (c);
-  pthread_mutex_unlock (&c->maplock);
-  return r;
 }
 
 int
@@ -302,110 +279,6 @@ cache_punch (struct cache *c, uint64_t i)
                         (off_t) (i * c->chunk_size), c->chunk_size) == 0)
     return 0;
   return -errno;
-}
-
-int
-cache_fetch_into (struct cache *c, uint64_t i, void *buf, bool *hole)
-{
-  return volume_read_chunk (c->vol, i, buf, hole);
-}
-
-/* ---- eviction ---- */
-
-#define EVICT_BATCH 64
-
-/* Pick up to EVICT_BATCH clean chunks the clock has not seen used since
- * its last pass, and mark them EVICTING.
- */
-static size_t
-pick_victims (struct cache *c, uint64_t *victims)
-{
-  uint64_t steps, i;
-  size_t n = 0;
-
-  for (steps = 0; steps < 2 * c->nchunks && n < EVICT_BATCH; steps++) {
-    i = c->hand;
-    c->hand = (c->hand + 1) % c->nchunks;
-    if (state_of (c, i) != CS_CLEAN)
-      continue;
-    pthread_mutex_lock (stripe_of (c, i));
-    if (state_of (c, i) == CS_CLEAN &&
-        !(chunk_flags (&c->chunks, i) & CF_INCUT)) {
-      if (chunk_flags (&c->chunks, i) & CF_REF)
-        chunk_clear_flags (&c->chunks, i, CF_REF);
-      else {
-        chunk_set_state (&c->chunks, i, CS_EVICTING);
-        victims[n++] = i;
-      }
-    }
-    pthread_mutex_unlock (stripe_of (c, i));
-  }
-  return n;
-}
-
-/* Mark victims absent on disk before their bytes go. */
-static int
-persist_absent (struct cache *c, const uint64_t *victims, size_t n)
-{
-  size_t k, page, last = SIZE_MAX;
-  int r = 0;
-
-  pthread_mutex_lock (&c->maplock);
-  for (k = 0; k < n; k++)
-    set_map_bits (c->durable, victims[k], 0);
-  for (k = 0; r == 0 && k < n; k++) {
-    page = victims[k] / CHUNKS_PER_PAGE;
-    if (page != last)
-      r = write_map_page (c, page, c->durable + page * MAP_PAGE);
-    last = page;
-  }
-  if (r == 0)
-    r = sync_map (c);
-  pthread_mutex_unlock (&c->maplock);
-  return r;
-}
-
-/* Evict clean chunks until they take at most limit bytes. */
-static void
-evict_to (struct cache *c, uint64_t limit)
-{
-  uint64_t victims[EVICT_BATCH];
-  size_t n, k;
-  int r;
-
-  if (c->chunks.nclean * c->chunk_size <= limit ||
-      pthread_mutex_trylock (&c->evictlock) != 0)
-    return;
-  while (c->chunks.nclean * c->chunk_size > limit) {
-    n = pick_victims (c, victims);
-    if (n == 0)
-      break;
-    r = persist_absent (c, victims, n);
-    for (k = 0; k < n; k++) {
-      if (r == 0)
-        cache_punch (c, victims[k]);
-      pthread_mutex_lock (stripe_of (c, victims[k]));
-      chunk_set_state (&c->chunks, victims[k],
-                       r == 0 ? CS_ABSENT : CS_CLEAN);
-      pthread_cond_broadcast (cond_of (c, victims[k]));
-      pthread_mutex_unlock (stripe_of (c, victims[k]));
-    }
-    if (r < 0)
-      break;
-  }
-  pthread_mutex_unlock (&c->evictlock);
-}
-
-void
-cache_maybe_evict (struct cache *c)
-{
-  evict_to (c, c->max_clean);
-}
-
-void
-cache_make_room (struct cache *c)
-{
-  evict_to (c, c->chunks.nclean / 2 * c->chunk_size);
 }
 
 /* ---- opening ---- */
@@ -634,33 +507,37 @@ adopt_own_commits (struct cache *c, const struct cache_state *s,
   return ret;
 }
 
-/* Drop clean chunks whose content differs between two versions. */
+/* A map of the earlier format calls some chunks clean (01): those read
+ * from the chunk store now.  Write the map without them, then punch
+ * their bytes.
+ */
 static int
-drop_changed (struct cache *c, struct volume *from, struct volume *to)
+forget_clean (struct cache *c)
 {
-  struct s3vol_id a, b;
-  uint64_t i;
+  size_t len = c->chunks.npages * MAP_PAGE;
+  uint8_t *old;
+  uint64_t i, n = 0;
   int r = 0;
 
-  for (i = 0; r == 0 && i < c->nchunks; i++) {
-    if (state_of (c, i) != CS_CLEAN)
-      continue;
-    r = volume_chunk_id (from, i, &a);
-    if (r == 0)
-      r = volume_chunk_id (to, i, &b);
-    if (r == 0 && memcmp (a.b, b.b, S3VOL_ID_LEN) != 0) {
+  for (i = 0; i < c->nchunks; i++)
+    n += map_bits (c->durable, i) == 1;
+  if (n == 0)
+    return 0;
+  old = malloc (len);
+  if (old == NULL)
+    return -ENOMEM;
+  memcpy (old, c->durable, len);
+  for (i = 0; i < c->nchunks; i++)
+    if (map_bits (old, i) == 1)
       set_map_bits (c->durable, i, 0);
-      chunk_load_state (&c->chunks, i, CS_ABSENT);
-    }
-  }
-  /* Write the whole map before punching anything. */
   for (i = 0; r == 0 && i < c->chunks.npages; i++)
     r = write_map_page (c, i, c->durable + i * MAP_PAGE);
   if (r == 0)
     r = sync_map (c);
   for (i = 0; r == 0 && i < c->nchunks; i++)
-    if (map_bits (c->durable, i) == 0)
+    if (map_bits (old, i) == 1)
       cache_punch (c, i);
+  free (old);
   return r;
 }
 
@@ -685,10 +562,9 @@ load_map (struct cache *c)
     return n < 0 ? sys_error (c, "read", "map") : -EIO;
   for (i = 0; i < c->nchunks; i++) {
     b = map_bits (c->durable, i);
-    chunk_load_state (&c->chunks, i,
-                      b == 3 ? CS_DIRTY : b == 1 ? CS_CLEAN : CS_ABSENT);
+    chunk_load_state (&c->chunks, i, b == 3 ? CS_DIRTY : CS_ABSENT);
   }
-  return 0;
+  return forget_clean (c);
 }
 
 static int
@@ -700,13 +576,14 @@ open_version (struct cache *c, uint64_t seq, struct volume **v)
 }
 
 /* Settle which version the cache serves: a new cache takes cfg->ref; an
- * existing one keeps its base while it has dirty chunks, else moves.
+ * existing one keeps its base while it has dirty chunks, else moves
+ * (nothing local to drop: the rest reads by id from the chunk store).
  */
 static int
 choose_base (struct cache *c, const struct cache_config *cfg, bool fresh,
              const struct cache_state *s)
 {
-  struct volume *want = NULL, *old = NULL;
+  struct volume *want = NULL;
   uint64_t base = s->base;
   int r;
 
@@ -751,11 +628,9 @@ choose_base (struct cache *c, const struct cache_config *cfg, bool fresh,
     volume_close (want);
     return 0;
   }
-  old = c->vol;
-  r = drop_changed (c, old, want);
-  volume_close (old);
+  volume_close (c->vol);
   c->vol = want;
-  return r;
+  return 0;
 }
 
 int

@@ -18,7 +18,6 @@ init_locks (struct cache *c)
   }
   pthread_mutex_init (&c->maplock, NULL);
   pthread_mutex_init (&c->commitlock, NULL);
-  pthread_mutex_init (&c->evictlock, NULL);
   pthread_mutex_init (&c->pflock, NULL);
   pthread_mutex_init (&c->statlock, NULL);
   pthread_cond_init (&c->pfcond, NULL);
@@ -32,6 +31,8 @@ free_cache (struct cache *c)
 
   cache_disk_close (c);
   volume_close (c->vol);
+  if (c->own_store)
+    chunkstore_close (c->store);
   chunkmap_free (&c->chunks);
   free (c->durable);
   free (c->cut);
@@ -42,12 +43,30 @@ free_cache (struct cache *c)
   }
   pthread_mutex_destroy (&c->maplock);
   pthread_mutex_destroy (&c->commitlock);
-  pthread_mutex_destroy (&c->evictlock);
   pthread_mutex_destroy (&c->pflock);
   pthread_mutex_destroy (&c->statlock);
   pthread_cond_destroy (&c->pfcond);
   pthread_rwlock_destroy (&c->cutlock);
   free (c);
+}
+
+/* The host chunk store: the caller's, or one of the cache's own. */
+static int
+open_store (struct cache *c, const struct cache_config *cfg)
+{
+  struct chunkstore_config scfg = {
+    .log = cfg->log, .dir = cfg->store_dir,
+    .max_bytes = cfg->max_clean_bytes,
+  };
+  int r;
+
+  if (cfg->store) {
+    c->store = cfg->store;
+    return 0;
+  }
+  r = chunkstore_open (&scfg, &c->store);
+  c->own_store = r == 0;
+  return r;
 }
 
 int
@@ -68,11 +87,12 @@ cache_open (struct volstore *vs, const struct cache_config *cfg,
   c->readonly = cfg->readonly;
   c->overlay = cfg->readonly && cfg->overlay;
   c->force = cfg->force;
-  c->max_clean = cfg->max_clean_bytes ? cfg->max_clean_bytes : 1ull << 30;
   c->threads = cfg->threads ? cfg->threads : 8;
   snprintf (c->name, sizeof c->name, "%s", cfg->volume);
   c->dir = strdup (cfg->dir);
-  r = c->dir ? cache_disk_open (c, cfg) : -ENOMEM;
+  r = c->dir ? open_store (c, cfg) : -ENOMEM;
+  if (r == 0)
+    r = cache_disk_open (c, cfg);
   if (r < 0) {
     free_cache (c);
     return r;
@@ -124,7 +144,9 @@ cache_stats (struct cache *c, struct cache_stats *st)
   pthread_mutex_unlock (&c->statlock);
   st->base = volume_seq (c->vol);
   st->dirty_bytes = c->chunks.ndirty * c->chunk_size;
-  st->cached_bytes = c->chunks.nclean * c->chunk_size;
+  chunkstore_stats (c->store, &st->store);
+  st->store_dir = chunkstore_dir (c->store);
+  st->cached_bytes = st->store.bytes;
   st->hits = c->hits;
   st->misses = c->misses;
   st->bytes_fetched = c->fetched;

@@ -25,8 +25,6 @@
 #include "s3vol/parallel.h"
 #include "extfs_int.h"
 
-#define DEFAULT_CACHE_BYTES (256ull << 20)
-#define BITMAP_CACHE_MAX (8ull << 30)
 
 /* ---- errors ---- */
 
@@ -480,27 +478,15 @@ extfs_open_version (struct extfs *x, const struct vol_ref *ref)
 {
   struct cache_config cc = {
     .log = x->log, .volume = x->volume, .ref = *ref,
-    .max_clean_bytes = x->cfg.cache_bytes ? x->cfg.cache_bytes
-      : DEFAULT_CACHE_BYTES,
-    .threads = x->cfg.threads,
+    .max_clean_bytes = x->cfg.cache_bytes, .threads = x->cfg.threads,
   };
   unsigned replayed = 0;
-  struct volume *v;
   int r;
 
-  /* Writers read every initialised group's bitmaps: about one chunk per
-   * 2 GiB of volume.  They must all stay cached from the prefetch to the
-   * end (they are mostly zeros, which the cache does not store).
+  /* Clean chunks (bitmaps, inode tables, files read) come from the host
+   * chunk store; only what this handle changes stays in its private
+   * cache.
    */
-  if (x->writable && x->cfg.cache_bytes == 0 &&
-      volume_open (x->vs, x->volume, ref, &v) == 0) {
-    uint64_t bitmaps = volume_size (v) / (2ull << 30) + 1;
-    bitmaps *= 2 * (uint64_t) volume_chunk_size (v);
-    if (bitmaps > BITMAP_CACHE_MAX)
-      bitmaps = BITMAP_CACHE_MAX;
-    cc.max_clean_bytes += bitmaps;
-    volume_close (v);
-  }
   r = make_tmp (x);
   if (r < 0)
     return r;

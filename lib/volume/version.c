@@ -242,6 +242,39 @@ volume_read_chunk (struct volume *v, uint64_t index, void *buf, bool *hole)
 }
 
 int
+volume_read_chunk_id (struct volume *v, const struct s3vol_id *id,
+                      void *buf, size_t len)
+{
+  struct s3vol_buf b = S3VOL_BUF_INIT;
+  int r;
+
+  if (s3vol_id_is_hole (id) || len != v->root.chunk_size)
+    return -EINVAL;
+  r = vs_get_ca (v->vs, KIND_CHUNK, vk_of (&v->keys), id, &b);
+  if (r == 0 && b.len != len) {
+    char key[KEY_BUF];
+    s3vol_error (v->vs->log, "corrupt object %s: %zu bytes, but chunks of "
+                 "volume \"%s\" have %" PRIu32, key_ca (key, KIND_CHUNK, id),
+                 b.len, v->name, v->root.chunk_size);
+    r = -EBADMSG;
+  }
+  if (r == 0)
+    memcpy (buf, b.data, b.len);
+  s3vol_buf_free (&b);
+  return r;
+}
+
+int
+volume_check_chunk (struct volume *v, const struct s3vol_id *id,
+                    const void *data, size_t len)
+{
+  struct s3vol_id got;
+
+  s3vol_obj_id (vk_of (&v->keys), data, len, &got);
+  return memcmp (got.b, id->b, S3VOL_ID_LEN) == 0 ? 0 : -EBADMSG;
+}
+
+int
 volume_put_chunk (struct volume *v, const void *data, size_t len,
                   struct s3vol_id *id, uint32_t *stored_len)
 {

@@ -8,7 +8,8 @@
 #    store is back everything is committed; a fresh cache reads it all.
 #    S3: scripts/s3-server pause / resume stop and restart radosgw.
 #  - a corrupt chunk in the store: reading that chunk gives EIO (and
-#    only that chunk), and the nbdkit log names its key.
+#    only that chunk), and the nbdkit log names its key (once the host
+#    chunk cache, which holds the good bytes, is emptied).
 # On the directory store only (they do not depend on the store):
 #  - a cache on a full disk (an 8 MiB tmpfs, a 64 MiB volume): writes
 #    beyond it fail with ENOSPC, what was written before is intact, and
@@ -141,6 +142,9 @@ PY
   key=chunks/${key#*/chunks/}
 fi
 echo "flipped a byte of $key"
+# The writer's commit left its chunks in the host chunk cache (checked
+# then): empty it, so that the reader fetches the corrupt object.
+"$S3VOL" cache prune >/dev/null || die "cache prune"
 start_plugin rb volume=bad version="$v"
 io rb chunks "$T/bad.model" 65536 >"$T/bad.out"
 cat "$T/bad.out"

@@ -17,7 +17,7 @@ nbdkit "$PLUGIN" --help >"$T/help"
 params=$(sed -n 's/^\([a-z-]*\)=[A-Z].*/\1/p' "$T/help")
 echo "parameters:" $params
 for p in store volume version snapshot readonly cache-dir cache-size \
-         commit-interval ctl threads force; do
+         chunk-cache chunk-cache-size commit-interval ctl threads force; do
   grep -qx "$p" <<<"$params" || die "--help does not list $p"
 done
 for p in $params; do

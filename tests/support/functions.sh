@@ -153,6 +153,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 T=$(mktemp -d "/tmp/s3vol-it-$TEST_NAME.XXXXXX")
+# Each test has a host chunk store of its own (plugins and the CLI alike).
+export S3VOL_CHUNK_CACHE=$T/chunks
 
 # ---- stores ---------------------------------------------------------------
 

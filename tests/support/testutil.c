@@ -54,6 +54,34 @@ static const struct s3vol_log stderr_log = {
   .opaque = (void *) (intptr_t) S3VOL_LOG_WARNING,
 };
 
+static char chunk_cache[64];
+static pid_t chunk_cache_pid;
+
+static void
+remove_chunk_cache (void)
+{
+  char cmd[128];
+
+  if (getpid () != chunk_cache_pid)     /* a forked child exiting */
+    return;
+  snprintf (cmd, sizeof cmd, "rm -rf %s", chunk_cache);
+  if (system (cmd) != 0)
+    fprintf (stderr, "could not remove %s\n", chunk_cache);
+}
+
+const char *
+test_chunk_cache (void)
+{
+  if (getenv ("S3VOL_CHUNK_CACHE"))
+    return getenv ("S3VOL_CHUNK_CACHE");
+  snprintf (chunk_cache, sizeof chunk_cache, "/tmp/s3vol-chunks-test-%d",
+            (int) getpid ());
+  setenv ("S3VOL_CHUNK_CACHE", chunk_cache, 1);
+  chunk_cache_pid = getpid ();
+  atexit (remove_chunk_cache);
+  return chunk_cache;
+}
+
 struct objstore *
 test_store_open (void)
 {
@@ -61,6 +89,7 @@ test_store_open (void)
   struct objstore *s = NULL;
   int r;
 
+  test_chunk_cache ();
   r = objstore_open (test_store_url (), &cfg, &s);
   if (r < 0) {
     fprintf (stderr, "cannot open test store %s: %s\n", test_store_url (),

@@ -18,6 +18,11 @@
  * directory store (removed by test_store_cleanup).  Fails the test
  * binary if it cannot be opened.
  */
+/* Opening the test store also points the host chunk store
+ * ($S3VOL_CHUNK_CACHE) at a directory of this process (removed at exit)
+ * unless it is set: tests never share the host's.  Its path.
+ */
+const char *test_chunk_cache (void);
 struct objstore *test_store_open (void);
 void test_store_close (struct objstore *s);
 const char *test_store_url (void);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* s3vol: the write-back cache against a model of the device's bytes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@ static struct volstore *vs;
 static struct test_log tlog;
 static unsigned char *model;    /* the device's expected bytes */
 static char dir[256];
+static const char *store_dir;   /* NULL: the test's chunk store */
 static int volno;
 static char vname[32];
 
@@ -76,7 +79,7 @@ open_cache (bool readonly, uint64_t max_clean)
 {
   struct cache_config cfg = {
     .log = &tlog.log, .dir = dir, .volume = vname, .readonly = readonly,
-    .max_clean_bytes = max_clean, .threads = 4,
+    .max_clean_bytes = max_clean, .threads = 4, .store_dir = store_dir,
   };
   struct cache *c = NULL;
 
@@ -214,6 +217,57 @@ test_reopen_dirty (void **state)
   assert_int_equal (cache_close (c), 0);
 }
 
+/* The overlay keeps only dirty chunks: a commit empties it (the data
+ * file has no data left), and a map of the earlier format, which called
+ * chunks clean (bits 01) over bytes of its own, reads them from the
+ * store instead, and punches them.
+ */
+static void
+test_overlay (void **state)
+{
+  struct vol_commit_result res;
+  char path[300];
+  unsigned char junk[4096], byte;
+  struct stat st;
+  struct cache *c;
+  uint64_t rs = 13;
+  int fd, i;
+
+  (void) state;
+  new_volume ();
+  c = open_cache (false, 0);
+  for (i = 0; i < 200; i++)
+    random_op (c, &rs);
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_false (cache_is_dirty (c));
+  check_all (c);
+  assert_int_equal (cache_close (c), 0);
+  snprintf (path, sizeof path, "%s/data", dir);
+  assert_int_equal (stat (path, &st), 0);
+  assert_int_equal (st.st_blocks, 0);
+
+  /* An old map: chunks 0 and 3 "clean", over junk. */
+  fd = open (path, O_WRONLY);
+  assert_true (fd >= 0);
+  memset (junk, 0xa5, sizeof junk);
+  assert_int_equal (pwrite (fd, junk, sizeof junk, 0), sizeof junk);
+  assert_int_equal (pwrite (fd, junk, sizeof junk, 3 * CS), sizeof junk);
+  close (fd);
+  snprintf (path, sizeof path, "%s/map", dir);
+  fd = open (path, O_RDWR);
+  assert_true (fd >= 0);
+  byte = 1 | 1 << 6;
+  assert_int_equal (pwrite (fd, &byte, 1, 0), 1);
+  close (fd);
+  c = open_cache (false, 0);
+  assert_false (cache_is_dirty (c));
+  check_all (c);
+  assert_int_equal (cache_close (c), 0);
+  snprintf (path, sizeof path, "%s/data", dir);
+  assert_int_equal (stat (path, &st), 0);
+  assert_int_equal (st.st_blocks, 0);
+}
+
 static void
 test_busy (void **state)
 {
@@ -234,6 +288,7 @@ test_busy (void **state)
 static void
 test_eviction (void **state)
 {
+  char small[300], cmd[320];
   struct vol_commit_result res;
   struct cache_stats st;
   struct cache *c;
@@ -247,13 +302,22 @@ test_eviction (void **state)
     random_op (c, &rs);
   assert_int_equal (cache_commit (c, NULL, &res), 0);
   assert_int_equal (cache_close (c), 0);
-  /* Reading everything through a cache of 4 chunks keeps at most 4. */
+  /* Reading everything through a chunk store of 4 chunks keeps at most
+   * 4 (give or take the inserts of read-ahead threads still running),
+   * and fetches again what it evicted.
+   */
   snprintf (dir + strlen (dir), sizeof dir - strlen (dir), "-small");
+  snprintf (small, sizeof small, "%s-chunks", dir);
+  store_dir = small;
   c = open_cache (false, 4 * CS);
   for (i = 0; i < 3; i++)
     check_all (c);
   cache_stats (c, &st);
-  assert_true (st.cached_bytes <= 4 * CS);
+  if (st.cached_bytes > 4 * CS)
+    fprintf (stderr, "chunk store: %" PRIu64 " bytes, %" PRIu64
+             " entries\n", st.cached_bytes, st.store.entries);
+  assert_true (st.cached_bytes <= 4 * CS + 5 * (CS + 64));
+  assert_true (st.store.max_bytes == 4 * CS);
   assert_true (st.misses > NCH);
   for (i = 0; i < 300; i++)
     random_op (c, &rs);
@@ -261,6 +325,9 @@ test_eviction (void **state)
   assert_int_equal (cache_commit (c, NULL, &res), 0);
   check_store ();
   assert_int_equal (cache_close (c), 0);
+  store_dir = NULL;
+  snprintf (cmd, sizeof cmd, "rm -rf %s", small);
+  assert_int_equal (system (cmd), 0);
 }
 
 /* Writes during a commit's upload do not leak into the version being
@@ -467,6 +534,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_model),
     cmocka_unit_test (test_reopen_dirty),
+    cmocka_unit_test (test_overlay),
     cmocka_unit_test (test_busy),
     cmocka_unit_test (test_eviction),
     cmocka_unit_test (test_cut),
