@@ -127,18 +127,45 @@ nchunks (const struct volume *v)
   return v->root.size / v->root.chunk_size;
 }
 
+/* Keep cp (whose page has been filled) in the page cache, unless
+ * another thread was first; either way *out is the page kept.  cp is
+ * taken over.
+ */
+static int
+keep_page (struct volume *v, struct cached_page *cp, const struct page **out)
+{
+  uint64_t h = id_hash (&cp->id);
+  struct cached_page *old;
+  int r = 0;
+
+  pthread_mutex_lock (&v->lock);
+  old = (struct cached_page *) hashmap_get (&v->pages, h, &cp->id);
+  if (old == NULL)
+    r = hashmap_put (&v->pages, h, (uintptr_t) cp);
+  pthread_mutex_unlock (&v->lock);
+  if (old || r < 0) {           /* another thread was first, or no memory */
+    page_free (&cp->p);
+    free (cp);
+    if (r < 0)
+      return r;
+    cp = old;
+  }
+  if (out)
+    *out = &cp->p;
+  return 0;
+}
+
 /* The decoded page with this id, fetched on first use.  The pointer
  * stays valid until volume_close.
  */
 static int
 get_page (struct volume *v, const struct s3vol_id *id, const struct page **out)
 {
-  struct cached_page *cp, *old;
-  uint64_t h = id_hash (id);
+  struct cached_page *cp;
   int r;
 
   pthread_mutex_lock (&v->lock);
-  cp = (struct cached_page *) hashmap_get (&v->pages, h, id);
+  cp = (struct cached_page *) hashmap_get (&v->pages, id_hash (id), id);
   pthread_mutex_unlock (&v->lock);
   if (cp) {
     *out = &cp->p;
@@ -155,20 +182,7 @@ get_page (struct volume *v, const struct s3vol_id *id, const struct page **out)
     free (cp);
     return r;
   }
-  pthread_mutex_lock (&v->lock);
-  old = (struct cached_page *) hashmap_get (&v->pages, h, id);
-  if (old == NULL)
-    r = hashmap_put (&v->pages, h, (uintptr_t) cp);
-  pthread_mutex_unlock (&v->lock);
-  if (old || r < 0) {           /* another thread was first, or no memory */
-    page_free (&cp->p);
-    free (cp);
-    if (r < 0)
-      return r;
-    cp = old;
-  }
-  *out = &cp->p;
-  return 0;
+  return keep_page (v, cp, out);
 }
 
 /* The page covering page index pi of root, or NULL if it is all holes. */
@@ -346,6 +360,7 @@ update_page (struct volume *v, struct root *root, uint64_t pi,
   const struct page *base;
   struct page p;
   struct root_page rp = { .index = pi };
+  struct cached_page *cp;
   uint32_t stored;
   size_t i;
   int r;
@@ -370,6 +385,15 @@ update_page (struct volume *v, struct root *root, uint64_t pi,
   if (r == 0)
     r = root_set_page (root, &rp);
   s3vol_buf_free (&enc);
+  /* The new page is kept decoded: reading the version just published
+   * then needs no fetch (nor the store: a cache writing on through an
+   * outage looks its chunks up there).
+   */
+  if (r == 0 && p.n > 0 && (cp = calloc (1, sizeof *cp)) != NULL) {
+    cp->id = rp.id;
+    cp->p = p;
+    return keep_page (v, cp, NULL);
+  }
   page_free (&p);
   return r;
 }

@@ -19,9 +19,11 @@ private_home
 mkdir -p "$T/m"
 on_exit "'$S3VOL' detach '$T/m' >/dev/null 2>&1"
 s3vol create cyc --size 1G >/dev/null || die "create"
+cycles=${S3VOL_TEST_CYCLES:-20}   # make stress: 50
 
-phase "20 x attach, write, commit, detach"
-for i in $(seq 1 20); do
+phase "$cycles x attach, write, commit, detach"
+t0=$SECONDS
+for i in $(seq 1 "$cycles"); do
   s3vol attach cyc "$T/m" --commit-interval 1 >/dev/null ||
     die "cycle $i: attach failed"
   # Enough written that background commits (every second, each
@@ -35,10 +37,11 @@ for i in $(seq 1 20); do
     die "cycle $i: detach failed: $(cat "$T/err")"
   grep -q busy "$T/err" && die "cycle $i: $(cat "$T/err")"
 done
+echo "   $cycles cycles in $((SECONDS - t0))s; head version $(head_version cyc)"
 
 phase "every cycle's file is in the head; nothing left"
 s3vol ls cyc / >"$T/ls"
-for i in $(seq 1 20); do
+for i in $(seq 1 "$cycles"); do
   grep -qx "f$i" "$T/ls" && grep -qx "g$i" "$T/ls" ||
     die "f$i or g$i is not in the newest version"
 done

@@ -15,6 +15,7 @@ requires_loop
 requires mountpoint fstrim
 on_each_store
 make_store
+mb=${S3VOL_TEST_TRIM_MB:-64}      # the file's size in MiB (make stress: 200)
 
 # referenced NAME: bytes the head version of NAME references.
 referenced () {
@@ -40,13 +41,13 @@ d1=$(ctl_status w dirty_bytes)
 echo "dirty before fstrim: $d0 bytes, after: $d1"
 [ "$d1" = "$d0" ] || die "fstrim of zeros dirtied $((d1 - d0)) bytes"
 
-phase "write a 64 MiB file, sync, commit"
-dd if=/dev/urandom of="$T/mnt/big" bs=1M count=64 conv=fsync status=none
+phase "write a $mb MiB file, sync, commit"
+dd if=/dev/urandom of="$T/mnt/big" bs=1M count="$mb" conv=fsync status=none
 sync
 v1=$(commit w "big file")
 r1=$(referenced v)
 echo "version $v1 references $r1 bytes"
-[ "$r1" -ge $((r0 + (64 << 20))) ] ||
+[ "$r1" -ge $((r0 + (mb << 20))) ] ||
   die "version $v1 references $r1 bytes: the file is not in it"
 
 phase "rm the file, sync, fstrim, commit"
