@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "s3vol/attach.h"
 
 struct sink {
   int fd;
@@ -197,36 +198,10 @@ proc_have (const char *prog)
   return false;
 }
 
-uint64_t
-proc_start_time (pid_t pid)
-{
-  char path[64], buf[1024], *p;
-  unsigned long long start = 0;
-  FILE *fp;
-  int field;
-
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  fp = fopen (path, "r");
-  if (fp == NULL)
-    return 0;
-  /* After the command's ")", field 3 is the state; 22 the start time. */
-  if (fgets (buf, sizeof buf, fp) && (p = strrchr (buf, ')')) != NULL)
-    for (field = 3, p += 2; *p && field < 22; field++) {
-      p = strchr (p, ' ');
-      if (p == NULL)
-        break;
-      p++;
-      if (field == 21 && sscanf (p, "%llu", &start) != 1)
-        start = 0;
-    }
-  fclose (fp);
-  return start;
-}
-
 bool
 proc_owner_alive (pid_t pid, uint64_t start)
 {
-  return proc_alive (pid) && (start == 0 || proc_start_time (pid) == start);
+  return proc_alive (pid) && (start == 0 || att_proc_start (pid) == start);
 }
 
 uint64_t

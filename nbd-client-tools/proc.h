@@ -30,9 +30,6 @@ bool proc_alive (pid_t pid);
 /* Send sig to pid and wait up to ms for it to go; SIGKILL after that. */
 void proc_stop (pid_t pid, int sig, int ms);
 
-/* pid's start time (clock ticks since boot), or 0 if it is not there. */
-uint64_t proc_start_time (pid_t pid);
-
 /* Is pid running and, unless start is 0, the process that started then
  * (not another one given its pid since)?
  */

@@ -234,7 +234,7 @@ bring_up (const char *url, const struct cli_args *args,
             m->ephemeral ? m->eph_store : url);
   a->commit_interval = args->interval_set ? args->interval : 5;
   a->owner_pid = getpid ();
-  a->owner_start = proc_start_time (a->owner_pid);
+  a->owner_start = att_proc_start (a->owner_pid);
   a->mntns = att_self_mntns ();
   make_path (m->path);
   if (realpath (m->path, real) == NULL) {

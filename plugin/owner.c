@@ -41,6 +41,7 @@
 #include <nbdkit-plugin.h>
 
 #include "plugin.h"
+#include "s3vol/attach.h"
 
 #define OWNER_POLL_MS 250
 
@@ -79,38 +80,10 @@ owner_config (const char *key, const char *value)
   return 0;
 }
 
-/* PID's start time if it is running (not a zombie), else 0. */
-static uint64_t
-start_time (pid_t pid)
-{
-  char path[64], buf[1024], *p;
-  unsigned long long start = 0;
-  FILE *fp;
-  int field;
-
-  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  fp = fopen (path, "re");
-  if (fp == NULL)
-    return 0;
-  /* After the command's ")", field 3 is the state; 22 the start time. */
-  if (fgets (buf, sizeof buf, fp) && (p = strrchr (buf, ')')) != NULL &&
-      p[1] == ' ' && p[2] != 'Z' && p[2] != 'X')
-    for (field = 3, p += 2; *p && field < 22; field++) {
-      p = strchr (p, ' ');
-      if (p == NULL)
-        break;
-      p++;
-      if (field == 21 && sscanf (p, "%llu", &start) != 1)
-        start = 0;
-    }
-  fclose (fp);
-  return start;
-}
-
 static bool
 owner_alive (void)
 {
-  uint64_t t = start_time (owner_pid);
+  uint64_t t = att_proc_start (owner_pid);
 
   return t != 0 && (owner_start == 0 || t == owner_start);
 }

@@ -110,6 +110,12 @@ const char *att_id (const struct attachment *a);
  */
 uint64_t att_self_mntns (void);
 
+/* The start time of process pid (field 22 of /proc/PID/stat, clock
+ * ticks since boot), or 0 if it is gone or a zombie: with the pid it
+ * names one process, whatever pids are reused.  Not logged.
+ */
+uint64_t att_proc_start (pid_t pid);
+
 /* Write a's record into a->dir (atomically: readers see the old record
  * or the new one).  -EINVAL if a field could not be read back (see
  * above: control characters, a bad name or device), having written

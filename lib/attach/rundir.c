@@ -327,3 +327,30 @@ att_remove_dir (const struct attachment *a)
   close (dfd);
   return r;
 }
+
+uint64_t
+att_proc_start (pid_t pid)
+{
+  char path[64], buf[1024], *p;
+  unsigned long long start = 0;
+  FILE *fp;
+  int field;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fp = fopen (path, "re");
+  if (fp == NULL)
+    return 0;
+  /* After the command's ")", field 3 is the state; 22 the start time. */
+  if (fgets (buf, sizeof buf, fp) && (p = strrchr (buf, ')')) != NULL &&
+      p[1] == ' ' && p[2] != 'Z' && p[2] != 'X')
+    for (field = 3, p += 2; *p && field < 22; field++) {
+      p = strchr (p, ' ');
+      if (p == NULL)
+        break;
+      p++;
+      if (field == 21 && sscanf (p, "%llu", &start) != 1)
+        start = 0;
+    }
+  fclose (fp);
+  return start;
+}
