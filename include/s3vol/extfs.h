@@ -144,6 +144,16 @@ int extfs_list (struct extfs *x, const char *path, bool stat,
  */
 int extfs_cat (struct extfs *x, const char *path, int fd);
 
+/* Read up to n bytes of regular file path (through symlinks) from byte
+ * off into buf; holes and unwritten extents read as zeros.  *got is the
+ * number of bytes read: n, or fewer only at the end of the file (0 at or
+ * past it).  -EISDIR for a directory, -EINVAL for other kinds.  Each call
+ * looks path up again: a caller streaming a file reads pieces of a few
+ * MiB.
+ */
+int extfs_pread (struct extfs *x, const char *path, void *buf, size_t n,
+                 uint64_t off, size_t *got);
+
 /* Copy remote (a file, a symlink, or with EXTFS_RECURSIVE a directory
  * tree) to the local path (made; if it is an existing directory, into
  * it).  Sizes, modes, mtimes, symlinks, hard links and holes are kept.

@@ -370,3 +370,106 @@ extfs_cat (struct extfs *x, const char *path, int fd)
   free (buf);
   return r;
 }
+
+/* ---- reads at an offset ---- */
+
+struct span {
+  struct extfs *x;
+  const char *path;
+  uint64_t off, end;            /* the bytes wanted, [off, end) */
+  char *out;                    /* receives byte off at out[0] */
+  char *bounce;                 /* PIECE bytes, whole blocks */
+};
+
+/* Copy the part of one run inside [off, end) to out. */
+static int
+span_run (void *opaque, const struct extfs_run *run)
+{
+  struct span *s = opaque;
+  struct extfs *x = s->x;
+  uint64_t bs = x->fs->blocksize, total = ext2fs_blocks_count (x->fs->super);
+  uint64_t first, last, b, n, from, to;
+  errcode_t e;
+
+  if (run->lblk > UINT64_MAX / bs - run->len ||
+      run->pblk > total || run->len > total - run->pblk) {
+    s3vol_error (x->log, "%s: corrupt block map (blocks %" PRIu64 "+%"
+                 PRIu64 " at block %" PRIu64 ")", s->path, run->lblk,
+                 run->len, run->pblk);
+    return -EUCLEAN;
+  }
+  if (run->lblk * bs >= s->end)
+    return 1;                   /* runs come in file order: done */
+  if ((run->lblk + run->len) * bs <= s->off || run->uninit)
+    return 0;
+  first = s->off > run->lblk * bs ? s->off / bs : run->lblk;
+  last = (s->end + bs - 1) / bs;
+  if (last > run->lblk + run->len)
+    last = run->lblk + run->len;
+  for (b = first; b < last; b += n) {
+    n = last - b < PIECE / bs ? last - b : PIECE / bs;
+    e = io_channel_read_blk64 (x->fs->io, run->pblk + (b - run->lblk), n,
+                               s->bounce);
+    if (e)
+      return extfs_fail (x, e, "read", s->path);
+    from = b * bs > s->off ? b * bs : s->off;
+    to = (b + n) * bs < s->end ? (b + n) * bs : s->end;
+    memcpy (s->out + (from - s->off), s->bounce + (from - b * bs),
+            to - from);
+  }
+  return 0;
+}
+
+int
+extfs_pread (struct extfs *x, const char *path, void *buf, size_t n,
+             uint64_t off, size_t *got)
+{
+  union extfs_inode in;
+  struct span s = { .x = x, .path = path, .off = off, .out = buf };
+  uint64_t size;
+  ext2_ino_t ino;
+  size_t inl = 0;
+  errcode_t e;
+  int r = extfs_find (x, path, true, &ino, &in);
+
+  *got = 0;
+  if (r == 0 && !LINUX_S_ISREG (in.small.i_mode)) {
+    s3vol_error (x->log, "%s: %s", path, LINUX_S_ISDIR (in.small.i_mode)
+                 ? "is a directory" : "not a regular file");
+    r = LINUX_S_ISDIR (in.small.i_mode) ? -EISDIR : -EINVAL;
+  }
+  if (r == 0 && (in.small.i_flags & EXT4_ENCRYPT_FL)) {
+    s3vol_error (x->log, "%s: the file is encrypted", path);
+    r = -ENOTSUP;
+  }
+  if (r < 0)
+    return r;
+  size = EXT2_I_SIZE (&in.small);
+  if (off >= size || n == 0)
+    return 0;
+  s.end = n < size - off ? off + n : size;
+  memset (buf, 0, s.end - off);
+  s.bounce = malloc (PIECE);
+  if (s.bounce == NULL)
+    return -ENOMEM;
+  if (in.small.i_flags & EXT4_INLINE_DATA_FL) {
+    e = ext2fs_inline_data_size (x->fs, ino, &inl);
+    if (e == 0 && inl > PIECE) {
+      s3vol_error (x->log, "%s: corrupt inline data (%zu bytes)", path, inl);
+      r = -EUCLEAN;
+    }
+    else if (e == 0)
+      e = ext2fs_inline_data_get (x->fs, ino, &in.small, s.bounce, &inl);
+    if (r == 0 && e)
+      r = extfs_fail (x, e, "read", path);
+    if (r == 0 && inl > off)
+      memcpy (buf, s.bounce + off, (inl < s.end ? inl : s.end) - off);
+  }
+  else
+    r = extfs_each_run (x, ino, &in, span_run, &s);
+  free (s.bounce);
+  if (r < 0)
+    return r;
+  *got = s.end - off;
+  return 0;
+}

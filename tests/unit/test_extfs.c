@@ -197,6 +197,63 @@ test_round_trip (void **state)
   assert_int_equal (test_run ("rm -rf %s %s", src, out), 0);
 }
 
+/* extfs_pread: any offset and length, across blocks, runs and holes,
+ * agrees with the local file put; short only at the end.
+ */
+static void
+test_pread (void **state)
+{
+  const char *name = new_volume (64, "");
+  const uint64_t at[][2] = {
+    { 0, 1 }, { 0, 4096 }, { 1, 4095 }, { 4095, 2 }, { 100, 3u << 20 },
+    { (3u << 20) - 10, 20 }, { 5u << 20, 4096 }, { (8u << 20) - 7, 9000 },
+    { 0, 12u << 20 }, { (9u << 20) + 90, 100 }, { (9u << 20) + 100, 5 },
+    { 1u << 30, 10 },
+  };
+  char src[300], *want, *got;
+  const char *locals[1];
+  struct extfs *x;
+  size_t i, n;
+  ssize_t w;
+  int fd;
+
+  (void) state;
+  snprintf (src, sizeof src, "%s/pr", fx.work);
+  assert_int_equal (test_run ("head -c 3M /dev/urandom > %s && head -c "
+                              "1048676 /dev/urandom | dd of=%s bs=1M "
+                              "seek=8 conv=notrunc 2>/dev/null", src, src), 0);
+  x = open_fs (name, true, 0);
+  locals[0] = src;
+  assert_int_equal (extfs_put (x, locals, 1, "/f", 0), 0);
+  assert_int_equal (extfs_mkdir (x, "/d", 0), 0);
+  commit (x, NULL);
+  extfs_close (x);
+
+  want = malloc (12u << 20);
+  got = malloc (12u << 20);
+  assert_non_null (want);
+  assert_non_null (got);
+  fd = open (src, O_RDONLY);
+  assert_true (fd >= 0);
+  x = open_fs (name, false, 0);
+  for (i = 0; i < sizeof at / sizeof at[0]; i++) {
+    w = pread (fd, want, at[i][1], at[i][0]);
+    assert_true (w >= 0);
+    memset (got, 0xa5, at[i][1]);
+    assert_int_equal (extfs_pread (x, "/f", got, at[i][1], at[i][0], &n), 0);
+    if (n != (size_t) w || memcmp (got, want, n) != 0)
+      fail_msg ("pread of %" PRIu64 "+%" PRIu64 ": %zu bytes, want %zd%s",
+                at[i][0], at[i][1], n, w, n == (size_t) w ? " (differ)" : "");
+  }
+  assert_int_equal (extfs_pread (x, "/d", got, 10, 0, &n), -EISDIR);
+  assert_int_equal (extfs_pread (x, "/none", got, 10, 0, &n), -ENOENT);
+  extfs_close (x);
+  close (fd);
+  free (want);
+  free (got);
+  assert_int_equal (test_run ("rm -f %s", src), 0);
+}
+
 static void
 test_edit (void **state)
 {
@@ -912,6 +969,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_round_trip),
+    cmocka_unit_test (test_pread),
     cmocka_unit_test (test_edit),
     cmocka_unit_test (test_rebase),
     cmocka_unit_test (test_full),
