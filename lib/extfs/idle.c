@@ -6,7 +6,8 @@
  * freeze and thaw around every commit's cut, make the kernel rewrite the
  * primary superblock (times, mount count, kbytes written, the state and
  * needs_recovery flags, its checksum) and, when the journal moved, the
- * jbd2 journal superblock (sequence, start, checksum).  A commit whose
+ * jbd2 journal superblock (sequence, start, checksum; while the journal
+ * is empty, at the first mount, its checksum features).  A commit whose
  * only changes are these need not publish a version.
  *
  * Bytes only: the chunks that changed are compared 1 KiB region by
@@ -45,6 +46,8 @@
 #define J_SEQUENCE 0x18u        /* first transaction expected in the log */
 #define J_START 0x1cu           /* first log block; 0: nothing to replay */
 #define J_ERRNO 0x20u
+#define J_COMPAT 0x24u          /* the three feature words */
+#define J_CHECKSUM_TYPE 0x50u
 #define J_HEAD 0x58u            /* head of the log, while clean */
 #define J_CHECKSUM 0xfcu
 
@@ -72,6 +75,15 @@ static const struct field jsb_fields[] = {
   { J_CHECKSUM, 4 },
 };
 
+/* More of it while the journal is empty: the first mount of a
+ * filesystem made by mke2fs or written by libext2fs sets the journal's
+ * checksum features and type, which only say how the next transactions
+ * will be written (nothing in the log is read by them).
+ */
+static const struct field jsb_empty_fields[] = {
+  { J_COMPAT, 12 }, { J_CHECKSUM_TYPE, 1 },
+};
+
 static uint32_t
 be32 (const uint8_t *p)
 {
@@ -81,15 +93,24 @@ be32 (const uint8_t *p)
 _Static_assert (sizeof (struct ext2_super_block) == REGION,
                 "an ext4 superblock is 1 KiB");
 
+#define N_FIELDS(f) (sizeof f / sizeof *f)
+
+/* Zero the given fields of a region. */
+static void
+mask (void *out, const struct field *f, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    memset ((uint8_t *) out + f[i].off, 0, f[i].len);
+}
+
 /* Copy a region with the given fields zeroed. */
 static void
 masked (void *out, const uint8_t *in, const struct field *f, size_t n)
 {
-  size_t i;
-
   memcpy (out, in, REGION);
-  for (i = 0; i < n; i++)
-    memset ((uint8_t *) out + f[i].off, 0, f[i].len);
+  mask (out, f, n);
 }
 
 static bool
@@ -111,8 +132,8 @@ sb_housekeeping (const uint8_t *a, const uint8_t *b)
 
   if (!is_ext4_sb (a) || !is_ext4_sb (b))
     return false;
-  masked (&x, a, sb_fields, sizeof sb_fields / sizeof *sb_fields);
-  masked (&y, b, sb_fields, sizeof sb_fields / sizeof *sb_fields);
+  masked (&x, a, sb_fields, N_FIELDS (sb_fields));
+  masked (&y, b, sb_fields, N_FIELDS (sb_fields));
   x.s_state &= htole16 (~state);
   y.s_state &= htole16 (~state);
   x.s_feature_incompat &= htole32 (~recover);
@@ -128,14 +149,18 @@ is_jsb (const uint8_t *p)
 }
 
 static bool
-jsb_housekeeping (const uint8_t *a, const uint8_t *b)
+jsb_housekeeping (const uint8_t *a, const uint8_t *b, bool empty)
 {
   uint8_t x[REGION], y[REGION];
 
   if (!is_jsb (a) || !is_jsb (b))
     return false;
-  masked (x, a, jsb_fields, sizeof jsb_fields / sizeof *jsb_fields);
-  masked (y, b, jsb_fields, sizeof jsb_fields / sizeof *jsb_fields);
+  masked (x, a, jsb_fields, N_FIELDS (jsb_fields));
+  masked (y, b, jsb_fields, N_FIELDS (jsb_fields));
+  if (empty) {
+    mask (x, jsb_empty_fields, N_FIELDS (jsb_empty_fields));
+    mask (y, jsb_empty_fields, N_FIELDS (jsb_empty_fields));
+  }
   return memcmp (x, y, REGION) == 0;
 }
 
@@ -235,8 +260,8 @@ region_housekeeping (const struct journal *j, uint64_t dev,
   if (dev == SB_OFFSET)
     return sb_housekeeping (a, b);
   if (j->empty && dev >= j->start && dev < j->end)
-    return dev == j->start ? jsb_housekeeping (a, b) : true;
-  return jsb_housekeeping (a, b);
+    return dev == j->start ? jsb_housekeeping (a, b, true) : true;
+  return jsb_housekeeping (a, b, false);
 }
 
 static bool
