@@ -250,6 +250,9 @@ attach (const struct cli_global *g, int argc, char **argv)
   r = check_volume (g, &args, &a, &head);
   if (r != EXIT_OK)
     return r;
+  if (cli_recover_volume (a.store, a.volume) != EXIT_OK)
+    fprintf (stderr, "s3vol: warning: attaching %s all the same\n",
+             args.pos[0]);
   a.version = args.version;
   snprintf (a.snapshot, sizeof a.snapshot, "%s",
             args.snapshot ? args.snapshot : "");

@@ -80,6 +80,12 @@ int cli_attach (struct attachment *a, const char *mountpoint,
 #define FINISH_QUIET 4u
 int cli_finish (struct attachment *a, unsigned flags, uint64_t *seq);
 
+/* Recover (as s3vol recover) every orphaned attachment of volume on
+ * store, saying so: what a killed run left is committed before the
+ * volume is attached again.  Exit code: the first failure's.
+ */
+int cli_recover_volume (const char *store, const char *volume);
+
 /* Is a an attachment of an s3vol run that is gone? */
 bool cli_orphaned (const struct attachment *a);
 

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "blockdev.h"
@@ -204,8 +206,23 @@ enter_mntns (const struct attachment *a)
   return 1;
 }
 
+/* Hold a's directory locked while recovering it, so that two recovers
+ * of one orphan (the plugin's own and an attach's, say) take turns; the
+ * second then finds the record gone.  The fd, or -1 if there is no
+ * directory any more.
+ */
 static int
-recover_one (struct attachment *a)
+lock_orphan (const struct attachment *a)
+{
+  int fd = open (a->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  while (fd >= 0 && flock (fd, LOCK_EX) == -1 && errno == EINTR)
+    ;
+  return fd;
+}
+
+static int
+recover_locked (struct attachment *a)
 {
   pid_t own[66] = { a->nbdkit_pid, a->nbdfuse_pid };
   size_t nown = 2;
@@ -241,6 +258,21 @@ recover_one (struct attachment *a)
   return r;
 }
 
+/* Recover a unless another recover did, waiting for one under way. */
+static int
+recover_one (struct attachment *a)
+{
+  struct attachment now;
+  int fd = lock_orphan (a), r = EXIT_OK;
+
+  if (fd >= 0 && att_load (a->dir, &now, NULL) == 0 &&
+      now.nbdkit_pid == a->nbdkit_pid && cli_orphaned (&now))
+    r = recover_locked (&now);
+  if (fd >= 0)
+    close (fd);
+  return r;
+}
+
 struct orphans {
   struct attachment *a;
   size_t n;
@@ -263,6 +295,69 @@ collect_orphan (void *opaque, const struct attachment *a)
   o->a = p;
   o->a[o->n++] = *a;
   return 0;
+}
+
+static int
+recover_volume (const char *store, const char *volume)
+{
+  struct orphans o = { 0 };
+  int r, rc = EXIT_OK;
+  size_t k;
+
+  if (att_each (collect_orphan, &o, &cli_log) < 0 || o.err) {
+    free (o.a);
+    return EXIT_FAIL;
+  }
+  for (k = 0; k < o.n; k++) {
+    if (strcmp (o.a[k].volume, volume) != 0 ||
+        strcmp (o.a[k].store, store) != 0)
+      continue;
+    printf ("recovering attachment %s of %s: its s3vol run (pid %d) is "
+            "gone\n", att_id (&o.a[k]), volume, (int) o.a[k].owner_pid);
+    r = recover_one (&o.a[k]);
+    if (r != EXIT_OK && rc == EXIT_OK)
+      rc = r;
+  }
+  free (o.a);
+  return rc;
+}
+
+/* In a child process: recovering enters other mount namespaces, and
+ * the caller goes on in its own.
+ */
+int
+cli_recover_volume (const char *store, const char *volume)
+{
+  struct orphans o = { 0 };
+  bool any = false;
+  pid_t pid;
+  int status;
+  size_t k;
+
+  if (att_each (collect_orphan, &o, NULL) < 0 || o.err)
+    any = true;                 /* the child says what is wrong */
+  for (k = 0; k < o.n; k++)
+    any |= strcmp (o.a[k].volume, volume) == 0 &&
+      strcmp (o.a[k].store, store) == 0;
+  free (o.a);
+  if (!any)
+    return EXIT_OK;
+  fflush (stdout);
+  fflush (stderr);
+  pid = fork ();
+  if (pid == -1) {
+    fprintf (stderr, "s3vol: fork: %s\n", strerror (errno));
+    return EXIT_FAIL;
+  }
+  if (pid == 0) {
+    status = recover_volume (store, volume);
+    fflush (stdout);
+    _exit (status);
+  }
+  while (waitpid (pid, &status, 0) == -1)
+    if (errno != EINTR)
+      return EXIT_FAIL;
+  return WIFEXITED (status) ? WEXITSTATUS (status) : EXIT_FAIL;
 }
 
 /* Is a named by one of ids[n] (every one when n is 0)? */

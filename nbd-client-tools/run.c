@@ -233,6 +233,9 @@ bring_up (const char *url, const struct cli_args *args,
   snprintf (a->store, sizeof a->store, "%s",
             m->ephemeral ? m->eph_store : url);
   a->commit_interval = args->interval_set ? args->interval : 5;
+  if (!m->ephemeral && cli_recover_volume (a->store, a->volume) != EXIT_OK)
+    fprintf (stderr, "s3vol run: warning: mounting %s all the same\n",
+             a->volume);
   a->owner_pid = getpid ();
   a->owner_start = att_proc_start (a->owner_pid);
   a->mntns = att_self_mntns ();

@@ -62,4 +62,26 @@ wait_until 10 eval "! kill -0 $cmd_pid 2>/dev/null" ||
 "$S3VOL" status | grep -q . && die "status still lists: $("$S3VOL" status)"
 "$S3VOL" recover | grep -qx "no orphaned attachments" ||
   die "a second recover found something"
+phase "attach of a volume with an orphan recovers it first"
+# (Before, attach mounted the head without what the killed run fsynced,
+# which stayed stranded under the orphan's id.)
+"$S3VOL" run --commit-interval 0 -v orphan:/data -- sh -c '
+    echo "second run" > /data/f2 && sync /data/f2 &&
+    touch "'"$T"'/ready2" && exec sleep 617' >"$T/run2.out" 2>&1 &
+run_pid=$!
+wait_or_die 60 "the second command to write /data/f2" test -e "$T/ready2"
+kill -9 "$run_pid"
+wait "$run_pid" 2>/dev/null || true
+mkdir -p "$T/m"
+"$S3VOL" attach orphan "$T/m" >"$T/attach.out" 2>&1 ||
+  die "attach failed: $(cat "$T/attach.out")"
+on_exit "'$S3VOL' detach '$T/m' >/dev/null 2>&1"
+cat "$T/attach.out"
+grep -q "^recovering attachment [0-9a-f]\{16\} of orphan" "$T/attach.out" ||
+  die "attach did not say it recovered the orphan"
+[ "$(cat "$T/m/f2" 2>&1)" = "second run" ] ||
+  die "the mount lacks what the killed run fsynced: $(cat "$T/m/f2" 2>&1)"
+[ "$("$S3VOL" status --json | grep -c '"orphaned":true')" = 0 ] ||
+  die "an orphan is left"
+"$S3VOL" detach "$T/m" >/dev/null || die "detach"
 phase "done"
