@@ -86,6 +86,12 @@ int cli_finish (struct attachment *a, unsigned flags, uint64_t *seq);
  */
 int cli_recover_volume (const char *store, const char *volume);
 
+/* Delete every object of url, if it names an ephemeral volume's own
+ * store (.../ephemeral/ID, as s3vol run --ephemeral makes them), and
+ * the store's directory if it is file://.  Best effort.
+ */
+void cli_purge_ephemeral (const char *url);
+
 /* Is a an attachment of an s3vol run that is gone? */
 bool cli_orphaned (const struct attachment *a);
 

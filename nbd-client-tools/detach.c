@@ -249,6 +249,15 @@ recover_locked (struct attachment *a)
   if (n > 0)
     printf ("stopped %d process%s left by the s3vol run of %s\n", n,
             n > 1 ? "es" : "", a->volume);
+  if (a->ephemeral) {
+    r = cli_finish (a, FINISH_DISCARD | FINISH_QUIET, &seq);
+    if (r == EXIT_OK) {
+      cli_purge_ephemeral (a->store);
+      printf ("recovered the ephemeral volume of a killed s3vol run "
+              "(attachment %s): deleted\n", att_id (a));
+    }
+    return r;
+  }
   r = cli_finish (a, 0, &seq);
   if (r == EXIT_OK && seq)
     printf ("recovered %s (attachment %s): committed version %" PRIu64

@@ -118,6 +118,7 @@ make_ephemeral (const char *main_url, struct mount_spec *m, uint64_t size)
   r = r < 0 ? cli_exit_code (r) : cli_format (vs, m->a.volume);
   cli_close_volstore (os, vs);
   m->ephemeral = true;
+  m->a.ephemeral = true;
   return r;
 }
 
@@ -136,16 +137,26 @@ collect (void *opaque, const struct objstore_entry *e)
   return l->k[l->n++] ? 0 : -ENOMEM;
 }
 
-/* Delete every object of an ephemeral volume's store. */
-static void
-purge_ephemeral (struct mount_spec *m)
+/* Is url an ephemeral volume's own store (.../ephemeral/16 hex)? */
+static bool
+is_ephemeral_store (const char *url)
+{
+  const char *id = strrchr (url, '/');
+  size_t n = id ? strlen (id + 1) : 0;
+
+  return n == 16 && strspn (id + 1, "0123456789abcdef") == n &&
+    id - url > 10 && strncmp (id - 10, "/ephemeral", 10) == 0;
+}
+
+void
+cli_purge_ephemeral (const char *url)
 {
   struct objstore_config cfg = { .log = &cli_log };
   struct { char **k; size_t n, cap; } l = { 0 };
   struct objstore *os;
   size_t i;
 
-  if (objstore_open (m->eph_store, &cfg, &os) < 0)
+  if (!is_ephemeral_store (url) || objstore_open (url, &cfg, &os) < 0)
     return;
   if (objstore_list (os, "", NULL, collect, &l) == 0 && l.n)
     objstore_del_many (os, (const char *const *) l.k, l.n);
@@ -153,9 +164,9 @@ purge_ephemeral (struct mount_spec *m)
     free (l.k[i]);
   free (l.k);
   objstore_close (os);
-  if (strncmp (m->eph_store, "file://", 7) == 0) {
+  if (strncmp (url, "file://", 7) == 0) {
     char dir[PATH_MAX];
-    snprintf (dir, sizeof dir, "%s", m->eph_store + 7);
+    snprintf (dir, sizeof dir, "%s", url + 7);
     rmdir (dir);
     *strrchr (dir, '/') = '\0';
     rmdir (dir);                /* .../ephemeral, if now empty */
@@ -296,7 +307,7 @@ finish (struct mount_spec *m)
   r = cli_finish (&m->a, FINISH_LAZY | (m->ephemeral ? FINISH_DISCARD |
                                         FINISH_QUIET : 0), &seq);
   if (m->ephemeral)
-    purge_ephemeral (m);
+    cli_purge_ephemeral (m->eph_store);
   return r;
 }
 
@@ -357,7 +368,7 @@ run (const struct cli_global *g, int argc, char **argv)
   }
   for (i = n; i < args.nvolumes; i++)
     if (ms[i].ephemeral)
-      purge_ephemeral (&ms[i]);
+      cli_purge_ephemeral (ms[i].eph_store);
   return r != EXIT_OK ? r : rc;
 }
 

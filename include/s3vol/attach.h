@@ -78,6 +78,9 @@ struct attachment {
                                  * the mountpoint is in, seen only there */
   bool cache_owned;             /* cache_dir is this attachment's own:
                                  * removed when it is detached clean */
+  bool ephemeral;               /* an s3vol run's ephemeral volume, in a
+                                 * store of its own that is deleted with
+                                 * it, even by recover */
 };
 
 /* The run directory: $S3VOL_RUN_DIR if it is absolute, else /run/s3vol.

@@ -61,6 +61,7 @@ static const struct field fields[] = {
   FOPT ("owner_start", owner_start, K_U64),
   FOPT ("mntns", mntns, K_U64),
   FOPT ("cache_owned", cache_owned, K_BOOL),
+  FOPT ("ephemeral", ephemeral, K_BOOL),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 

@@ -179,19 +179,7 @@ run_verb () {
   fi
 }
 
-store_keys () {  # every key of the store, through an independent path;
-  # fails if the store cannot be listed
-  local keys
-  case $STORE in
-  file://*) keys=$(cd "${STORE#file://}" && find . -type f) || return ;;
-  s3://*)  # curl's own SigV4 (not s3vol's S3 code), every page, --fail
-    keys=$(python3 "$SUPPORT/s3obj.py" list "$STORE") || return
-    keys=$(echo "$keys" | cut -d' ' -f2-) ;;
-  *) return 1 ;;
-  esac
-  echo "$keys" | sort
-}
-export -f store_keys
+. "$SUPPORT/store_keys.sh"
 
 serve_qemu () {
   command -v qemu-img >/dev/null || { fail "qemu-img missing"; return; }

@@ -84,4 +84,25 @@ grep -q "^recovering attachment [0-9a-f]\{16\} of orphan" "$T/attach.out" ||
 [ "$("$S3VOL" status --json | grep -c '"orphaned":true')" = 0 ] ||
   die "an orphan is left"
 "$S3VOL" detach "$T/m" >/dev/null || die "detach"
+phase "a killed --ephemeral run: recover deletes its volume"
+# (Before, recover committed it and its objects stayed in the store.)
+before=$(store_keys) || die "cannot list the store"
+"$S3VOL" run --ephemeral -v scratch:/scratch -- sh -c '
+    head -c 3M /dev/urandom > /scratch/x && sync /scratch/x &&
+    touch "'"$T"'/ready3" && exec sleep 617' >"$T/run3.out" 2>&1 &
+run_pid=$!
+wait_or_die 60 "the ephemeral command to write" test -e "$T/ready3"
+during=$(store_keys)
+[ -n "$(comm -13 <(echo "$before") <(echo "$during"))" ] ||
+  die "the listing does not show the ephemeral volume's objects"
+kill -9 "$run_pid"
+wait "$run_pid" 2>/dev/null || true
+"$S3VOL" recover >"$T/recover3.out" 2>&1 ||
+  die "recover failed: $(cat "$T/recover3.out")"
+cat "$T/recover3.out"
+grep -q "ephemeral volume .* deleted" "$T/recover3.out" ||
+  die "recover does not say it deleted the ephemeral volume"
+after=$(store_keys)
+[ "$before" = "$after" ] ||
+  die "the ephemeral volume left: $(comm -13 <(echo "$before") <(echo "$after") | head -3)"
 phase "done"

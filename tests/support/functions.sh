@@ -201,18 +201,26 @@ else
 fi
 
 # make_store [NAME]: set STORE to a fresh, empty store URL; for directory
-# stores STORE_DIR is the directory.
+# stores STORE_DIR is the directory.  An S3 store's objects are deleted
+# at exit unless S3VOL_KEEP_S3_DATA is set.
 make_store () {
   local name=${1:-store}
   if [ "$STORE_KIND" = s3 ]; then
     STORE_DIR=
     STORE="s3://$S3VOL_TEST_BUCKET/it-$TEST_NAME-$name-$(date +%s)-$RANDOM-$$"
+    # The test server keeps every object in memory: delete the store's
+    # at the end (last: cleanups run newest first; in the background, as
+    # it takes seconds), unless kept.
+    [ -n "${S3VOL_KEEP_S3_DATA:-}" ] ||
+      on_exit "python3 '$SUPPORT/s3obj.py' purge '$STORE' >/dev/null 2>&1 &"
   else
     STORE_DIR=$T/$name
     mkdir -p "$STORE_DIR"
     STORE=file://$STORE_DIR
   fi
 }
+
+. "$SUPPORT/store_keys.sh"
 
 # s3vol ARGS...: the CLI on $STORE.
 s3vol () { "$S3VOL" --store "$STORE" "$@"; }

@@ -4,6 +4,7 @@
     python3 s3obj.py list s3://BUCKET/PREFIX     -> "SIZE KEY" lines
     python3 s3obj.py get s3://BUCKET KEY FILE
     python3 s3obj.py put s3://BUCKET KEY FILE
+    python3 s3obj.py purge s3://BUCKET/PREFIX    (delete every object)
 
 Uses curl's SigV4 signing with the usual AWS_* variables and
 AWS_ENDPOINT_URL (path-style), so it checks what the store holds without
@@ -81,6 +82,17 @@ def list_objects(url):
         token = root.findtext(NS + "NextContinuationToken")
 
 
+def purge(url):
+    """Delete every object under url's prefix, many per curl."""
+    keys = [key for _, key in list_objects(url)]
+    for i in range(0, len(keys), 200):
+        args = []
+        for key in keys[i:i + 200]:
+            args += ["-o", "/dev/null", object_url(url, key)]
+        curl("-X", "DELETE", "-H", "x-amz-content-sha256: " + EMPTY_SHA256,
+             *args)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "list":
         for size, key in list_objects(sys.argv[2]):
@@ -89,5 +101,7 @@ if __name__ == "__main__":
         get(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "put":
         put(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "purge":
+        purge(sys.argv[2])
     else:
-        sys.exit("usage: s3obj.py list|get|put ...")
+        sys.exit("usage: s3obj.py list|get|put|purge ...")
