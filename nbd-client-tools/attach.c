@@ -92,6 +92,8 @@ check_volume (const struct cli_global *g, const struct cli_args *args,
   }
   else
     r = cli_exit_code (volstore_info (vs, a->volume, &info));
+  if (r == EXIT_OK)
+    r = cli_check_key (vs, a->volume, &info);
   cli_close_volstore (os, vs);
   *head = r == EXIT_OK ? info.head : 0;
   return r;

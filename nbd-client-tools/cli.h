@@ -63,6 +63,13 @@ struct volstore;
  */
 int cli_open_volstore (const struct cli_global *g, struct objstore **os,
                        struct volstore **vs);
+/* For an encrypted volume, whether a key given opens it (the error is
+ * printed): checked before starting a plugin, whose own failure would
+ * only say that it did not start.  Exit code.
+ */
+struct vol_info;
+int cli_check_key (struct volstore *vs, const char *name,
+                   const struct vol_info *info);
 void cli_close_volstore (struct objstore *os, struct volstore *vs);
 
 /* "1.5 GiB" into out (at least 16 bytes). */

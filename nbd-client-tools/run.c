@@ -211,6 +211,7 @@ static int
 check_volume (const char *url, const struct cli_args *args,
               struct mount_spec *m)
 {
+  struct vol_info info = { 0 };
   struct objstore *os;
   struct volstore *vs;
   uint64_t size = args->size ? args->size : 1ull << 40;
@@ -227,8 +228,9 @@ check_volume (const char *url, const struct cli_args *args,
       r = cli_format (vs, m->a.volume);
   }
   else
-    r = cli_exit_code (volstore_info (vs, m->a.volume,
-                                      &(struct vol_info) { 0 }));
+    r = cli_exit_code (volstore_info (vs, m->a.volume, &info));
+  if (r == EXIT_OK)
+    r = cli_check_key (vs, m->a.volume, &info);
   cli_close_volstore (os, vs);
   return r;
 }

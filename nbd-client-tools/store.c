@@ -94,6 +94,21 @@ cli_open_volstore (const struct cli_global *g, struct objstore **os,
   return r;
 }
 
+int
+cli_check_key (struct volstore *vs, const char *name,
+               const struct vol_info *info)
+{
+  struct volume *v;
+  int r;
+
+  if (!info->encrypted)
+    return EXIT_OK;
+  r = volume_open (vs, name, &(struct vol_ref) { 0 }, &v);
+  if (r == 0)
+    volume_close (v);
+  return cli_exit_code (r);
+}
+
 void
 cli_close_volstore (struct objstore *os, struct volstore *vs)
 {

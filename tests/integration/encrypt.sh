@@ -67,9 +67,12 @@ phase "mounted writer, then a reader"
 s3vol --key-file "$T/key" run -v sec:/data -- sh -c \
   'cmp /data/rand '"$T"'/rand && cp '"$T"'/words /data/copy' ||
   die "run with the key failed"
-expect_fail 1 "run without a key" s3vol run -v sec:/data -- true
+expect_fail 10 "run without a key" s3vol run -v sec:/data -- true
 grep -q "encrypted" "$T/err" || die "run without a key: message does not say why"
 mkdir -m 755 "$T/m1"
+expect_fail 10 "attach without a key" s3vol attach sec "$T/m1"
+grep -q "encrypted" "$T/err" || die "attach without a key: message does not say why"
+mountpoint -q "$T/m1" && die "attach without a key mounted something"
 s3vol --key-file "$T/key" attach sec "$T/m1" --read-only >/dev/null ||
   die "attach --read-only with the key failed"
 cmp "$T/words" "$T/m1/copy" || die "the reader sees other bytes"
