@@ -37,6 +37,7 @@ class Fs:
     def __init__(self, store: Store, name: str, *, writable: bool = False,
                  version: Optional[int] = None,
                  snapshot: Optional[str] = None) -> None:
+        self._x = c_void_p()
         self.store = store
         self.name = name
         self.exists: list[str] = []      # EXTFS_EV_EXISTS paths
@@ -47,7 +48,6 @@ class Fs:
             log=pointer(store.msgs.log), volume=self._name_b,
             ref=vol_ref(version, snapshot), writable=writable,
             notify=_lib.Notify(self._notify_fn, None))
-        self._x = c_void_p()
         with store.msgs.capture() as m:
             store.msgs.check(lib.extfs_open(store.vs, byref(self._cfg),
                                             byref(self._x)), m)
@@ -70,7 +70,8 @@ class Fs:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        if getattr(self, "_lock", None) is not None:
+            self.close()
 
     def call(self, fn: Callable[..., int], *args: object,
              filename: Optional[str] = None, conflict: bool = False,
