@@ -96,9 +96,10 @@ class _Attachment:
         self.readonly = bool(a.readonly)
 
 
-def _attachments(volume: str, msgs: Any) -> list[_Attachment]:
+def _attachments(volume: str, msgs: Any) -> "tuple[list[_Attachment], str]":
     """Attachments of volume visible in this mount namespace (their
-    record names it, or names none), through att_each."""
+    record names it, or names none), through att_each; and why none
+    could be seen ("" if the run directory was read)."""
     ns = lib.att_self_mntns()
     found: list[_Attachment] = []
 
@@ -109,8 +110,13 @@ def _attachments(volume: str, msgs: Any) -> list[_Attachment]:
         return 0
     fn = _lib.ATT_FN(one)
     with msgs.capture() as m:
-        msgs.check(lib.att_each(fn, None, byref(msgs.log)), m)
-    return found
+        r = lib.att_each(fn, None, byref(msgs.log))
+    if r == -errno.EACCES:
+        # Another user's run directory (root's /run/s3vol): none of its
+        # attachments can be this process's.
+        return [], "; ".join(m)
+    msgs.check(r, m)
+    return found, ""
 
 
 class FileReader:
@@ -517,7 +523,7 @@ class Volume:
     # ---- an attachment of this volume ------------------------------------
 
     def _attachment(self, mountpoint: Optional[PathLike]) -> _Attachment:
-        atts = _attachments(self.name, self._store.msgs)
+        atts, why = _attachments(self.name, self._store.msgs)
         if mountpoint is not None:
             want = os.path.realpath(os.fspath(mountpoint))
             atts = [a for a in atts if a.mountpoint == want]
@@ -527,9 +533,10 @@ class Volume:
         if not atts:
             raise NotAttachedError(
                 errno.ENOENT, "volume %s is not attached here%s (run under "
-                "s3vol run, or s3vol attach it)" % (
+                "s3vol run, or s3vol attach it)%s" % (
                     self.name, " at %s" % os.fspath(mountpoint)
-                    if mountpoint is not None else ""))
+                    if mountpoint is not None else "",
+                    ": " + why if why else ""))
         if len(atts) > 1:
             raise NotAttachedError(
                 errno.EEXIST, "volume %s is attached at %s: say which with "
