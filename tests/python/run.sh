@@ -28,7 +28,7 @@ rm -rf "$T/src/python/build" "$T/src/python/"*.egg-info
   { echo "FAIL: the offline install of ./python"; exit 1; }
 chmod -R a+rX "$T/V"
 
-export S3VOL_LIB=$BUILD/libs3vol.so S3VOL_CLI=$BUILD/s3vol
+export S3VOL_LIB=$BUILD/libs3vol.so S3VOL_CLI=$BUILD/s3vol PYTHONDONTWRITEBYTECODE=1
 export S3VOL_TEST_PYTHON=$T/V/bin/python
 cd "$SRCDIR/tests/python"
 # Not the source tree's package: the venv's.

@@ -46,25 +46,25 @@ sys.exit(7)
 """
 
 
-def test_commit_reload_in_run(dir_store: str, tmp_path) -> None:
+def test_commit_reload_in_run(store: str, tmp_path) -> None:
     need(can_mount(), "s3vol run needs root, /dev/fuse and loop devices: "
          "commit/reload inside s3vol run not tested")
-    s3vol.Volume.create("work", size=SMALL, store=dir_store)
-    other = s3vol.Volume.create("other", size=SMALL, store=dir_store)
+    s3vol.Volume.create("work", size=SMALL, store=store)
+    other = s3vol.Volume.create("other", size=SMALL, store=store)
     data, ro = tmp_path / "data", tmp_path / "ro"
     data.mkdir()
     ro.mkdir()
     py = os.environ.get("S3VOL_TEST_PYTHON", sys.executable)
     p = subprocess.run(
-        [cli(), "--store", dir_store, "run", "-v", "work:%s" % data,
-         "-v", "other:%s:ro" % ro, "--", py, "-c", INSIDE, dir_store,
+        [cli(), "--store", store, "run", "-v", "work:%s" % data,
+         "-v", "other:%s:ro" % ro, "--", py, "-c", INSIDE, store,
          str(data), str(ro)],
         capture_output=True, text=True, timeout=300, check=False)
     print(p.stdout, p.stderr)
     assert p.returncode == 7, p.stdout + p.stderr
     assert "reloaded: from outside" in p.stdout
     assert "not attached:" in p.stdout and "read-only:" in p.stdout
-    work = s3vol.Volume.from_name("work", store=dir_store)
+    work = s3vol.Volume.from_name("work", store=store)
     assert b"".join(work.read_file("/b")) == b"second"
     assert any(v.message == "from python" for v in work.versions())
     assert other.info().head == 3       # mkfs, then the put inside

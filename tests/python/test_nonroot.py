@@ -44,6 +44,14 @@ try:
     raise SystemExit("commit outside an attachment did not fail")
 except s3vol.NotAttachedError:
     pass
+ro_store = os.environ.get("RO_STORE")
+if ro_store:
+    # root's store, which this user may read but not write
+    try:
+        s3vol.Volume.create("x", size=256 << 20, store=ro_store)
+        raise SystemExit("create in a store of root's did not fail")
+    except PermissionError as e:
+        print("refused:", e)
 print("ok as uid", os.geteuid())
 """
 
@@ -55,6 +63,7 @@ def test_not_root() -> None:
            "S3VOL_LIB": os.environ["S3VOL_LIB"], "TMPDIR": home,
            "LC_ALL": "C.UTF-8"}
     user = None
+    cleanup = [home]
     try:
         if os.geteuid() == 0:
             user = "s3vpy" + secrets.token_hex(4)
@@ -64,6 +73,10 @@ def test_not_root() -> None:
                            check=True)
             pw = pwd.getpwnam(user)
             os.chown(home, pw.pw_uid, pw.pw_gid)
+            ro = tempfile.mkdtemp(prefix="s3vol-rostore-")
+            os.chmod(ro, 0o755)
+            cleanup.append(ro)
+            env["RO_STORE"] = "file://" + ro
             argv = [which_sbin("runuser"), "-u", user, "--", "env", "-i"] + \
                 ["%s=%s" % kv for kv in env.items()] + [py, "-c", PROGRAM]
         else:
@@ -75,9 +88,12 @@ def test_not_root() -> None:
         print(p.stdout, p.stderr)
         assert p.returncode == 0, p.stderr
         assert "ok as uid" in p.stdout and "ok as uid 0" not in p.stdout
+        if user is not None:
+            assert "refused:" in p.stdout
     finally:
         if user is not None:
             subprocess.run([which_sbin("userdel"), user], check=False)
             with pytest.raises(KeyError):
                 pwd.getpwnam(user)
-        shutil.rmtree(home, ignore_errors=True)
+        for d in cleanup:
+            shutil.rmtree(d, ignore_errors=True)
