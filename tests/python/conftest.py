@@ -71,7 +71,9 @@ def wipe_store(url: str) -> None:
                             ctypes.POINTER(_Entry))
     lib.objstore_list.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
                                   ctypes.c_char_p, fn_t, ctypes.c_void_p]
-    lib.objstore_del.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.objstore_del_many.argtypes = [ctypes.c_void_p,
+                                      ctypes.POINTER(ctypes.c_char_p),
+                                      ctypes.c_size_t]
     s = ctypes.c_void_p()
     cfg = _lib.ObjstoreConfig()
     assert lib.objstore_open(url.encode(), ctypes.byref(cfg),
@@ -83,8 +85,13 @@ def wipe_store(url: str) -> None:
         return 0
     try:
         assert lib.objstore_list(s, b"", None, fn_t(one), None) >= 0
-        for k in keys:
-            lib.objstore_del(s, k)
+        for i in range(0, len(keys), 1000):
+            part = keys[i:i + 1000]
+            assert lib.objstore_del_many(
+                s, (ctypes.c_char_p * len(part))(*part), len(part)) == 0
+        keys.clear()
+        assert lib.objstore_list(s, b"", None, fn_t(one), None) >= 0
+        assert keys == [], "left in %s: %r" % (url, keys[:5])
     finally:
         lib.objstore_close(s)
 

@@ -27,12 +27,12 @@ def test_volumes_of_a_store(store: str) -> None:
     assert s3vol.Volume.lookup("a", store=store).name == "a"
     again = s3vol.Volume.from_name("a", create_if_missing=True, store=store)
     assert again.info().head == a.info().head
-    s3vol.Volume.create("b", size=SMALL, chunk_size=256 << 10, store=store)
+    s3vol.Volume.create("b", size=SMALL, chunk_size=4 << 20, store=store)
     with pytest.raises(FileExistsError):
         s3vol.Volume.create("b", size=SMALL, store=store)
     infos = s3vol.Volume.list(store=store)
     assert [i.name for i in infos] == ["a", "b"]
-    assert infos[1].chunk_size == 256 << 10 and not infos[1].encrypted
+    assert infos[1].chunk_size == 4 << 20 and not infos[1].encrypted
     s3vol.Volume.rename("b", "c", store=store)
     with pytest.raises(FileExistsError):
         s3vol.Volume.rename("a", "c", store=store)
