@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
 
 
 class Error(OSError):
@@ -65,7 +65,3 @@ def error_for(err: int, messages: Sequence[str], *,
     if filename is not None:
         return cls(code, text, filename)
     return cls(code, text)
-
-
-def raise_for(err: int, messages: Sequence[str], **kw) -> NoReturn:
-    raise error_for(err, messages, **kw)

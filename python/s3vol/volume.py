@@ -204,6 +204,10 @@ class Batch:
         if isinstance(local_file, (str, bytes, os.PathLike)):
             fs.put([os.fspath(local_file)], remote_path, self._flags)
             return
+        if remote_path.endswith("/"):
+            raise ValueError("s3vol: put_file of a file object needs the "
+                             "remote file's name, not a directory: %s" %
+                             remote_path)
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="s3vol-put-")
         spool = os.path.join(self._tmp.name, "spool")

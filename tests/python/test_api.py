@@ -245,6 +245,10 @@ def test_errors(vol: s3vol.Volume, store: str, tmp_path) -> None:
     with pytest.raises(FileNotFoundError):
         with vol.batch_upload() as b:
             b.put_file(tmp_path / "no-such-local-file", "/x")
+    with pytest.raises(ValueError):
+        with vol.batch_upload() as b:
+            b.put_file(io.BytesIO(b"x"), "/dir/")
+    assert [e.path for e in vol.listdir("/")] == ["lost+found"]
     # the mapping of errno values the tests cannot provoke cheaply
     from s3vol._errors import error_for
     assert isinstance(error_for(-errno.EEXIST, ["m"], conflict=True),
