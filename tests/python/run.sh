@@ -34,5 +34,7 @@ cd "$SRCDIR/tests/python"
 # Not the source tree's package: the venv's.
 "$T/V/bin/python" -c 'import s3vol, sys; sys.exit(s3vol.__file__.startswith("'"$T/V"'") is False)' ||
   { echo "FAIL: the venv does not import its own s3vol"; exit 1; }
-exec "$T/V/bin/python" -m pytest -p no:cacheprovider -rs -q \
-  --basetemp="$T/pytest" "$@"
+rc=0
+"$T/V/bin/python" -m pytest -p no:cacheprovider -rs -q \
+  --basetemp="$T/pytest" "$@" || rc=$?
+exit $rc
