@@ -9,6 +9,7 @@
 #   BUILD=build-xx bash tests/python/run.sh [PYTEST ARGS...]
 set -euo pipefail
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH LC_ALL=C.UTF-8
+unset PYTHONPATH PYTHONHOME
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$SRCDIR/$BUILD ;; esac
