@@ -174,7 +174,7 @@ def test_remove_copy(vol: s3vol.Volume) -> None:
         vol.copy_files(["/three"], "/d/one")
     vol.copy_files(["/three"], "/d/one", force=True)
     assert b"".join(vol.read_file("/d/one")) == b"3"
-    with pytest.raises(IsADirectoryError) as ei:
+    with pytest.raises(IsADirectoryError):
         vol.remove_file("/d")        # a directory needs recursive=True
     vol.remove_file("/three")
     vol.remove_file("/d", recursive=True)
