@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """vol.commit() and vol.reload() from a program that runs under s3vol
-run (needs root, FUSE and loop devices: skipped loudly without)."""
+run (needs root, FUSE and loop devices: skipped loudly without).  No
+background commits (--commit-interval 0): the versions the program's
+commits publish are known."""
 from __future__ import annotations
 
 import os
@@ -56,7 +58,8 @@ def test_commit_reload_in_run(store: str, tmp_path) -> None:
     ro.mkdir()
     py = os.environ.get("S3VOL_TEST_PYTHON", sys.executable)
     p = subprocess.run(
-        [cli(), "--store", store, "run", "-v", "work:%s" % data,
+        [cli(), "--store", store, "run", "--commit-interval", "0",
+         "-v", "work:%s" % data,
          "-v", "other:%s:ro" % ro, "--", py, "-c", INSIDE, store,
          str(data), str(ro)],
         capture_output=True, text=True, timeout=300, check=False)
