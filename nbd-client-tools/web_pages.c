@@ -125,7 +125,9 @@ html_url (struct html *h, const char *s)
   html_raw (h, "");
 }
 
-/* <a href="PREFIX/VOLUME/SEQ/PATH"> (PATH URL-encoded), no text. */
+/* <a href="/KIND/VOLUME/SEQ/PATH (PATH URL-encoded); the caller may
+ * add to the URL, then closes the tag.
+ */
 static void
 href_version (struct html *h, const char *kind, const char *volume,
               uint64_t seq, const char *path)
@@ -134,7 +136,6 @@ href_version (struct html *h, const char *kind, const char *volume,
   html_url (h, volume);
   html_printf (h, "/%" PRIu64, seq);
   html_url (h, path);
-  html_raw (h, "\">");
 }
 
 static void
@@ -196,6 +197,7 @@ volume_row (void *opaque, const struct vol_info *i)
                " <span class=\"dim\">(encrypted)</span>" : "",
                cli_human (i->size, sz), cli_human (i->bytes_stored, used));
   href_version (h, "files", i->name, i->head, "/");
+  html_raw (h, "\">");
   html_printf (h, "%" PRIu64 "</a></td><td class=\"wide\">%s</td></tr>\n",
                i->head, cli_time (i->last_commit_ns, t));
   return h->err;
@@ -237,6 +239,7 @@ version_row (void *opaque, const struct vol_version *v)
 
   html_raw (h, "<tr><td class=\"n\">");
   href_version (h, "files", p->volume, v->seq, "/");
+  html_raw (h, "\">");
   html_printf (h, "%" PRIu64 "</a></td><td class=\"wide\">%s</td><td>",
                v->seq, cli_time (v->time_ns, t));
   html_text (h, v->host, 0);
@@ -260,6 +263,7 @@ snapshot_row (void *opaque, const char *snapshot, uint64_t seq)
   html_text (p->h, snapshot, 0);
   html_raw (p->h, "</td><td class=\"n\">");
   href_version (p->h, "files", p->volume, seq, "/");
+  html_raw (p->h, "\">");
   html_printf (p->h, "%" PRIu64 "</a></td></tr>\n", seq);
   return p->h->err;
 }
@@ -358,6 +362,7 @@ volume_facts (struct html *h, const struct vol_info *i)
                "<dt>Chunk size</dt><dd>%s</dd><dt>Head</dt><dd>",
                cli_human (i->size, a), i->size, cli_human (i->chunk_size, b));
   href_version (h, "files", i->name, i->head, "/");
+  html_raw (h, "\">");
   html_printf (h, "version %" PRIu64 "</a></dd><dt>Last commit</dt><dd>%s"
                "</dd><dt>Stored</dt><dd>%s in %" PRIu64 " chunks</dd>"
                "<dt>Versions kept</dt><dd>%" PRIu64 "</dd>"
@@ -413,6 +418,7 @@ crumb_path (struct html *h, const struct web_req *rq)
   crumb_volume (h, rq->volume);
   html_raw (h, " / ");
   href_version (h, "files", rq->volume, rq->seq, "/");
+  html_raw (h, "\">");
   html_printf (h, "version %" PRIu64 "</a>", rq->seq);
   while (*p == '/')
     p++;
@@ -486,7 +492,7 @@ dir_page (struct html *h, const struct web_req *rq, struct extfs *x)
     return -ENOMEM;
   html_raw (h, "<p class=\"act\">");
   href_version (h, "tar", rq->volume, rq->seq, rq->path);
-  html_raw (h, "Download as tar</a><a href=\"/files/");
+  html_raw (h, "\">Download as tar</a><a href=\"/files/");
   html_url (h, rq->volume);
   html_raw (h, "/head");
   html_url (h, d.dir);
@@ -527,7 +533,7 @@ file_page (struct html *h, const struct web_req *rq, struct extfs *x,
   if (S_ISREG (st->mode)) {
     html_raw (h, "<p class=\"act\">");
     href_version (h, "raw", rq->volume, rq->seq, rq->path);
-    html_raw (h, "Download</a></p>\n");
+    html_raw (h, "\">Download</a></p>\n");
   }
   return r;
 }
