@@ -2,8 +2,8 @@
 /* s3vol web: a directory as a tar stream, /tar/NAME/SEQ/PATH.
  *
  * POSIX pax (ustar blocks, with an extended header where ustar falls
- * short: long or non-ASCII names and link targets, big sizes, ids or
- * times).  Directories, regular files and symlinks go in; a file's
+ * short: long or non-ASCII names and link targets, big sizes or ids,
+ * times with nanoseconds).  Directories, regular files and symlinks go in; a file's
  * second and later names within the archive go as hard links to the
  * first; device files, FIFOs and sockets are skipped.  A file with holes
  * goes in GNU's pax sparse format 1.0 (what GNU tar --sparse writes,
@@ -360,6 +360,17 @@ pax_records (const struct tar_entry *e, const char *name, const char *link,
   if (size > TAR_OCTAL11) {
     snprintf (num, sizeof num, "%" PRIu64, size);
     pax_record (pax, "size", num, err);
+  }
+  if (e->st.mtime_ns % 1000000000 || e->st.mtime_ns < 0 ||
+      e->st.mtime_ns / 1000000000 > (int64_t) TAR_OCTAL11) {
+    /* to the nanosecond, as extfs_get keeps it */
+    int64_t sec = e->st.mtime_ns / 1000000000, ns = e->st.mtime_ns % 1000000000;
+    if (ns < 0) {
+      sec--;
+      ns += 1000000000;
+    }
+    snprintf (num, sizeof num, "%" PRId64 ".%09" PRId64, sec, ns);
+    pax_record (pax, "mtime", num, err);
   }
   if (e->st.uid > TAR_OCTAL7 || e->st.gid > TAR_OCTAL7) {
     snprintf (num, sizeof num, "%" PRIu32, e->st.uid);

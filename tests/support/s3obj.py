@@ -4,6 +4,7 @@
     python3 s3obj.py list s3://BUCKET/PREFIX     -> "SIZE KEY" lines
     python3 s3obj.py get s3://BUCKET KEY FILE
     python3 s3obj.py put s3://BUCKET KEY FILE
+    python3 s3obj.py rm-prefix s3://BUCKET/PREFIX   (every object under it)
 
 Uses curl's SigV4 signing with the usual AWS_* variables and
 AWS_ENDPOINT_URL (path-style), so it checks what the store holds without
@@ -81,6 +82,14 @@ def list_objects(url):
         token = root.findtext(NS + "NextContinuationToken")
 
 
+def rm_prefix(url):
+    bucket = url[5:].partition("/")[0]
+    assert url[5:].partition("/")[2], "rm-prefix wants a prefix: " + url
+    for _, key in list(list_objects(url)):
+        curl("-X", "DELETE", "-H", "x-amz-content-sha256: " + EMPTY_SHA256,
+             object_url("s3://" + bucket, key))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "list":
         for size, key in list_objects(sys.argv[2]):
@@ -89,5 +98,7 @@ if __name__ == "__main__":
         get(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "put":
         put(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "rm-prefix":
+        rm_prefix(sys.argv[2])
     else:
-        sys.exit("usage: s3obj.py list|get|put ...")
+        sys.exit("usage: s3obj.py list|get|put|rm-prefix ...")
