@@ -400,21 +400,16 @@ close_web (struct web *w)
     cli_close_volstore (w->os, w->vs);
 }
 
-/* Serve until SIGINT, SIGTERM or SIGHUP. */
+/* Serve until one of the signals in set (blocked in every thread). */
 static int
-serve (struct web *w, const struct listen *l, char *cert, char *key)
+serve (struct web *w, const struct listen *l, char *cert, char *key,
+       const sigset_t *set)
 {
   struct MHD_Daemon *d;
   const union MHD_DaemonInfo *di;
-  sigset_t set;
   unsigned port;
   int sig;
 
-  sigemptyset (&set);
-  sigaddset (&set, SIGINT);
-  sigaddset (&set, SIGTERM);
-  sigaddset (&set, SIGHUP);
-  pthread_sigmask (SIG_BLOCK, &set, NULL);      /* threads inherit it */
   d = start_daemon (w, l, cert, key);
   if (d == NULL) {
     fprintf (stderr, "s3vol web: cannot listen on %s%s%s:%u\n",
@@ -432,7 +427,7 @@ serve (struct web *w, const struct listen *l, char *cert, char *key)
   fflush (stdout);
   fprintf (stderr, "s3vol web: read-only; open the URL above (it holds the "
            "token); Ctrl-C stops\n");
-  while (sigwait (&set, &sig) != 0)
+  while (sigwait (set, &sig) != 0)
     ;
   MHD_stop_daemon (d);
   return EXIT_OK;
@@ -445,8 +440,17 @@ web (const struct cli_global *g, int argc, char **argv)
   struct cli_args a;
   struct listen l;
   char *cert = NULL, *key = NULL;
+  sigset_t set;
   int r;
 
+  /* Blocked before any thread starts (the store's, the daemon's), so
+   * that they inherit it and only sigwait in serve takes them.
+   */
+  sigemptyset (&set);
+  sigaddset (&set, SIGINT);
+  sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGHUP);
+  pthread_sigmask (SIG_BLOCK, &set, NULL);
   r = cli_parse (argc, argv, OPT_LISTEN | OPT_TLS_CERT, 0, 0, &a);
   if (r != EXIT_OK || a.help)
     return a.help ? cli_usage (
@@ -479,7 +483,7 @@ web (const struct cli_global *g, int argc, char **argv)
   w.tls = cert != NULL;
   r = open_web (g, &w);
   if (r == EXIT_OK)
-    r = serve (&w, &l, cert, key);
+    r = serve (&w, &l, cert, key, &set);
   close_web (&w);
   free (cert);
   if (key)
