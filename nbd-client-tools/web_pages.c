@@ -37,7 +37,7 @@ const char web_css[] =
   ".n{text-align:right;font-variant-numeric:tabular-nums}\n"
   ".m{font-family:ui-monospace,monospace;font-size:.9em}\n"
   ".dim{color:#6e7781}\n"
-  ".w5{width:5em}.w6{width:6em}.w8{width:8em}.w11{width:11em}\n"
+  ".w6{width:6.5em}.w8{width:8em}.w11{width:11em}\n"
   ".act a{display:inline-block;margin:4px 12px 4px 0;padding:6px 12px;"
   "border:1px solid #d0d7de;border-radius:6px;background:#f6f8fa}\n"
   "dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}\n"
@@ -387,7 +387,7 @@ web_page_volume (struct web *w, struct MHD_Connection *c, const char *volume)
   page_title (&h, volume);
   volume_facts (&h, &info);
   html_raw (&h, "<h2>Versions</h2>\n<table><thead><tr>"
-            "<th class=\"n w5\">Version</th>"
+            "<th class=\"n w6\">Version</th>"
             "<th class=\"wide\">Time</th><th>Writer</th><th>Message</th>"
             "<th class=\"n wide\">Stored</th></tr></thead><tbody>\n");
   r = volstore_versions (w->vs, volume, version_row, &p);
@@ -571,9 +571,10 @@ web_page_files (struct web_req *rq)
   if (r == 0) {
     snprintf (title, sizeof title, "%s, version %" PRIu64, rq->volume,
               rq->seq);
+    base_name (rq->path, title, sizeof title);
     page_start (&h, title);
     crumb_path (&h, rq);
-    page_title (&h, base_name (rq->path, title, sizeof title));
+    page_title (&h, title);
     r = S_ISDIR (st.mode) ? dir_page (&h, rq, wh->x)
       : file_page (&h, rq, wh->x, &st);
   }

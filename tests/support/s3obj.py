@@ -10,6 +10,7 @@ Uses curl's SigV4 signing with the usual AWS_* variables and
 AWS_ENDPOINT_URL (path-style), so it checks what the store holds without
 going through s3vol's own S3 code.
 """
+import concurrent.futures
 import hashlib
 import os
 import subprocess
@@ -85,9 +86,11 @@ def list_objects(url):
 def rm_prefix(url):
     bucket = url[5:].partition("/")[0]
     assert url[5:].partition("/")[2], "rm-prefix wants a prefix: " + url
-    for _, key in list(list_objects(url)):
-        curl("-X", "DELETE", "-H", "x-amz-content-sha256: " + EMPTY_SHA256,
-             object_url("s3://" + bucket, key))
+    keys = [key for _, key in list_objects(url)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: curl(
+            "-X", "DELETE", "-H", "x-amz-content-sha256: " + EMPTY_SHA256,
+            object_url("s3://" + bucket, key)), keys))
 
 
 if __name__ == "__main__":
