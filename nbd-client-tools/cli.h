@@ -64,6 +64,11 @@ struct volstore;
 int cli_open_volstore (const struct cli_global *g, struct objstore **os,
                        struct volstore **vs);
 void cli_close_volstore (struct objstore *os, struct volstore *vs);
+/* Hand vs the key in $S3VOL_KEY_FILE (main puts --key-file there), if
+ * any (cli_open_volstore does).  Prints one line and returns an exit
+ * code on failure.
+ */
+int cli_give_key (struct volstore *vs);
 
 /* "1.5 GiB" into out (at least 16 bytes). */
 char *cli_human (uint64_t bytes, char *out);

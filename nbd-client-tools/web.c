@@ -381,8 +381,12 @@ open_web (const struct cli_global *g, struct web *w)
   r = cli_open_volstore (g, &w->os, &w->vs);
   if (r != EXIT_OK)
     return r;
-  if (volstore_open (w->os, &quiet, &w->quiet_vs) < 0 ||
-      web_pool_new (w->vs, WEB_POOL_MAX, &w->pool) < 0 ||
+  if (volstore_open (w->os, &quiet, &w->quiet_vs) < 0)
+    return EXIT_FAIL;
+  r = cli_give_key (w->quiet_vs);
+  if (r != EXIT_OK)
+    return r;
+  if (web_pool_new (w->vs, WEB_POOL_MAX, &w->pool) < 0 ||
       web_token_new (w) < 0) {
     fprintf (stderr, "s3vol web: cannot set up: %s\n", strerror (errno));
     return EXIT_FAIL;

@@ -203,6 +203,18 @@ check "a subdirectory: under its own name" \
 check "tar of a file: 404" \
   '[ "$(status "/tar/v/$seq_v/src/hello.txt" -b "$T/jar")" = 404 ]'
 
+phase "a 1 TiB volume: its pages come at once"
+s3vol create huge --size 1T >/dev/null
+s3vol put huge "$src/hello.txt" / >/dev/null
+seq_h=$(head_version huge)
+for p in / /volume/huge "/files/huge/$seq_h/" "/files/huge/$seq_h/hello.txt" \
+         "/raw/huge/$seq_h/hello.txt"; do
+  t=$(curl -sS --fail -b "$T/jar" -o /dev/null -w '%{time_total}' "$BASE$p")
+  echo "   $p: ${t}s"
+  check "1 TiB volume: $p in under 2 s" \
+    'awk -v t="$t" "BEGIN { exit !(t < 2) }"'
+done
+
 phase "wildcard listen refused"
 rc=0
 s3vol web --listen 0.0.0.0:0 >/dev/null 2>"$T/err" || rc=$?
