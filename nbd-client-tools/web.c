@@ -46,12 +46,36 @@ web_common_headers (struct MHD_Response *resp)
   MHD_add_response_header (resp, "Cache-Control", "no-store");
 }
 
+enum MHD_Result
+web_queue (struct MHD_Connection *c, unsigned status,
+           struct MHD_Response *resp)
+{
+  enum MHD_Result ret;
+
+  if (resp == NULL)
+    return MHD_NO;
+  ret = MHD_queue_response (c, status, resp);
+  MHD_destroy_response (resp);
+  return ret;
+}
+
+struct MHD_Response *
+web_empty (void)
+{
+  struct MHD_Response *resp;
+
+  resp = MHD_create_response_from_buffer (0, (void *) "",
+                                          MHD_RESPMEM_PERSISTENT);
+  if (resp)
+    web_common_headers (resp);
+  return resp;
+}
+
 static enum MHD_Result
 send_buf (struct MHD_Connection *c, unsigned status, const char *type,
           void *data, size_t len, enum MHD_ResponseMemoryMode mode)
 {
   struct MHD_Response *resp;
-  enum MHD_Result ret;
 
   resp = MHD_create_response_from_buffer (len, data, mode);
   if (resp == NULL) {
@@ -61,9 +85,50 @@ send_buf (struct MHD_Connection *c, unsigned status, const char *type,
   }
   web_common_headers (resp);
   MHD_add_response_header (resp, "Content-Type", type);
-  ret = MHD_queue_response (c, status, resp);
-  MHD_destroy_response (resp);
-  return ret;
+  return web_queue (c, status, resp);
+}
+
+/* Content-Disposition: attachment, the name as ASCII (others as '_')
+ * and exactly (RFC 6266 filename*).  Never inline, and sandboxed: an
+ * HTML file from a volume must not run as this site's page.
+ */
+static void
+attachment (struct MHD_Response *resp, const char *name)
+{
+  struct html h = { S3VOL_BUF_INIT, 0 };
+  const char *p;
+
+  html_raw (&h, "attachment; filename=\"");
+  for (p = name; *p; p++)
+    html_printf (&h, "%c", (*p >= 'a' && *p <= 'z') ||
+                 (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 strchr ("-._ ", *p) ? *p : '_');
+  html_raw (&h, "\"; filename*=UTF-8''");
+  html_url (&h, name);
+  if (h.err == 0)
+    MHD_add_response_header (resp, "Content-Disposition",
+                             (char *) h.b.data);
+  MHD_add_response_header (resp, "Content-Security-Policy", "sandbox");
+  s3vol_buf_free (&h.b);
+}
+
+struct MHD_Response *
+web_stream (uint64_t size, MHD_ContentReaderCallback read, void *cls,
+            MHD_ContentReaderFreeCallback done, const char *type,
+            const char *name)
+{
+  struct MHD_Response *resp;
+
+  resp = MHD_create_response_from_callback (size, 64 * 1024, read, cls,
+                                            done);
+  if (resp == NULL) {
+    done (cls);
+    return NULL;
+  }
+  web_common_headers (resp);
+  MHD_add_response_header (resp, "Content-Type", type);
+  attachment (resp, name);
+  return resp;
 }
 
 enum MHD_Result
@@ -112,24 +177,20 @@ redirect (struct MHD_Connection *c, const char *path, const char *hname,
           const char *hvalue)
 {
   struct html loc = { S3VOL_BUF_INIT, 0 };
-  struct MHD_Response *resp;
-  enum MHD_Result ret = MHD_NO;
+  struct MHD_Response *resp = web_empty ();
 
   html_url (&loc, path);
-  html_raw (&loc, "");
-  resp = MHD_create_response_from_buffer (0, (void *) "",
-                                          MHD_RESPMEM_PERSISTENT);
-  if (loc.err == 0 && resp) {
-    web_common_headers (resp);
+  if (resp && loc.err == 0) {
     MHD_add_response_header (resp, "Location", (char *) loc.b.data);
     if (hname)
       MHD_add_response_header (resp, hname, hvalue);
-    ret = MHD_queue_response (c, MHD_HTTP_SEE_OTHER, resp);
   }
-  if (resp)
+  else if (resp) {
     MHD_destroy_response (resp);
+    resp = NULL;
+  }
   s3vol_buf_free (&loc.b);
-  return ret;
+  return web_queue (c, MHD_HTTP_SEE_OTHER, resp);
 }
 
 /* ---- routing ---- */
@@ -240,7 +301,6 @@ answer (void *cls, struct MHD_Connection *c, const char *url,
   struct web *w = cls;
   const char *token;
   struct MHD_Response *resp;
-  enum MHD_Result ret;
   char cookie[WEB_TOKEN_HEX + 80];
 
   (void) version; (void) upload_data; (void) con_cls;
@@ -250,15 +310,10 @@ answer (void *cls, struct MHD_Connection *c, const char *url,
                           "wrong Host header: use the URL s3vol web "
                           "printed\n");
   if (strcmp (method, "GET") && strcmp (method, "HEAD")) {
-    resp = MHD_create_response_from_buffer (0, (void *) "",
-                                            MHD_RESPMEM_PERSISTENT);
-    if (resp == NULL)
-      return MHD_NO;
-    web_common_headers (resp);
-    MHD_add_response_header (resp, "Allow", "GET, HEAD");
-    ret = MHD_queue_response (c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-    MHD_destroy_response (resp);
-    return ret;
+    resp = web_empty ();
+    if (resp)
+      MHD_add_response_header (resp, "Allow", "GET, HEAD");
+    return web_queue (c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
   }
   if (*upload_data_size)
     return web_send_text (c, MHD_HTTP_BAD_REQUEST, "no body expected\n");

@@ -95,6 +95,19 @@ struct web_req {
 
 /* Add the headers every response carries (CSP, nosniff, ...). */
 void web_common_headers (struct MHD_Response *resp);
+/* An empty response with those headers, or NULL. */
+struct MHD_Response *web_empty (void);
+/* A streamed download: read gives the bytes, done (called also when
+ * this fails) frees cls; type is its Content-Type, name its file name
+ * (an attachment, sandboxed).  NULL on failure.
+ */
+struct MHD_Response *web_stream (uint64_t size,
+                                 MHD_ContentReaderCallback read, void *cls,
+                                 MHD_ContentReaderFreeCallback done,
+                                 const char *type, const char *name);
+/* Queue resp (NULL: MHD_NO) and drop our reference. */
+enum MHD_Result web_queue (struct MHD_Connection *c, unsigned status,
+                           struct MHD_Response *resp);
 /* Queue a page (html is taken over and freed). */
 enum MHD_Result web_send_html (struct MHD_Connection *c, unsigned status,
                                struct s3vol_buf *html);

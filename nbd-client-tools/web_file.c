@@ -146,78 +146,38 @@ content_type (const char *path)
   return "application/octet-stream";
 }
 
-/* Content-Disposition: attachment, the name as ASCII (others as '_')
- * and exactly (RFC 6266 filename*).  The file is never shown inline:
- * an HTML file from a volume must not run as this site's page.
- */
-static int
-disposition (const char *path, struct html *h)
-{
-  const char *base = strrchr (path, '/') ? strrchr (path, '/') + 1 : path;
-  const char *p;
-
-  html_raw (h, "attachment; filename=\"");
-  for (p = base; *p; p++) {
-    char c = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-      (*p >= '0' && *p <= '9') || strchr ("-._ ", *p) ? *p : '_';
-    html_printf (h, "%c", c);
-  }
-  html_raw (h, "\"; filename*=UTF-8''");
-  html_url (h, base);
-  return h->err;
-}
-
 static enum MHD_Result
 respond (struct MHD_Connection *c, struct download *d, uint64_t size,
          bool ranged)
 {
-  struct html cd = { S3VOL_BUF_INIT, 0 };
+  const char *base = strrchr (d->path, '/');
   struct MHD_Response *resp;
-  enum MHD_Result ret;
   char cr[80];
 
-  resp = MHD_create_response_from_callback (d->end - d->start, 64 * 1024,
-                                            download_read, d, download_free);
-  if (resp == NULL) {
-    download_free (d);
+  resp = web_stream (d->end - d->start, download_read, d, download_free,
+                     content_type (d->path), base ? base + 1 : d->path);
+  if (resp == NULL)
     return MHD_NO;
-  }
-  web_common_headers (resp);
-  MHD_add_response_header (resp, "Content-Security-Policy", "sandbox");
-  MHD_add_response_header (resp, "Content-Type", content_type (d->path));
   MHD_add_response_header (resp, "Accept-Ranges", "bytes");
-  if (disposition (d->path, &cd) == 0)
-    MHD_add_response_header (resp, "Content-Disposition",
-                             (char *) cd.b.data);
-  s3vol_buf_free (&cd.b);
   if (ranged) {
     snprintf (cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
               d->start, d->end - 1, size);
     MHD_add_response_header (resp, "Content-Range", cr);
   }
-  ret = MHD_queue_response (c, ranged ? MHD_HTTP_PARTIAL_CONTENT
-                            : MHD_HTTP_OK, resp);
-  MHD_destroy_response (resp);
-  return ret;
+  return web_queue (c, ranged ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK,
+                    resp);
 }
 
 static enum MHD_Result
 unsatisfiable (struct MHD_Connection *c, uint64_t size)
 {
-  struct MHD_Response *resp;
-  enum MHD_Result ret;
+  struct MHD_Response *resp = web_empty ();
   char cr[40];
 
-  resp = MHD_create_response_from_buffer (0, (void *) "",
-                                          MHD_RESPMEM_PERSISTENT);
-  if (resp == NULL)
-    return MHD_NO;
-  web_common_headers (resp);
   snprintf (cr, sizeof cr, "bytes */%" PRIu64, size);
-  MHD_add_response_header (resp, "Content-Range", cr);
-  ret = MHD_queue_response (c, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
-  MHD_destroy_response (resp);
-  return ret;
+  if (resp)
+    MHD_add_response_header (resp, "Content-Range", cr);
+  return web_queue (c, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
 }
 
 enum MHD_Result

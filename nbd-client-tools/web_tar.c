@@ -593,28 +593,17 @@ tar_top (struct tar *t, const struct web_req *rq, char **base)
 static enum MHD_Result
 tar_respond (struct MHD_Connection *c, struct tar *t)
 {
+  char *name;
   struct MHD_Response *resp;
-  enum MHD_Result ret;
-  struct html cd = { S3VOL_BUF_INIT, 0 };
 
-  resp = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 64 * 1024,
-                                            tar_read, t, tar_free);
-  if (resp == NULL) {
+  if (asprintf (&name, "%s.tar", t->top) < 0) {
     tar_free (t);
     return MHD_NO;
   }
-  web_common_headers (resp);
-  MHD_add_response_header (resp, "Content-Type", "application/x-tar");
-  html_raw (&cd, "attachment; filename*=UTF-8''");
-  html_url (&cd, t->top);
-  html_raw (&cd, ".tar");
-  if (cd.err == 0)
-    MHD_add_response_header (resp, "Content-Disposition",
-                             (char *) cd.b.data);
-  s3vol_buf_free (&cd.b);
-  ret = MHD_queue_response (c, MHD_HTTP_OK, resp);
-  MHD_destroy_response (resp);
-  return ret;
+  resp = web_stream (MHD_SIZE_UNKNOWN, tar_read, t, tar_free,
+                     "application/x-tar", name);
+  free (name);
+  return web_queue (c, MHD_HTTP_OK, resp);
 }
 
 enum MHD_Result
