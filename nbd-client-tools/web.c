@@ -303,20 +303,30 @@ answer (void *cls, struct MHD_Connection *c, const char *url,
   struct MHD_Response *resp;
   char cookie[WEB_TOKEN_HEX + 80];
 
-  (void) version; (void) upload_data; (void) con_cls;
-  if (!web_host_ok (w, MHD_lookup_connection_value (c, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_HOST)))
-    return web_send_text (c, MHD_HTTP_MISDIRECTED_REQUEST,
-                          "wrong Host header: use the URL s3vol web "
-                          "printed\n");
-  if (strcmp (method, "GET") && strcmp (method, "HEAD")) {
-    resp = web_empty ();
-    if (resp)
-      MHD_add_response_header (resp, "Allow", "GET, HEAD");
-    return web_queue (c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+  (void) version; (void) upload_data;
+  if (*con_cls == NULL) {
+    /* The headers are in.  What is refused is refused now (an early
+     * answer: the connection closes, no body is read); the rest waits
+     * for the end of the request, so that the connection stays alive.
+     */
+    if (!web_host_ok (w, MHD_lookup_connection_value (c, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_HOST)))
+      return web_send_text (c, MHD_HTTP_MISDIRECTED_REQUEST,
+                            "wrong Host header: use the URL s3vol web "
+                            "printed\n");
+    if (strcmp (method, "GET") && strcmp (method, "HEAD")) {
+      resp = web_empty ();
+      if (resp)
+        MHD_add_response_header (resp, "Allow", "GET, HEAD");
+      return web_queue (c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    }
+    *con_cls = w;
+    return MHD_YES;
   }
-  if (*upload_data_size)
-    return web_send_text (c, MHD_HTTP_BAD_REQUEST, "no body expected\n");
+  if (*upload_data_size) {
+    *upload_data_size = 0;              /* a body on a GET: ignored */
+    return MHD_YES;
+  }
   token = MHD_lookup_connection_value (c, MHD_GET_ARGUMENT_KIND, "token");
   if (token && web_token_eq (w, token)) {
     /* Into the cookie, out of the address bar and the history. */

@@ -212,7 +212,7 @@ web_page_volumes (struct web *w, struct MHD_Connection *c)
   page_start (&h, "volumes");
   page_title (&h, "Volumes");
   html_raw (&h, "<table><thead><tr><th>Name</th><th class=\"n\">Size</th>"
-            "<th class=\"n wide\">Stored</th><th class=\"n\">Head</th>"
+            "<th class=\"n wide\">Used</th><th class=\"n\">Head</th>"
             "<th class=\"wide\">Last commit</th></tr></thead><tbody>\n");
   r = volstore_list (w->vs, volume_row, &h);
   if (r < 0) {

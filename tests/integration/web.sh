@@ -96,6 +96,8 @@ check "token in the query: 303 to the page without it" \
 check "cookie HttpOnly, SameSite=Strict, Path=/" \
   'grep -i "^Set-Cookie:" "$T/h" | grep -q "s3vol_token=$token; HttpOnly; SameSite=Strict; Path=/"'
 check "cookie accepted: 200" '[ "$(status / -b "$T/jar")" = 200 ]'
+check "connections kept alive between requests" \
+  'curl -sv -o /dev/null -o /dev/null -b "$T/jar" "$BASE/" "$BASE/style.css" 2>&1 | grep -q "Re-using existing connection"'
 check "POST refused: 405" \
   '[ "$(status / -b "$T/jar" -X POST -d x=1)" = 405 ]'
 
