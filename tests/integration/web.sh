@@ -205,6 +205,28 @@ check "a subdirectory: under its own name" \
 check "tar of a file: 404" \
   '[ "$(status "/tar/v/$seq_v/src/hello.txt" -b "$T/jar")" = 404 ]'
 
+phase "devices, FIFOs and sockets stay out of a tar"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP (this part): mknod needs root"
+  [ -z "${S3VOL_NO_SKIP:-}" ] || fail "cannot make a device file"
+else
+  mkdir -p "$T/devsrc/d"
+  echo f >"$T/devsrc/d/file"
+  mknod "$T/devsrc/d/null" c 1 3
+  mkfifo "$T/devsrc/d/fifo"
+  python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+    "$T/devsrc/d/sock"
+  truncate -s 64M "$T/dev.img"
+  mkfs.ext4 -q -F -d "$T/devsrc" "$T/dev.img"
+  s3vol import dev "$T/dev.img" --create-if-missing >/dev/null
+  rm -f "$T/dev.img"
+  get "/tar/dev/$(head_version dev)/d" | tar -t >"$T/dev.list"
+  check "only the directory and the file went in" \
+    '[ "$(sort "$T/dev.list" | tr "\n" " ")" = "d/ d/file " ]'
+  check "the skipped entries are logged" \
+    'grep -q "tar of dev version [0-9]*: 3 entries skipped" "$T/web.log"'
+fi
+
 phase "a 1 TiB volume: its pages come at once"
 s3vol create huge --size 1T >/dev/null
 s3vol put huge "$src/hello.txt" / >/dev/null
@@ -275,5 +297,5 @@ fi
 phase "stop"
 stop_web web
 check "nothing in the log but the start line and the 404s asked for" \
-  '! grep -v -e "read-only; open the URL" -e "no such file or directory in volume v" -e "no volume named \"nope\"" -e "has no version 999" -e "not a directory" "$T/web.log"'
+  '! grep -v -e "read-only; open the URL" -e "no such file or directory in volume v" -e "no volume named \"nope\"" -e "has no version 999" -e "not a directory" -e "entries skipped" "$T/web.log"'
 [ $fails -eq 0 ]
