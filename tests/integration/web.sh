@@ -83,11 +83,12 @@ start_web web
 case $URL in http://127.0.0.1:*/\?token=*) ok "URL on 127.0.0.1 with a token: ${URL%token=*}token=..." ;;
   *) fail "URL printed: $URL" ;; esac
 token=${URL##*token=}
+case $token in *0) wrong=${token%?}1 ;; *) wrong=${token%?}0 ;; esac
 check "no token: 401" '[ "$(status /)" = 401 ]'
 check "no token for a file either: 401" \
   '[ "$(status /raw/v/$seq_v/src/hello.txt)" = 401 ]'
 check "wrong token: 401" \
-  '[ "$(status "/?token=${token%?}0")" = 401 ] && [ "$(status / -b s3vol_token=${token%?}0)" = 401 ]'
+  '[ "$(status "/?token=$wrong")" = 401 ] && [ "$(status / -b s3vol_token=$wrong)" = 401 ]'
 check "a prefix of the token: 401" \
   '[ "$(status / -b s3vol_token=${token:0:10})" = 401 ]'
 curl -sS -D "$T/h" -o /dev/null -c "$T/jar" "$URL"
@@ -151,6 +152,15 @@ phase "downloads"
 timed t get "/raw/v/$seq_v/src/big.bin" -D "$T/h" -o "$T/big.bin"
 echo "   40 MB in ${t}s"
 check "40 MB file byte for byte" 'cmp -s "$T/big.bin" "$src/big.bin"'
+pids=()
+for i in 1 2 3 4; do
+  get "/raw/v/$seq_v/src/big.bin" -o "$T/par$i" &
+  pids+=($!)
+done
+wait "${pids[@]}"                       # not the server's
+check "4 downloads at once of one version, each byte for byte" \
+  '( for i in 1 2 3 4; do cmp -s "$T/par$i" "$src/big.bin" || exit 1; done )'
+rm -f "$T"/par?
 check "Content-Length and Content-Type" \
   'grep -q "^Content-Length: 40000000" "$T/h" && grep -q "^Content-Type: application/octet-stream" "$T/h" && grep -q "^Accept-Ranges: bytes" "$T/h"'
 check "text files say so" \
