@@ -46,6 +46,11 @@ struct tar_entry {
   bool sparse;
 };
 
+struct tar_ino {
+  uint32_t ino;                 /* 0: a free slot */
+  size_t entry;
+};
+
 struct tar {
   struct web *w;
   struct web_handle *h;
@@ -54,6 +59,8 @@ struct tar {
   struct tar_entry *e;
   size_t n, cap;
   size_t skipped;
+  struct tar_ino *links;        /* files with several links, hashed */
+  size_t nlinks, lcap;
   /* streaming */
   size_t i;                     /* entry being sent */
   bool in_data;
@@ -65,6 +72,17 @@ struct tar {
 };
 
 /* ---- the walk ---- */
+
+/* The slot of ino in t->links: its own, or the free one it would take. */
+static size_t
+tar_slot (const struct tar *t, uint32_t ino)
+{
+  size_t i = (ino * 2654435761u) & (t->lcap - 1);
+
+  while (t->links[i].ino && t->links[i].ino != ino)
+    i = (i + 1) & (t->lcap - 1);
+  return i;
+}
 
 static int
 add_entry (struct tar *t, const char *path, const struct extfs_stat *st,
@@ -128,33 +146,58 @@ walk_one (void *opaque, const char *name, const struct extfs_stat *st,
   return r < 0 ? (wd->err = r) : 0;
 }
 
-/* The second and later names of an inode become links to the first
- * (a linear search, but only among the files with several links).
+/* The second and later names of an inode become links to the first:
+ * a hash of inode -> first entry, of the files with several links
+ * (open addressing; inode 0 marks a free slot, no file has it).
  */
-static void
+static int
 find_link (struct tar *t, size_t k)
 {
-  size_t j;
+  struct tar_entry *e = &t->e[k];
+  size_t i, cap;
+  struct tar_ino *old;
 
-  if (!S_ISREG (t->e[k].st.mode) || t->e[k].st.nlink < 2)
-    return;
-  for (j = 0; j < k; j++)
-    if (t->e[j].st.ino == t->e[k].st.ino && t->e[j].link == 0 &&
-        S_ISREG (t->e[j].st.mode)) {
-      t->e[k].link = j + 1;
-      return;
+  if (!S_ISREG (e->st.mode) || e->st.nlink < 2 || e->st.ino == 0)
+    return 0;
+  if (2 * (t->nlinks + 1) > t->lcap) {
+    old = t->links;
+    cap = t->lcap;
+    t->lcap = cap ? 2 * cap : 64;
+    t->links = calloc (t->lcap, sizeof *t->links);
+    if (t->links == NULL) {
+      t->links = old;
+      t->lcap = cap;
+      return -ENOMEM;
     }
+    t->nlinks = 0;
+    for (i = 0; i < cap; i++)
+      if (old[i].ino)
+        t->links[tar_slot (t, old[i].ino)] = old[i], t->nlinks++;
+    free (old);
+  }
+  i = tar_slot (t, e->st.ino);
+  if (t->links[i].ino) {
+    e->link = t->links[i].entry + 1;
+    return 0;
+  }
+  t->links[i].ino = e->st.ino;
+  t->links[i].entry = k;
+  t->nlinks++;
+  return 0;
 }
 
 static int
 add_run (void *opaque, uint64_t off, uint64_t len)
 {
   struct tar_entry *e = opaque;
-  uint64_t *r = realloc (e->runs, (e->nruns + 1) * 2 * sizeof *r);
+  uint64_t *r = e->runs;
 
-  if (r == NULL)
-    return -ENOMEM;
-  e->runs = r;
+  if ((e->nruns & (e->nruns - 1)) == 0) {       /* 0, 1, 2, 4, ...: grow */
+    r = realloc (e->runs, (e->nruns ? 2 * e->nruns : 1) * 2 * sizeof *r);
+    if (r == NULL)
+      return -ENOMEM;
+    e->runs = r;
+  }
   r[2 * e->nruns] = off;
   r[2 * e->nruns + 1] = len;
   e->nruns++;
@@ -175,8 +218,8 @@ walk (struct tar *t, const char *dir, int depth)
     r = wd.err;
   end = t->n;
   for (k = first; r == 0 && k < end; k++) {
-    find_link (t, k);
-    if (S_ISREG (t->e[k].st.mode) && !t->e[k].link &&
+    r = find_link (t, k);
+    if (r == 0 && S_ISREG (t->e[k].st.mode) && !t->e[k].link &&
         t->e[k].st.alloc_bytes < t->e[k].st.size) {
       t->e[k].sparse = true;
       r = extfs_data_runs (t->h->x, t->e[k].path, add_run, &t->e[k]);
@@ -563,6 +606,7 @@ tar_free (void *cls)
     free (t->e[i].runs);
   }
   free (t->e);
+  free (t->links);
   free (t->top);
   s3vol_buf_free (&t->out);
   web_pool_put (t->w->pool, t->h);
