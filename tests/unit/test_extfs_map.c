@@ -76,6 +76,7 @@ test_data_runs (void **state)
   struct extfs *x;
 
   (void) state;
+  extfs_fixture_setup (&fx, "mkfs.ext4", "s3vol-extfs-map-test");
   snprintf (dir, sizeof dir, "%s/tree", fx.work);
   snprintf (img, sizeof img, "%s/maps.img", fx.work);
   /* sparse: 4 KiB at 0, 8 KiB at 1 MiB, 100 bytes at 5 MiB (the end);
@@ -104,22 +105,7 @@ test_data_runs (void **state)
   assert_int_equal (extfs_data_runs (x, "/none", collect, &rs), -ENOENT);
   extfs_close (x);
   assert_int_equal (test_run ("rm -rf %s %s", dir, img), 0);
-}
-
-static int
-setup (void **state)
-{
-  (void) state;
-  extfs_fixture_setup (&fx, "mkfs.ext4", "s3vol-extfs-map-test");
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  (void) state;
   extfs_fixture_teardown (&fx);
-  return 0;
 }
 
 int
@@ -129,5 +115,5 @@ main (void)
     cmocka_unit_test (test_data_runs),
   };
 
-  return cmocka_run_group_tests (tests, setup, teardown);
+  return cmocka_run_group_tests (tests, NULL, NULL);
 }
