@@ -33,6 +33,10 @@ XCFLAGS   := -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation \
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
+# The CLI alone serves HTTP (s3vol web); the library never links it.
+CLI_PKGS   := libmicrohttpd
+CLI_CFLAGS  = $(shell pkg-config --cflags $(CLI_PKGS) 2>/dev/null)
+CLI_LIBS    = $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null)
 
 # ---- the library, one folder per layer (lib/LAYERS) ----------------------
 #
@@ -113,8 +117,11 @@ $(PLUGIN): $(PLUGIN_OBJS) $(LIB) plugin/plugin.map
 	  -Wl,--version-script=plugin/plugin.map -o $@ $(PLUGIN_OBJS) $(LIB) \
 	  $(LDLIBS_ALL)
 
+$(BUILD)/nbd-client-tools/%.o: LAYER_INC := $(CLI_CFLAGS)
+
 $(CLI): $(CLI_OBJS) $(LIB)
-	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS_ALL) \
+	  $(CLI_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(dir $@)

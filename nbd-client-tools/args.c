@@ -43,6 +43,9 @@ static const struct option long_opts[] = {
   { "insecure-tcp", no_argument, NULL, 'T' },
   { "encrypt", no_argument, NULL, 'e' },
   { "discard", no_argument, NULL, 'D' },
+  { "listen", required_argument, NULL, 'L' },
+  { "tls-cert", required_argument, NULL, 'X' },
+  { "tls-key", required_argument, NULL, 'Y' },
   { NULL, 0, NULL, 0 },
 };
 
@@ -78,6 +81,8 @@ bit_of (int c)
   case 'T': return OPT_INSECURE_TCP;
   case 'e': return OPT_ENCRYPT;
   case 'D': return OPT_DISCARD;
+  case 'L': return OPT_LISTEN;
+  case 'X': case 'Y': return OPT_TLS_CERT;
   default: return 0;
   }
 }
@@ -133,6 +138,9 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
     case 'M': a->create = true; break;
     case 'E': a->ephemeral = true; break;
     case 'U': a->socket = optarg; break;
+    case 'L': a->listen = optarg; break;
+    case 'X': a->tls_cert = optarg; break;
+    case 'Y': a->tls_key = optarg; break;
     case 'v':
       if (a->nvolumes == CLI_MAX_VOLUMES)
         return bad (verb, "too many volumes");

@@ -40,7 +40,7 @@ extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
   verb_attach, verb_detach, verb_status, verb_commit, verb_reload,
   verb_run, verb_recover, verb_serve, verb_import, verb_export;
 extern const struct cli_verb verb_ls, verb_get, verb_cat, verb_put,
-  verb_rm, verb_mkdir;
+  verb_rm, verb_mkdir, verb_web;
 /* The in-volume copy: s3vol cp NAME SRC DST (volumes.c's cp hands the
  * three-argument form over).
  */
@@ -71,6 +71,11 @@ struct vol_info;
 int cli_check_key (struct volstore *vs, const char *name,
                    const struct vol_info *info);
 void cli_close_volstore (struct objstore *os, struct volstore *vs);
+/* Hand vs the key in $S3VOL_KEY_FILE (main puts --key-file there), if
+ * any (cli_open_volstore does).  Prints one line and returns an exit
+ * code on failure.
+ */
+int cli_give_key (struct volstore *vs);
 
 /* "1.5 GiB" into out (at least 16 bytes). */
 char *cli_human (uint64_t bytes, char *out);
@@ -102,6 +107,13 @@ void cli_put_esc (FILE *fp, const char *s, unsigned flags);
 const char *cli_esc (char *buf, size_t size, const char *s,
                      unsigned flags);
 #define CLI_ESC_SIZE(n) (4 * (n) + 4)
+/* The rule itself: out (opaque, piece, length) gets s split into runs
+ * that need no escape and "\\xNN" escapes, in order; it stops when out
+ * returns non-zero.  For other outputs (HTML: web_pages.c).
+ */
+void cli_esc_each (const char *s, unsigned flags,
+                   int (*out) (void *opaque, const char *p, size_t n),
+                   void *opaque);
 /* A program's output (lines, quoting what it read): each line escaped,
  * then a newline.
  */
@@ -140,6 +152,8 @@ void cli_json_str (const char *s);
 #define OPT_INSECURE_TCP 16777216u
 #define OPT_ENCRYPT 33554432u
 #define OPT_DISCARD 67108864u
+#define OPT_LISTEN 134217728u
+#define OPT_TLS_CERT 268435456u   /* --tls-cert FILE and --tls-key FILE */
 
 #define CLI_MAX_VOLUMES 16
 
@@ -155,6 +169,8 @@ struct cli_args {
   unsigned interval, port;
   const char *snapshot, *message, *cache_dir, *socket;
   const char *tls_psk;          /* serve --tls-psk FILE */
+  const char *listen;           /* web --listen ADDR[:PORT] */
+  const char *tls_cert, *tls_key;       /* web --tls-cert/--tls-key */
   const char *volumes[CLI_MAX_VOLUMES];   /* -v NAME:PATH[:ro] */
   int nvolumes;
   int npos;                     /* positional arguments */

@@ -186,8 +186,8 @@ type_name (uint32_t mode)
   }
 }
 
-static void
-mode_string (uint32_t mode, char out[11])
+void
+files_mode_string (uint32_t mode, char out[11])
 {
   static const char rwx[] = "rwxrwxrwx";
   int i;
@@ -238,7 +238,7 @@ ls_one (void *opaque, const char *name, const struct extfs_stat *st,
     putchar ('}');
   }
   else if (l->a->long_) {
-    mode_string (st->mode, m);
+    files_mode_string (st->mode, m);
     printf ("%s %3" PRIu32 " %5" PRIu32 " %5" PRIu32 " %12" PRIu64
             " %s ", m, st->nlink, st->uid, st->gid, st->size,
             cli_time (st->mtime_ns, t));

@@ -32,6 +32,9 @@ void files_close (struct files *f);
 /* The exit code for a libs3vol error of a file verb (already printed). */
 int files_exit (int err);
 
+/* "drwxr-xr-x" for POSIX mode bits, as ls -l shows them. */
+void files_mode_string (uint32_t mode, char out[11]);
+
 /* Publish a writable handle's changes, print the version (or that
  * nothing changed).  Exit code.
  */

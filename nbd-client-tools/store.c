@@ -46,11 +46,8 @@ cli_exit_code (int err)
   }
 }
 
-/* The key in $S3VOL_KEY_FILE (main puts --key-file there), if any,
- * handed to vs.
- */
-static int
-give_key (struct volstore *vs)
+int
+cli_give_key (struct volstore *vs)
 {
   const char *f = getenv ("S3VOL_KEY_FILE"), *why;
   struct s3vol_key key;
@@ -85,7 +82,7 @@ cli_open_volstore (const struct cli_global *g, struct objstore **os,
     *os = NULL;
     return cli_exit_code (r);
   }
-  r = give_key (*vs);
+  r = cli_give_key (*vs);
   if (r != EXIT_OK) {
     cli_close_volstore (*os, *vs);
     *os = NULL;

@@ -77,11 +77,8 @@ printable_len (const unsigned char *s, size_t len, unsigned flags,
   return n;
 }
 
-/* Call out (opaque, piece, length) for s split into printable runs and
- * escapes.  Stops when out returns non-zero.
- */
-static void
-escape_each (const char *s, unsigned flags,
+void
+cli_esc_each (const char *s, unsigned flags,
              int (*out) (void *opaque, const char *p, size_t n),
              void *opaque)
 {
@@ -119,7 +116,7 @@ out_file (void *opaque, const char *p, size_t n)
 void
 cli_put_esc (FILE *fp, const char *s, unsigned flags)
 {
-  escape_each (s, flags, out_file, fp);
+  cli_esc_each (s, flags, out_file, fp);
 }
 
 struct out_buf {
@@ -149,7 +146,7 @@ cli_esc (char *buf, size_t size, const char *s, unsigned flags)
 
   if (size == 0)
     return "";
-  escape_each (s, flags, out_buf, &b);
+  cli_esc_each (s, flags, out_buf, &b);
   if (b.cut)
     b.len += snprintf (buf + b.len, size - b.len, "...");
   buf[b.len < size ? b.len : size - 1] = '\0';

@@ -16,19 +16,6 @@ requires mkfs.ext4 e2fsck nbdcopy
 on_each_store
 make_store
 
-same_tree () {  # DIR1 DIR2: same names, types, modes, sizes, mtimes, links
-  local f
-  for f in "$1" "$2"; do
-    (cd "$f" && find . -printf '%p %y %m %T@ %n %l %s\n' |
-       awk '$2 == "d" { $NF = "-" } { print }' | sort) > "$T/$(basename "$f").meta"
-  done
-  cmp -s "$T/$(basename "$1").meta" "$T/$(basename "$2").meta" || {
-    diff "$T/$(basename "$1").meta" "$T/$(basename "$2").meta" | head -20
-    return 1
-  }
-  diff -r --no-dereference "$1" "$2"
-}
-
 expect_exit () {  # CODE CMD...: run CMD, want exit CODE and one error line
   local want=$1 rc=0; shift
   "$@" >"$T/out" 2>"$T/err" || rc=$?

@@ -245,6 +245,21 @@ store_bytes () {
   fi
 }
 
+# same_tree DIR1 DIR2: the same names, types, modes, sizes, mtimes,
+# link counts and symlink targets, and the same bytes.
+same_tree () {
+  local f
+  for f in "$1" "$2"; do
+    (cd "$f" && find . -printf '%p %y %m %T@ %n %l %s\n' |
+       awk '$2 == "d" { $NF = "-" } { print }' | sort) > "$T/$(basename "$f").meta"
+  done
+  cmp -s "$T/$(basename "$1").meta" "$T/$(basename "$2").meta" || {
+    diff "$T/$(basename "$1").meta" "$T/$(basename "$2").meta" | head -20
+    return 1
+  }
+  diff -r --no-dereference "$1" "$2"
+}
+
 # ---- nbdkit ---------------------------------------------------------------
 
 # start_plugin NAME [KEY=VALUE...]: start nbdkit with the plugin on $STORE

@@ -21,6 +21,7 @@ export PATH
 passed=0 failed=0 skipped=0
 failed_names=()
 LOGDIR=${LOGDIR:-$(mktemp -d /tmp/s3vol-tests.XXXXXX)}
+export LOGDIR                   # tests keep screenshots there (web_browser)
 [ "${CI:-}" = true ] && S3VOL_NO_SKIP=1
 
 # Does this machine have what every test needs?  (run-all calls it.)

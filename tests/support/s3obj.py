@@ -84,6 +84,7 @@ def list_objects(url):
 
 def purge(url):
     """Delete every object under url's prefix, many per curl."""
+    assert url[5:].partition("/")[2], "purge wants a prefix: " + url
     keys = [key for _, key in list_objects(url)]
     for i in range(0, len(keys), 200):
         args = []
