@@ -118,19 +118,100 @@ merge_path (struct merge *m, struct extfs *x, ext2_ino_t dir,
 }
 
 /* Kept until the merge is published (a retry forgets them). */
+static void
+add_event (struct merge *m, enum merge_event ev, const char *path)
+{
+  struct mevent e = { .ev = ev, .seq = extfs_version (m->h) };
+
+  e.path = strdup (path);
+  if (e.path == NULL || mevent_list_append (&m->events, e) < 0)
+    free (e.path);              /* a report lost to a lack of memory */
+}
+
 void
 merge_tell (struct merge *m, enum merge_event ev, struct extfs *x,
             ext2_ino_t dir, const char *name)
 {
-  struct mevent e = { .ev = ev, .seq = extfs_version (m->h) };
   char path[PATH_MAX];
 
   if (m->cfg->notify.fn == NULL)
     return;
   merge_path (m, x, dir, name, path);
-  e.path = strdup (path);
-  if (e.path == NULL || mevent_list_append (&m->events, e) < 0)
-    free (e.path);              /* a report lost to a lack of memory */
+  add_event (m, ev, path);
+}
+
+/* Files changed in place have no way back to their names: reports
+ * about them wait in a list, and one walk of L's tree (only when there
+ * are some) finds a path of each.
+ */
+struct want {
+  ext2_ino_t ino;
+  enum merge_event ev;
+  bool found;
+};
+DEFINE_VECTOR (want_list, struct want);
+
+struct walk {
+  struct merge *m;
+  struct want_list *w;
+  size_t left;
+  struct hashmap seen;
+};
+
+static void
+found (struct walk *wk, ext2_ino_t ino, const char *path)
+{
+  size_t i;
+
+  for (i = 0; i < wk->w->len; i++)
+    if (wk->w->ptr[i].ino == ino && !wk->w->ptr[i].found) {
+      wk->w->ptr[i].found = true;
+      wk->left--;
+      add_event (wk->m, wk->w->ptr[i].ev, path);
+    }
+}
+
+static int
+walk_dir (struct walk *wk, ext2_ino_t dir, const char *path, unsigned depth)
+{
+  struct extfs_dirents l = { 0 };
+  char *sub = malloc (PATH_MAX);
+  size_t i;
+  int r = sub ? extfs_dir_list (wk->m->l, dir, &l) : -ENOMEM;
+
+  for (i = 0; r == 0 && wk->left && i < l.len; i++) {
+    if (!extfs_name_ok (l.ptr[i].name, l.ptr[i].len) ||
+        extfs_join (sub, path, l.ptr[i].name) < 0)
+      continue;
+    found (wk, l.ptr[i].ino, sub);
+    if (l.ptr[i].ftype == EXT2_FT_DIR && depth < EXTFS_MAX_DEPTH &&
+        extfs_inoset_add (&wk->seen, l.ptr[i].ino) == 1)
+      r = walk_dir (wk, l.ptr[i].ino, sub, depth + 1);
+  }
+  extfs_dirents_free (&l);
+  free (sub);
+  return r;
+}
+
+static int
+tell_wanted (struct merge *m, struct want_list *w)
+{
+  struct walk wk = { .m = m, .w = w, .left = w->len };
+  size_t i;
+  char name[32];
+  int r;
+
+  if (w->len == 0 || m->cfg->notify.fn == NULL)
+    return 0;
+  extfs_inoset_init (&wk.seen);
+  r = walk_dir (&wk, EXT2_ROOT_INO, "/", 0);
+  hashmap_free (&wk.seen);
+  for (i = 0; r == 0 && i < w->len; i++)
+    if (!w->ptr[i].found) {
+      snprintf (name, sizeof name, "<inode %u>", (unsigned) w->ptr[i].ino);
+      add_event (m, w->ptr[i].ev, name);
+    }
+  return r;
 }
 
 /* ---- small steps on H ---- */
@@ -637,7 +718,9 @@ note_h_changes (struct merge *m)
 static int
 update_inodes (struct merge *m)
 {
+  struct want_list w = { 0 };
   const struct mchg *c;
+  enum merge_event ev;
   size_t i;
   int r = 0;
 
@@ -646,13 +729,17 @@ update_inodes (struct merge *m)
     if (!c->same || !c->content)
       continue;
     r = merge_h_is_b (m, c->ino);
-    if (r == 0 && !c->l_dir && lmap_get (m, c->ino) == 0)
-      merge_tell (m, MERGE_EV_LOST, m->l, c->ino, NULL);
-    if (r == 1 && c->h_changed)
-      merge_tell (m, MERGE_EV_OVERWROTE, m->l, c->ino, NULL);
+    ev = r == 1 ? MERGE_EV_OVERWROTE : MERGE_EV_LOST;
+    if ((r == 1 && c->h_changed) ||
+        (r == 0 && !c->l_dir && lmap_get (m, c->ino) == 0))
+      r = want_list_append (&w, (struct want) { c->ino, ev, false }) < 0
+        ? -ENOMEM : r;
     if (r == 1)
       r = merge_copy_over (m, c->ino, c->ino);
   }
+  if (r >= 0)
+    r = tell_wanted (m, &w);
+  want_list_reset (&w);
   return r < 0 ? r : 0;
 }
 
