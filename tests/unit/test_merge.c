@@ -96,10 +96,10 @@ case_begin (struct mcase *c, const char *mk)
   snprintf (c->dir, sizeof c->dir, "%s/case%d", fx.work, caseno);
   assert_int_equal (test_run ("mkdir -p %s/src %s/mnt && cd %s/src && %s",
                               c->dir, c->dir, c->dir, mk), 0);
-  assert_int_equal (test_run ("cd %s && truncate -s 256M b.img && mkfs.ext4 "
+  assert_int_equal (test_run ("cd %s && truncate -s 64M b.img && mkfs.ext4 "
                               "-q -F -b 4096 -I 256 -d src b.img", c->dir),
                     0);
-  assert_int_equal (volstore_create (fx.vs, c->lvol, 256 << 20, 0, NULL), 0);
+  assert_int_equal (volstore_create (fx.vs, c->lvol, 64 << 20, 0, NULL), 0);
 }
 
 /* Import image name of the case as the next version of volume vol. */
