@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "merge_int.h"
 
@@ -334,6 +335,24 @@ copy_special (struct merge *m, const union extfs_inode *li, ext2_ino_t hino)
   return extfs_write_inode (m->h, hino, &hi);
 }
 
+/* A fresh generation for an inode made here (extfs_new_inode leaves
+ * 0), so that later merges tell it from a reuse of its number.
+ */
+static int
+new_generation (struct merge *m, ext2_ino_t hino)
+{
+  union extfs_inode hi;
+  uint32_t gen = 0;
+  int r = extfs_read_inode (m->h, hino, &hi);
+
+  if (r < 0)
+    return r;
+  if (getrandom (&gen, sizeof gen, 0) != (ssize_t) sizeof gen)
+    gen = (uint32_t) (m->h->now_ns ^ (m->h->now_ns >> 32)) + hino;
+  hi.small.i_generation = gen;
+  return extfs_write_inode (m->h, hino, &hi);
+}
+
 int
 merge_copy_new (struct merge *m, ext2_ino_t lino, ext2_ino_t hdir,
                 const char *name, ext2_ino_t *hino)
@@ -351,8 +370,10 @@ merge_copy_new (struct merge *m, ext2_ino_t lino, ext2_ino_t hdir,
   uid = inode_uid (li.small);
   gid = inode_gid (li.small);
   mtime = extfs_get_time (&li, T_MTIME);
-  if (LINUX_S_ISDIR (mode))
-    return extfs_new_dir (m->h, hdir, name, mode, uid, gid, mtime, hino);
+  if (LINUX_S_ISDIR (mode)) {
+    r = extfs_new_dir (m->h, hdir, name, mode, uid, gid, mtime, hino);
+    return r < 0 ? r : new_generation (m, *hino);
+  }
   if (LINUX_S_ISLNK (mode)) {
     target = malloc (EXTFS_LINK_MAX);
     r = target ? extfs_read_link (m->l, lino, &li, target, EXTFS_LINK_MAX)
@@ -368,6 +389,8 @@ merge_copy_new (struct merge *m, ext2_ino_t lino, ext2_ino_t hdir,
     else if (r == 0)
       r = copy_special (m, &li, *hino);
   }
+  if (r == 0)
+    r = new_generation (m, *hino);
   if (r == 0)
     r = copy_xattrs (m, lino, *hino);
   if (r == 0)

@@ -72,6 +72,9 @@ const struct mchg *merge_changed (const struct merge *m, ext2_ino_t ino);
 /* Is ino alive in x (allocated, linked, not an orphan)?  *in read. */
 int merge_alive (struct merge *m, struct extfs *x, int side, ext2_ino_t ino,
                  union extfs_inode *in, bool *alive);
+/* Same inode (number aside): generation, kind, creation time. */
+bool merge_same_identity (const union extfs_inode *a,
+                          const union extfs_inode *b);
 /* Inode records equal but for atime and checksums? */
 bool merge_same_record (struct extfs *x, const void *a, const void *b);
 /* Does H hold inode ino as B had it (same number and generation,

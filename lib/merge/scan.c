@@ -194,6 +194,23 @@ merge_alive (struct merge *m, struct extfs *x, int side, ext2_ino_t ino,
   return 0;
 }
 
+/* One inode in two versions: the same number, kind and generation,
+ * and (when the inodes have room for it) the same creation time: s3vol
+ * before this merge left i_generation 0 in the inodes it made, so the
+ * creation time is what tells a reused number there.
+ */
+bool
+merge_same_identity (const union extfs_inode *a, const union extfs_inode *b)
+{
+  const struct ext2_inode_large *x = &a->large, *y = &b->large;
+  bool crtime = x->i_extra_isize >= 24 && y->i_extra_isize >= 24;
+
+  return x->i_generation == y->i_generation &&
+    (x->i_mode & LINUX_S_IFMT) == (y->i_mode & LINUX_S_IFMT) &&
+    (!crtime || (x->i_crtime == y->i_crtime &&
+                 x->i_crtime_extra == y->i_crtime_extra));
+}
+
 /* Record inode ino if its state differs in a way that matters. */
 static int
 classify (struct merge *m, ext2_ino_t ino)
@@ -207,9 +224,7 @@ classify (struct merge *m, ext2_ino_t ino)
     r = merge_alive (m, m->l, SIDE_L, ino, &li, &c.l_alive);
   if (r < 0 || (!c.b_alive && !c.l_alive))
     return r;
-  c.same = c.b_alive && c.l_alive &&
-    bi.small.i_generation == li.small.i_generation &&
-    (bi.small.i_mode & LINUX_S_IFMT) == (li.small.i_mode & LINUX_S_IFMT);
+  c.same = c.b_alive && c.l_alive && merge_same_identity (&bi, &li);
   c.b_dir = c.b_alive && LINUX_S_ISDIR (bi.small.i_mode);
   c.l_dir = c.l_alive && LINUX_S_ISDIR (li.small.i_mode);
   c.content = !c.same || !same_but (m->l, bi.bytes, li.bytes, ignored_links);
@@ -355,8 +370,7 @@ merge_h_is_b (struct merge *m, ext2_ino_t ino)
     r = merge_alive (m, m->h, SIDE_H, ino, &hi, &ha);
   if (r < 0 || !ba)
     return r;
-  return ha && hi.small.i_generation == bi.small.i_generation &&
-    (hi.small.i_mode & LINUX_S_IFMT) == (bi.small.i_mode & LINUX_S_IFMT);
+  return ha && merge_same_identity (&bi, &hi);
 }
 
 bool

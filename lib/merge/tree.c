@@ -488,6 +488,41 @@ remove_name (struct tree *t, ext2_ino_t hdir, const char *name,
   return r < 0 ? r : 1;
 }
 
+/* Call fn (t, hdir, entry, dir) for each entry of x's directory dir,
+ * by name, one level deeper (bounded); stop at an error.
+ */
+typedef int each_fn (struct tree *t, ext2_ino_t hdir,
+                     const struct extfs_dirent *e, ext2_ino_t dir);
+
+static int
+each_sorted (struct tree *t, struct extfs *x, ext2_ino_t dir,
+             ext2_ino_t hdir, each_fn *fn)
+{
+  struct merge *m = t->m;
+  struct extfs_dirents l = { 0 };
+  size_t i;
+  int r;
+
+  if (m->depth++ > EXTFS_MAX_DEPTH) {
+    s3vol_error (m->log, "directories nested too deep (a corrupt "
+                 "filesystem)");
+    return -EUCLEAN;
+  }
+  r = sorted_list (m, x, dir, &l);
+  for (i = 0; r >= 0 && i < l.len; i++)
+    r = fn (t, hdir, &l.ptr[i], dir);
+  extfs_dirents_free (&l);
+  m->depth--;
+  return r < 0 ? r : 0;
+}
+
+static int
+remove_entry (struct tree *t, ext2_ino_t hdir, const struct extfs_dirent *e,
+              ext2_ino_t bdir)
+{
+  return remove_name (t, hdir, e->name, e->ino, t->m->b, bdir);
+}
+
 /* Directory d of B (name in H's hdir), deleted by L: remove what B had
  * in it from H's, then it, unless something is left (H's additions).
  */
@@ -496,22 +531,11 @@ remove_tree (struct tree *t, ext2_ino_t hdir, const char *name,
              ext2_ino_t d, bool *removed)
 {
   struct merge *m = t->m;
-  struct extfs_dirents bl = { 0 };
-  size_t i;
   int r;
 
   *removed = false;
-  if (m->depth++ > EXTFS_MAX_DEPTH) {
-    s3vol_error (m->log, "directories nested too deep (a corrupt "
-                 "filesystem)");
-    return -EUCLEAN;
-  }
-  r = sorted_list (m, m->b, d, &bl);
-  for (i = 0; r >= 0 && i < bl.len; i++)
-    r = remove_name (t, d, bl.ptr[i].name, bl.ptr[i].ino, m->b, d);
-  extfs_dirents_free (&bl);
-  m->depth--;
-  if (r >= 0)
+  r = each_sorted (t, m->b, d, d, remove_entry);
+  if (r == 0)
     r = extfs_dir_empty (m->h, d);
   if (r == 0) {
     merge_tell (m, MERGE_EV_KEPT, m->h, hdir, name);
@@ -529,26 +553,18 @@ remove_tree (struct tree *t, ext2_ino_t hdir, const char *name,
 
 /* ---- adding ---- */
 
+static int
+link_entry (struct tree *t, ext2_ino_t hdir, const struct extfs_dirent *e,
+            ext2_ino_t ldir)
+{
+  return link_into (t, hdir, e->name, e->ino, 0, ldir);
+}
+
 /* Every entry of L's new directory ldir into H's hdir. */
 static int
 populate (struct tree *t, ext2_ino_t ldir, ext2_ino_t hdir)
 {
-  struct merge *m = t->m;
-  struct extfs_dirents ll = { 0 };
-  size_t i;
-  int r;
-
-  if (m->depth++ > EXTFS_MAX_DEPTH) {
-    s3vol_error (m->log, "directories nested too deep (a corrupt "
-                 "filesystem)");
-    return -EUCLEAN;
-  }
-  r = sorted_list (m, m->l, ldir, &ll);
-  for (i = 0; r == 0 && i < ll.len; i++)
-    r = link_into (t, hdir, ll.ptr[i].name, ll.ptr[i].ino, 0, ldir);
-  extfs_dirents_free (&ll);
-  m->depth--;
-  return r;
+  return each_sorted (t, t->m->l, ldir, hdir, link_entry);
 }
 
 /* Name is free in hdir: link L's inode l there. */
