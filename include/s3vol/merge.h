@@ -85,6 +85,7 @@ struct merge_result {
   unsigned retries;
   uint64_t inodes_changed;      /* by L since B (atime-only excluded) */
   uint64_t dirs_diffed;
+  uint64_t dir_entries_read;    /* of B and L, to diff directories */
   uint64_t itable_chunks_read;  /* inode table chunks compared */
   uint64_t bytes_copied;        /* file data copied from L */
   uint64_t conflicts;           /* MERGE_EV_OVERWROTE events */

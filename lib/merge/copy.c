@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "merge_int.h"
 
@@ -156,15 +155,15 @@ add_run (void *opaque, const struct extfs_run *run)
   return run->uninit ? 0 : extfs_runs_append (opaque, *run);
 }
 
-static int
-runs_of (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
+int
+merge_runs_of (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
          struct extfs_runs *rs)
 {
   return extfs_each_run (x, ino, in, add_run, rs);
 }
 
-static bool
-same_runs (const struct extfs_runs *a, const struct extfs_runs *b)
+bool
+merge_same_runs (const struct extfs_runs *a, const struct extfs_runs *b)
 {
   return a->len == b->len &&
     (a->len == 0 || memcmp (a->ptr, b->ptr, a->len * sizeof *a->ptr) == 0);
@@ -190,33 +189,25 @@ move_blocks (struct merge *m, blk64_t from, blk64_t to, uint64_t n)
   return 0;
 }
 
+static int
+move_piece (struct merge *m, blk64_t blk, blk64_t n, void *opaque)
+{
+  (void) opaque;
+  return move_blocks (m, blk, blk, n);
+}
+
 /* B, L and H map the file alike: copy the blocks of chunks that differ
  * between B and L.
  */
 static int
 copy_changed_chunks (struct merge *m, const struct extfs_runs *rs)
 {
-  uint64_t bs = m->l->fs->blocksize, cs = cache_chunk_size (m->l->cache);
-  struct volume *vb = cache_volume (m->b->cache);
-  struct volume *vl = cache_volume (m->l->cache);
-  struct s3vol_id a, b;
-  blk64_t p, end, cend;
   size_t i;
   int r = 0;
 
-  for (i = 0; r == 0 && i < rs->len; i++) {
-    end = rs->ptr[i].pblk + rs->ptr[i].len;
-    for (p = rs->ptr[i].pblk; r == 0 && p < end; p = cend) {
-      cend = ((p * bs) / cs + 1) * cs / bs;
-      if (cend > end || cend <= p)
-        cend = end;
-      r = volume_chunk_id (vb, p * bs / cs, &a);
-      if (r == 0)
-        r = volume_chunk_id (vl, p * bs / cs, &b);
-      if (r == 0 && (m->replayed || memcmp (&a, &b, sizeof a)))
-        r = move_blocks (m, p, p, cend - p);
-    }
-  }
+  for (i = 0; r == 0 && i < rs->len; i++)
+    r = merge_each_changed (m, rs->ptr[i].pblk, rs->ptr[i].len, move_piece,
+                            NULL);
   return r;
 }
 
@@ -236,7 +227,7 @@ copy_runs (struct merge *m, const struct extfs_runs *rs, ext2_ino_t hino,
   if (r == 0)
     r = extfs_write_inode (m->h, hino, hi);
   if (r == 0)
-    r = runs_of (m->h, hino, hi, &d);
+    r = merge_runs_of (m->h, hino, hi, &d);
   for (i = 0; r == 0 && i < rs->len; i++)
     for (k = 0; r == 0 && k < rs->ptr[i].len; k += n) {
       lblk = rs->ptr[i].lblk + k;
@@ -275,15 +266,15 @@ copy_data (struct merge *m, ext2_ino_t lino, ext2_ino_t hino, bool fresh)
     r = -ENOTSUP;
   }
   if (r == 0)
-    r = runs_of (m->l, lino, &li, &lr);
+    r = merge_runs_of (m->l, lino, &li, &lr);
   if (r == 0 && !fresh) {
     r = extfs_read_inode (m->b, hino, &bi);
     if (r == 0)
-      r = runs_of (m->b, hino, &bi, &br);
+      r = merge_runs_of (m->b, hino, &bi, &br);
     if (r == 0)
-      r = runs_of (m->h, hino, &hi, &hr);
+      r = merge_runs_of (m->h, hino, &hi, &hr);
   }
-  if (r == 0 && !fresh && same_runs (&lr, &br) && same_runs (&lr, &hr))
+  if (r == 0 && !fresh && merge_same_runs (&lr, &br) && merge_same_runs (&lr, &hr))
     r = copy_changed_chunks (m, &lr);
   else if (r == 0) {
     if (!fresh && ext2fs_inode_has_valid_blocks2 (m->h->fs, &hi.small)) {
@@ -335,24 +326,6 @@ copy_special (struct merge *m, const union extfs_inode *li, ext2_ino_t hino)
   return extfs_write_inode (m->h, hino, &hi);
 }
 
-/* A fresh generation for an inode made here (extfs_new_inode leaves
- * 0), so that later merges tell it from a reuse of its number.
- */
-static int
-new_generation (struct merge *m, ext2_ino_t hino)
-{
-  union extfs_inode hi;
-  uint32_t gen = 0;
-  int r = extfs_read_inode (m->h, hino, &hi);
-
-  if (r < 0)
-    return r;
-  if (getrandom (&gen, sizeof gen, 0) != (ssize_t) sizeof gen)
-    gen = (uint32_t) (m->h->now_ns ^ (m->h->now_ns >> 32)) + hino;
-  hi.small.i_generation = gen;
-  return extfs_write_inode (m->h, hino, &hi);
-}
-
 int
 merge_copy_new (struct merge *m, ext2_ino_t lino, ext2_ino_t hdir,
                 const char *name, ext2_ino_t *hino)
@@ -370,10 +343,8 @@ merge_copy_new (struct merge *m, ext2_ino_t lino, ext2_ino_t hdir,
   uid = inode_uid (li.small);
   gid = inode_gid (li.small);
   mtime = extfs_get_time (&li, T_MTIME);
-  if (LINUX_S_ISDIR (mode)) {
-    r = extfs_new_dir (m->h, hdir, name, mode, uid, gid, mtime, hino);
-    return r < 0 ? r : new_generation (m, *hino);
-  }
+  if (LINUX_S_ISDIR (mode))
+    return extfs_new_dir (m->h, hdir, name, mode, uid, gid, mtime, hino);
   if (LINUX_S_ISLNK (mode)) {
     target = malloc (EXTFS_LINK_MAX);
     r = target ? extfs_read_link (m->l, lino, &li, target, EXTFS_LINK_MAX)
@@ -389,8 +360,6 @@ merge_copy_new (struct merge *m, ext2_ino_t lino, ext2_ino_t hdir,
     else if (r == 0)
       r = copy_special (m, &li, *hino);
   }
-  if (r == 0)
-    r = new_generation (m, *hino);
   if (r == 0)
     r = copy_xattrs (m, lino, *hino);
   if (r == 0)

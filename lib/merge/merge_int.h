@@ -87,6 +87,28 @@ int merge_h_has (struct merge *m, ext2_ino_t ino);
 /* Did H change ino's record since B?  1, 0 or a negative errno. */
 int merge_h_changed (struct merge *m, ext2_ino_t ino);
 
+/* Call fn (m, blk, n, opaque) for each piece of blocks [blk, blk + n)
+ * in one chunk of the volume whose id differs between B and L (every
+ * piece when a journal was replayed into either); stop at an error.
+ */
+typedef int merge_piece_fn (struct merge *m, blk64_t blk, blk64_t n,
+                            void *opaque);
+int merge_each_changed (struct merge *m, blk64_t blk, blk64_t n,
+                        merge_piece_fn *fn, void *opaque);
+
+/* dirdiff.c: the names of directory dir that differ between B and L
+ * (appended to ops); every entry of x's dir but "." and "..", sorted by
+ * name, names checked.
+ */
+struct mop {
+  char *name;
+  ext2_ino_t b, l;              /* B's target and L's (0: none) */
+};
+DEFINE_VECTOR (mop_list, struct mop);
+int merge_diff_dir (struct merge *m, ext2_ino_t dir, struct mop_list *ops);
+int merge_sorted_list (struct merge *m, struct extfs *x, ext2_ino_t dir,
+                       struct extfs_dirents *l);
+
 /* tree.c */
 int merge_tree (struct merge *m);
 /* The path of entry name of directory dir in x (name NULL: of dir). */
@@ -105,5 +127,9 @@ int merge_copy_new (struct merge *m, ext2_ino_t lino, ext2_ino_t hdir,
 int merge_copy_over (struct merge *m, ext2_ino_t lino, ext2_ino_t hino);
 /* L's attributes of lino (mode, owner, times, flags) onto hino. */
 int merge_copy_attrs (struct merge *m, ext2_ino_t lino, ext2_ino_t hino);
+/* The data runs of an inode (unwritten ones left out); equal lists? */
+int merge_runs_of (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
+                   struct extfs_runs *rs);
+bool merge_same_runs (const struct extfs_runs *a, const struct extfs_runs *b);
 
 #endif /* S3VOL_MERGE_INT_H */

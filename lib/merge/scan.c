@@ -288,44 +288,65 @@ same_chunk (struct merge *m, uint64_t c)
   return memcmp (&a, &b, sizeof a) == 0;
 }
 
+int
+merge_each_changed (struct merge *m, blk64_t blk, blk64_t n,
+                    merge_piece_fn *fn, void *opaque)
+{
+  uint64_t bs = m->l->fs->blocksize, cs = cache_chunk_size (m->l->cache);
+  blk64_t end = blk + n, cend;
+  int r = 0;
+
+  for (; r == 0 && blk < end; blk = cend) {
+    cend = ((blk * bs) / cs + 1) * cs / bs;
+    if (cend > end || cend <= blk)
+      cend = end;
+    r = m->replayed ? 0 : same_chunk (m, blk * bs / cs);
+    if (r == 0)
+      r = fn (m, blk, cend - blk, opaque);
+    else if (r == 1)
+      r = 0;
+  }
+  return r;
+}
+
+struct itable {
+  dgrp_t g;
+  blk64_t itable;
+  char *bb, *lb;
+};
+
+static int
+compare_piece (struct merge *m, blk64_t blk, blk64_t n, void *opaque)
+{
+  struct itable *it = opaque;
+
+  m->res->itable_chunks_read++;
+  return compare_blocks (m, it->g, it->itable, blk, n, it->bb, it->lb);
+}
+
 static int
 scan_group (struct merge *m, dgrp_t g, char *bb, char *lb)
 {
   ext2_filsys fs = m->l->fs;
-  uint64_t bs = fs->blocksize, cs = cache_chunk_size (m->l->cache);
+  uint64_t bs = fs->blocksize;
   uint32_t ub = used_inodes (m->b->fs, g), ul = used_inodes (fs, g);
   uint32_t used = ub > ul ? ub : ul;
-  blk64_t itable = ext2fs_inode_table_loc (fs, g), blk, end, cend;
+  struct itable it = { g, ext2fs_inode_table_loc (fs, g), bb, lb };
   unsigned isz = EXT2_INODE_SIZE (fs->super);
-  int r;
 
   if (used == 0)
     return 0;
-  if (itable != ext2fs_inode_table_loc (m->b->fs, g) || itable == 0 ||
-      itable + fs->inode_blocks_per_group > ext2fs_blocks_count (fs->super)) {
+  if (it.itable != ext2fs_inode_table_loc (m->b->fs, g) || it.itable == 0 ||
+      it.itable + fs->inode_blocks_per_group >
+      ext2fs_blocks_count (fs->super)) {
     s3vol_error (m->log, "volume %s: the inode tables of the base and the "
                  "local version differ (group %u): they are not one "
                  "filesystem", m->cfg->volume, (unsigned) g);
     return -ENOTSUP;
   }
-  end = itable + ((uint64_t) used * isz + bs - 1) / bs;
-  for (blk = itable; blk < end; blk = cend) {
-    cend = ((blk * bs) / cs + 1) * cs / bs;
-    if (cend > end || cend <= blk)
-      cend = end;
-    if (!m->replayed) {
-      r = same_chunk (m, blk * bs / cs);
-      if (r < 0)
-        return r;
-      if (r == 1)
-        continue;
-    }
-    m->res->itable_chunks_read++;
-    r = compare_blocks (m, g, itable, blk, cend - blk, bb, lb);
-    if (r < 0)
-      return r;
-  }
-  return 0;
+  return merge_each_changed (m, it.itable,
+                             ((uint64_t) used * isz + bs - 1) / bs,
+                             compare_piece, &it);
 }
 
 int

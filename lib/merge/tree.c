@@ -29,13 +29,6 @@
 
 #include "merge_int.h"
 
-/* One changed name of a directory: B's target and L's (0: none). */
-struct mop {
-  char *name;
-  ext2_ino_t b, l;
-};
-DEFINE_VECTOR (mop_list, struct mop);
-
 /* A changed directory's ops; deferred replacements of directories. */
 struct mdir {
   ext2_ino_t dir;
@@ -341,89 +334,6 @@ lmap_put (struct merge *m, ext2_ino_t l, ext2_ino_t h)
                       (uintptr_t) l << 32 | h);
 }
 
-/* ---- listings ---- */
-
-static int
-by_name (const void *a, const void *b)
-{
-  const struct extfs_dirent *x = a, *y = b;
-  size_t n = x->len < y->len ? x->len : y->len;
-  int c = memcmp (x->name, y->name, n);
-
-  return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
-/* Directory dir of x, sorted by name; names that cannot be linked are
- * refused (a corrupt or hostile image).
- */
-static int
-sorted_list (struct merge *m, struct extfs *x, ext2_ino_t dir,
-             struct extfs_dirents *l)
-{
-  size_t i;
-  int r = extfs_dir_list (x, dir, l);
-
-  for (i = 0; r == 0 && i < l->len; i++)
-    if (!extfs_name_ok (l->ptr[i].name, l->ptr[i].len) ||
-        strlen (l->ptr[i].name) != l->ptr[i].len) {
-      s3vol_error (m->log, "directory inode %u of volume %s has an entry "
-                   "with a corrupt name: nothing was merged",
-                   (unsigned) dir, x->volume);
-      r = -EUCLEAN;
-    }
-  if (r == 0 && l->len > 1)
-    qsort (l->ptr, l->len, sizeof *l->ptr, by_name);
-  return r;
-}
-
-static int
-add_op (struct mop_list *ops, const char *name, ext2_ino_t b, ext2_ino_t l)
-{
-  struct mop op = { .name = strdup (name), .b = b, .l = l };
-
-  if (op.name == NULL)
-    return -ENOMEM;
-  if (mop_list_append (ops, op) < 0) {
-    free (op.name);
-    return -ENOMEM;
-  }
-  return 0;
-}
-
-/* The names of directory dir that differ between B and L. */
-static int
-diff_dir (struct merge *m, ext2_ino_t dir, struct mop_list *ops)
-{
-  struct extfs_dirents bl = { 0 }, ll = { 0 };
-  size_t i = 0, j = 0;
-  int c, r;
-
-  r = sorted_list (m, m->b, dir, &bl);
-  if (r == 0)
-    r = sorted_list (m, m->l, dir, &ll);
-  while (r == 0 && (i < bl.len || j < ll.len)) {
-    c = i == bl.len ? 1 : j == ll.len ? -1 : by_name (&bl.ptr[i], &ll.ptr[j]);
-    if (c < 0) {
-      r = add_op (ops, bl.ptr[i].name, bl.ptr[i].ino, 0);
-      i++;
-    }
-    else if (c > 0) {
-      r = add_op (ops, ll.ptr[j].name, 0, ll.ptr[j].ino);
-      j++;
-    }
-    else {
-      if (bl.ptr[i].ino != ll.ptr[j].ino || !merge_l_has (m, ll.ptr[j].ino))
-        r = add_op (ops, ll.ptr[j].name, bl.ptr[i].ino, ll.ptr[j].ino);
-      i++;
-      j++;
-    }
-  }
-  extfs_dirents_free (&bl);
-  extfs_dirents_free (&ll);
-  m->res->dirs_diffed++;
-  return r;
-}
-
 /* ---- removing ---- */
 
 /* Remove name (target ino, a file) from H's dir and drop its link. */
@@ -508,7 +418,7 @@ each_sorted (struct tree *t, struct extfs *x, ext2_ino_t dir,
                  "filesystem)");
     return -EUCLEAN;
   }
-  r = sorted_list (m, x, dir, &l);
+  r = merge_sorted_list (m, x, dir, &l);
   for (i = 0; r >= 0 && i < l.len; i++)
     r = fn (t, hdir, &l.ptr[i], dir);
   extfs_dirents_free (&l);
@@ -701,7 +611,7 @@ collect (struct tree *t)
       continue;
     }
     d = (struct mdir) { .dir = c->ino };
-    r = r < 0 ? r : diff_dir (m, c->ino, &d.ops);
+    r = r < 0 ? r : merge_diff_dir (m, c->ino, &d.ops);
     if (r == 0 && mdir_list_append (&t->dirs, d) < 0)
       r = -ENOMEM;
     if (r < 0)

@@ -154,9 +154,10 @@ run_merge (struct mcase *c)
 
   assert_int_equal (merge_run (fx.vs, &cfg, &c->res), 0);
   fprintf (stderr, "  merged: version %" PRIu64 ", %" PRIu64 " inodes, %"
-           PRIu64 " dirs, %" PRIu64 " itable chunks, %" PRIu64 " bytes "
-           "copied; told: %s\n", c->res.seq, c->res.inodes_changed,
-           c->res.dirs_diffed, c->res.itable_chunks_read,
+           PRIu64 " dirs (%" PRIu64 " entries read), %" PRIu64 " itable "
+           "chunks, %" PRIu64 " bytes copied; told: %s\n", c->res.seq,
+           c->res.inodes_changed, c->res.dirs_diffed,
+           c->res.dir_entries_read, c->res.itable_chunks_read,
            c->res.bytes_copied, c->told.paths);
 }
 
@@ -297,10 +298,12 @@ test_rename_big_dir (void **state)
   clock_gettime (CLOCK_MONOTONIC, &t1);
   secs = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9;
   fprintf (stderr, "  rename of a directory of 10,000 files: %.3f s, %"
-           PRIu64 " bytes of file data copied\n", secs, c.res.bytes_copied);
+           PRIu64 " bytes of file data copied, %" PRIu64 " directory "
+           "entries read\n", secs, c.res.bytes_copied,
+           c.res.dir_entries_read);
   assert_int_equal (c.res.bytes_copied, 0);
-  assert_true (c.res.dirs_diffed <= 3);
-  assert_true (secs < 10);
+  assert_true (c.res.dir_entries_read < 1000);
+  assert_true (secs < 30);      /* a loaded 2-core test machine */
   export_head (&c);
   check_model (&c);
   finish (&c);
