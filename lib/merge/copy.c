@@ -165,8 +165,15 @@ merge_runs_of (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
 bool
 merge_same_runs (const struct extfs_runs *a, const struct extfs_runs *b)
 {
-  return a->len == b->len &&
-    (a->len == 0 || memcmp (a->ptr, b->ptr, a->len * sizeof *a->ptr) == 0);
+  size_t i;
+
+  if (a->len != b->len)
+    return false;
+  for (i = 0; i < a->len; i++)          /* fields: the struct has padding */
+    if (a->ptr[i].lblk != b->ptr[i].lblk || a->ptr[i].pblk != b->ptr[i].pblk
+        || a->ptr[i].len != b->ptr[i].len)
+      return false;
+  return true;
 }
 
 /* Copy n blocks at L's block from to H's block to. */

@@ -465,6 +465,108 @@ test_s3vol_made (void **state)
   finish (&c);
 }
 
+/* Random puts and removes of files on both sides (s3vol's own file
+ * operations), against a model: H's changes, then L's (L wins a path
+ * both changed).  The seed is printed; S3VOL_TEST_SEED repeats one.
+ */
+#define RDIRS 3
+#define RFILES 8
+#define RSIDES 2
+
+/* One side's random changes, applied to volume vol and to the model
+ * (contents: 0 absent, else a number written into the file).
+ */
+static void
+random_side (struct mcase *c, const char *vol, unsigned *seed,
+             int model[RDIRS][RFILES])
+{
+  struct extfs_config cfg = { .log = &fx.tlog.log, .volume = vol,
+                              .writable = true };
+  struct extfs_commit_result res;
+  char local[400], remote[64];
+  const char *locals[1] = { local };
+  struct extfs *x;
+  int i, d, f, v;
+
+  assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
+  for (i = 0; i < 6; i++) {
+    d = rand_r (seed) % RDIRS;
+    f = rand_r (seed) % RFILES;
+    v = rand_r (seed) % 3 ? 1 + rand_r (seed) % 1000 : 0;
+    snprintf (remote, sizeof remote, "/r%d/f%d", d, f);
+    if (v) {
+      snprintf (local, sizeof local, "%s/v%d", c->dir, v);
+      assert_int_equal (test_run ("seq %d > %s", v * 37, local), 0);
+      assert_int_equal (extfs_put (x, locals, 1, remote, EXTFS_FORCE), 0);
+    }
+    else if (model[d][f])
+      assert_int_equal (extfs_rm (x, remote, 0), 0);
+    model[d][f] = v;
+  }
+  assert_int_equal (extfs_commit (x, "random", &res), 0);
+  extfs_close (x);
+}
+
+/* Bytes of `seq n`. */
+static uint64_t
+seq_size (int n)
+{
+  uint64_t bytes = 0;
+  int i;
+
+  for (i = 1; i <= n; i++)
+    bytes += snprintf (NULL, 0, "%d\n", i);
+  return bytes;
+}
+
+static void
+test_random (void **state)
+{
+  int base[RDIRS][RFILES] = { { 0 } }, side[RSIDES][RDIRS][RFILES];
+  struct extfs_config cfg = { .log = &fx.tlog.log };
+  unsigned seed = getenv ("S3VOL_TEST_SEED")
+    ? (unsigned) atoi (getenv ("S3VOL_TEST_SEED")) : (unsigned) time (NULL);
+  struct mcase c;
+  struct extfs_stat st;
+  struct extfs *x;
+  char path[64];
+  int d, f, s, v, round;
+
+  (void) state;
+  fprintf (stderr, "  seed %u (S3VOL_TEST_SEED=%u repeats it)\n", seed,
+           seed);
+  for (round = 0; round < 3; round++) {
+    case_begin (&c, "mkdir r0 r1 r2 && for d in 0 1 2; do for f in 0 1 2; "
+                "do seq $((f * 37 + 37)) > r$d/f$f; done; done");
+    for (d = 0; d < RDIRS; d++)
+      for (f = 0; f < 3; f++)
+        base[d][f] = f + 1;
+    case_base (&c);
+    for (s = 0; s < RSIDES; s++) {
+      memcpy (side[s], base, sizeof base);
+      random_side (&c, s ? c.lvol : c.hvol, &seed, side[s]);
+    }
+    run_merge (&c);
+    export_head (&c);
+    cfg.volume = c.hvol;
+    assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
+    for (d = 0; d < RDIRS; d++)
+      for (f = 0; f < RFILES; f++) {
+        /* The model: L's state where it differs from B's, else H's. */
+        v = side[1][d][f] != base[d][f] ? side[1][d][f] : side[0][d][f];
+        snprintf (path, sizeof path, "/r%d/f%d", d, f);
+        if (v == 0) {
+          assert_int_equal (extfs_stat (x, path, &st), -ENOENT);
+          continue;
+        }
+        assert_int_equal (extfs_stat (x, path, &st), 0);
+        assert_int_equal (st.size, seq_size (v * 37));
+      }
+    extfs_close (x);
+    finish (&c);
+  }
+}
+
 /* Nothing changed in L: nothing is published. */
 static void
 test_nothing (void **state)
@@ -492,6 +594,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_nothing),
     cmocka_unit_test (test_s3vol_made),
+    cmocka_unit_test (test_random),
     cmocka_unit_test (test_disjoint),
     cmocka_unit_test (test_both_change),
     cmocka_unit_test (test_rename_big_dir),
