@@ -11,14 +11,6 @@ requires mkfs.ext4 e2fsck nbdcopy
 on_each_store
 make_store
 
-expect_exit () {  # CODE CMD...: run CMD, want exit CODE and one error line
-  local want=$1 rc=0; shift
-  "$@" >"$T/out" 2>"$T/err" || rc=$?
-  [ "$rc" = "$want" ] || die "$* exited $rc, not $want: $(cat "$T/err")"
-  [ "$(grep -c . "$T/err")" -ge 1 ] || die "$*: no error message"
-  echo "   exit $rc: $(head -1 "$T/err")"
-}
-
 phase "base, local and head versions"
 mkdir -p "$T/src/d1" "$T/src/d2"
 echo a > "$T/src/d1/a"; echo b > "$T/src/d2/b"; echo c > "$T/src/c"
