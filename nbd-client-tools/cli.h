@@ -34,7 +34,8 @@ struct cli_verb {
   int (*run) (const struct cli_global *g, int argc, char **argv);
 };
 
-extern const struct cli_verb verb_store_check, verb_keygen, verb_cache;
+extern const struct cli_verb verb_store_check, verb_keygen, verb_cache,
+  verb_merge;
 extern const struct cli_verb verb_create, verb_list, verb_info, verb_rename,
   verb_delete, verb_cp, verb_versions, verb_snapshot, verb_gc, verb_verify,
   verb_attach, verb_detach, verb_status, verb_commit, verb_reload,

@@ -18,7 +18,7 @@ static const struct cli_verb *const verbs[] = {
   &verb_attach, &verb_detach, &verb_status, &verb_commit, &verb_reload,
   &verb_run, &verb_recover, &verb_serve, &verb_import, &verb_export,
   &verb_ls, &verb_get, &verb_cat, &verb_put, &verb_rm, &verb_mkdir,
-  &verb_store_check, &verb_keygen, &verb_cache, &verb_web,
+  &verb_store_check, &verb_keygen, &verb_cache, &verb_web, &verb_merge,
 };
 
 static void

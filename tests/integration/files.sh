@@ -16,14 +16,6 @@ requires mkfs.ext4 e2fsck nbdcopy
 on_each_store
 make_store
 
-expect_exit () {  # CODE CMD...: run CMD, want exit CODE and one error line
-  local want=$1 rc=0; shift
-  "$@" >"$T/out" 2>"$T/err" || rc=$?
-  [ "$rc" = "$want" ] || die "$* exited $rc, not $want: $(cat "$T/err")"
-  [ "$(grep -c . "$T/err")" -ge 1 ] || die "$*: no error message"
-  echo "   exit $rc: $(head -1 "$T/err")"
-}
-
 phase "round trip of an awkward tree"
 src=$T/src
 mkdir -p "$src/with space" "$src/üñíçødé ☃" \

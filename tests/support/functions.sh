@@ -162,6 +162,17 @@ have_s3 () {
   [ -n "${S3VOL_TEST_BUCKET:-}" ] && [ -n "${AWS_ENDPOINT_URL:-}" ]
 }
 
+# expect_exit CODE CMD...: run CMD, want exit CODE and at least one
+# error line on stderr (its first line is shown); output in $T/out,
+# $T/err.
+expect_exit () {
+  local want=$1 rc=0; shift
+  "$@" >"$T/out" 2>"$T/err" || rc=$?
+  [ "$rc" = "$want" ] || die "$* exited $rc, not $want: $(cat "$T/err")"
+  [ "$(grep -c . "$T/err")" -ge 1 ] || die "$*: no error message"
+  echo "   exit $rc: $(head -1 "$T/err")"
+}
+
 # private_home: HOME, XDG_CACHE_HOME and the run directory under $T, so
 # that a test sees only its own attachments and caches.
 private_home () {
