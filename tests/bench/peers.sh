@@ -97,8 +97,15 @@ loop_mount () {   # file [mkfs]: loop on it, ext4 at $mnt
   if [ "${2:-}" = mkfs ]; then mkfs.ext4 -q -E nodiscard "$loop" || return 1; fi
   mount -o noatime "$loop" "$mnt"
 }
-loop_umount () {
-  umount "$mnt" && losetup -d "$loop" && loop=
+loop_umount () {   # the loop device lets go of its file asynchronously
+  local f k
+  f=$(losetup -nO BACK-FILE "$loop")
+  umount "$mnt" && losetup -d "$loop" || return 1
+  loop=
+  for k in $(seq 100); do
+    [ -z "$(losetup -nj "$f" 2>/dev/null)" ] && return 0; sleep 0.1
+  done
+  return 1
 }
 nbd_fuse () {     # socket: nbdfuse of it at $work/fuse/nbd
   nbdfuse "$work/fuse/nbd" --unix "$1" &
@@ -262,6 +269,7 @@ peer_s3fs () {
   s3fs_down; s3fs_up || { bad s3fs "remount"; return; }
   step_read s3fs "$(s3fs_pid)"
   step_fio s3fs 0
+  rm -rf "$mnt/small" "$mnt/f"  # through s3fs: its directory objects too
   s3fs_down
   purge s3fs
 }
