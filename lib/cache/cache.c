@@ -411,11 +411,11 @@ read_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
 int
 cache_pread (struct cache *c, void *buf, uint32_t count, uint64_t offset)
 {
-  int r = each_chunk (c, offset, count, read_piece, buf);
-
-  if (r == 0)
-    cache_readahead (c, offset, count);
-  return r;
+  /* First, so that the request's own later chunks are fetched in
+   * parallel with its first.
+   */
+  cache_readahead (c, offset, count);
+  return each_chunk (c, offset, count, read_piece, buf);
 }
 
 static int

@@ -15,7 +15,9 @@
  *   chunks:  [c][c][c][c][q][q][q][q][ ][ ]
  *                         ^ahead-window   ^ahead: queued below this
  *
- * A stream's window (chunks fetched ahead of its reader) starts at one
+ * A read over several chunks queues those after its first at once, so
+ * that they are fetched in parallel with it.  A stream's window (chunks
+ * fetched ahead of its reader) starts at one
  * chunk once it has been continued twice and doubles with each read
  * that continues it, up to ra_max chunks (RA_BYTES bytes); each chunk is
  * queued once per stream (ahead only moves forward).  The queue is a
@@ -149,7 +151,7 @@ new_stream (struct cache *c, uint64_t end, uint64_t tick)
 }
 
 /* Continue stream s with a read ending at end: grow its window and say
- * which chunks [*first, *last) to queue now.
+ * which chunks [*first, *last) after the read's last to queue now.
  */
 static void
 advance (struct cache *c, struct ra_stream *s, uint64_t end,
@@ -178,8 +180,12 @@ cache_readahead (struct cache *c, uint64_t offset, uint32_t count)
   struct ra_stream *s;
   uint64_t first = 0, last = 0;
 
-  if (count == 0)
+  if (count == 0 || offset >= c->size || count > c->size - offset)
     return;
+  /* A request over several chunks: its chunks after the first. */
+  if ((offset + count - 1) / c->chunk_size > offset / c->chunk_size)
+    queue_range (c, offset / c->chunk_size + 1,
+                 (offset + count - 1) / c->chunk_size + 1);
   pthread_mutex_lock (&c->ralock);
   c->ra_tick++;
   s = find_stream (c, offset);
