@@ -18,10 +18,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cache_int.h"
+#include "s3vol/util.h"
 
 #define ENT_TTL_NS (30 * 1000000000ll)
 
@@ -31,15 +31,6 @@ struct cache_entry {
   unsigned refs;                /* the slot's, and each reader's */
   int64_t opened_ns;
 };
-
-static int64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
 
 /* Drop one reference (entlock held); the last closes. */
 static void
@@ -55,7 +46,7 @@ struct cache_entry *
 cache_entry_find (struct cache *c, const struct s3vol_id *id)
 {
   struct cache_entry *e, *found = NULL;
-  int64_t now = now_ns ();
+  int64_t now = s3vol_now_ns ();
   unsigned k;
 
   pthread_mutex_lock (&c->entlock);
@@ -84,7 +75,7 @@ cache_entry_keep (struct cache *c, const struct s3vol_id *id, int fd)
   if (e == NULL)
     return NULL;                /* the caller closes fd */
   *e = (struct cache_entry) {
-    .id = *id, .fd = fd, .refs = 2, .opened_ns = now_ns (),
+    .id = *id, .fd = fd, .refs = 2, .opened_ns = s3vol_now_ns (),
   };
   pthread_mutex_lock (&c->entlock);
   if (c->ent[c->ent_next])
