@@ -113,10 +113,11 @@ queue_range (struct cache *c, uint64_t first, uint64_t end)
     queued = false;
     for (k = c->pftail; k != c->pfhead && !queued; k++)
       queued = c->pfq[k % QLEN] == i;
-    if (!queued)
+    if (!queued) {
       c->pfq[c->pfhead++ % QLEN] = i;
+      pthread_cond_signal (&c->pfcond);   /* one thread per chunk */
+    }
   }
-  pthread_cond_broadcast (&c->pfcond);
   pthread_mutex_unlock (&c->pflock);
 }
 

@@ -219,7 +219,7 @@ s3b_up () {       # [mkfs]
   s3backer --accessId="$AWS_ACCESS_KEY_ID" --accessKey="$AWS_SECRET_ACCESS_KEY" \
     --authVersion=aws4 --baseURL="$AWS_ENDPOINT_URL/" \
     --blockSize=1M --size=4G --prefix="$prefix/s3backer/" --listBlocks \
-    --blockCacheSize=2048 --blockCacheThreads=16 \
+    --blockCacheSize=2048 --blockCacheThreads=16 --readAhead=16 \
     "$S3VOL_TEST_BUCKET" "$work/s3b" >"$work/s3b.log" 2>&1 || return 1
   loop_mount "$work/s3b/file" "$@"
 }
