@@ -110,8 +110,9 @@ cache_read_base (struct cache *c, uint64_t i, void *buf, uint32_t from,
   struct chunkstore_source src = {
     .fetch = fetch_cb, .verify = verify_cb, .opaque = &s,
   };
+  struct cache_entry *e;
   struct s3vol_id id;
-  int fd, r;
+  int fd = -1, r;
 
   r = volume_chunk_id (c->vol, i, &id);
   if (r < 0)
@@ -123,11 +124,19 @@ cache_read_base (struct cache *c, uint64_t i, void *buf, uint32_t from,
     c->hits++;
     return 0;
   }
-  r = chunkstore_get (c->store, &id, c->chunk_size, &src, &fd);
-  if (r < 0)
-    return s.err || r == -ENOMEM ? r : read_around (c, &id, buf, from, to);
-  r = pread_all (fd, buf, to - from, from);
-  close (fd);
+  e = cache_entry_find (c, &id);
+  if (e == NULL) {
+    r = chunkstore_get (c->store, &id, c->chunk_size, &src, &fd);
+    if (r < 0)
+      return s.err || r == -ENOMEM ? r
+        : read_around (c, &id, buf, from, to);
+    e = cache_entry_keep (c, &id, fd);
+  }
+  r = pread_all (e ? cache_entry_fd (e) : fd, buf, to - from, from);
+  if (e)
+    cache_entry_release (c, e);
+  else
+    close (fd);
   if (r < 0)
     s3vol_error (c->log, "chunk store %s: read chunk %" PRIu64 ": %s",
                  chunkstore_dir (c->store), i, strerror (-r));

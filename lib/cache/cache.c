@@ -385,9 +385,6 @@ each_chunk (struct cache *c, uint64_t offset, uint32_t count,
   return 0;
 }
 
-static void prefetch_after (struct cache *c, uint64_t offset,
-                            uint32_t count);
-
 static int
 read_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
             size_t done, void *buf)
@@ -414,11 +411,11 @@ read_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
 int
 cache_pread (struct cache *c, void *buf, uint32_t count, uint64_t offset)
 {
-  int r = each_chunk (c, offset, count, read_piece, buf);
-
-  if (r == 0)
-    prefetch_after (c, offset, count);
-  return r;
+  /* First, so that the request's own later chunks are fetched in
+   * parallel with its first.
+   */
+  cache_readahead (c, offset, count);
+  return each_chunk (c, offset, count, read_piece, buf);
 }
 
 static int
@@ -747,37 +744,4 @@ cache_extents (struct cache *c, uint32_t count, uint64_t offset,
            uint64_t offset; } x = { fn, opaque, offset };
 
   return each_chunk (c, offset, count, extent_piece, &x);
-}
-
-/* ---- prefetch ---- */
-
-/* Reads that continue where the last one ended grow a window of chunks
- * fetched ahead by the prefetch threads, up to the number of threads
- * times four chunks; anything else resets it.
- */
-static void
-prefetch_after (struct cache *c, uint64_t offset, uint32_t count)
-{
-  uint64_t expect = atomic_exchange (&c->next_seq_off, offset + count);
-  unsigned run, window, k;
-  uint64_t first, i;
-
-  if (expect != offset) {
-    atomic_store (&c->seq_run, 0);
-    return;
-  }
-  run = atomic_fetch_add (&c->seq_run, 1) + 1;
-  if (run < 2)
-    return;
-  window = run < 6 ? 1u << (run - 2) : 16;
-  if (window > 4 * c->threads)
-    window = 4 * c->threads;
-  first = (offset + count + c->chunk_size - 1) / c->chunk_size;
-  for (k = 0; k < window; k++) {
-    i = first + k;
-    if (i >= c->nchunks)
-      break;
-    if (state_of (c, i) == CS_ABSENT)
-      cache_prefetch_queue (c, i);
-  }
 }

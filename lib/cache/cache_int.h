@@ -15,6 +15,19 @@
 
 #define NSTRIPES 1024           /* chunk locks */
 #define BLOCK 4096u             /* granularity of partial chunks */
+#define RA_STREAMS 16           /* sequential readers followed at once */
+#define ENT_SLOTS 32            /* chunk store entries kept open */
+
+struct cache_entry;
+
+/* One sequential reader (prefetch.c). */
+struct ra_stream {
+  uint64_t next;                /* where its next read should start */
+  uint64_t ahead;               /* chunks below this are queued */
+  uint64_t used;                /* tick of its last read; 0: free slot */
+  unsigned hits;                /* reads that continued it */
+  unsigned window;              /* chunks fetched ahead of it */
+};
 
 struct cache {
   struct volstore *vs;
@@ -71,9 +84,18 @@ struct cache {
   pthread_t *pfthreads;
   unsigned npfthreads;
 
-  /* Sequential read detection for prefetch. */
-  atomic_uint_fast64_t next_seq_off;
-  atomic_uint seq_run;
+  /* Read-ahead: the sequential streams being followed (prefetch.c);
+   * only under ralock.
+   */
+  pthread_mutex_t ralock;
+  struct ra_stream ra[RA_STREAMS];
+  uint64_t ra_tick;
+  unsigned ra_max;              /* the largest window, in chunks */
+
+  /* Chunk store entries kept open (entries.c); only under entlock. */
+  pthread_mutex_t entlock;
+  struct cache_entry *ent[ENT_SLOTS];
+  unsigned ent_next;            /* the slot to replace next */
 
   /* Statistics. */
   atomic_uint_fast64_t hits, misses, fetched, uploaded, inflight;
@@ -128,6 +150,20 @@ void cache_store_put (struct cache *c, const struct s3vol_id *id,
  */
 bool cache_make_room (struct cache *c);
 
+/* entries.c */
+/* The entry of id kept open, with a reference taken, or NULL. */
+struct cache_entry *cache_entry_find (struct cache *c,
+                                      const struct s3vol_id *id);
+/* Keep fd (id's entry, taken over) open; returns it with a reference
+ * taken, or NULL (out of memory: fd is still the caller's).
+ */
+struct cache_entry *cache_entry_keep (struct cache *c,
+                                      const struct s3vol_id *id, int fd);
+int cache_entry_fd (const struct cache_entry *e);
+void cache_entry_release (struct cache *c, struct cache_entry *e);
+/* Close every kept entry (the cache is closing: no reader left). */
+void cache_entries_close (struct cache *c);
+
 /* cache.c */
 int cache_complete_partials (struct cache *c);
 /* Have chunk i in the chunk store if it is ABSENT (for prefetch). */
@@ -136,6 +172,9 @@ void cache_fetch_if_absent (struct cache *c, uint64_t i);
 /* prefetch.c */
 int cache_prefetch_start (struct cache *c);
 void cache_prefetch_stop (struct cache *c);
-void cache_prefetch_queue (struct cache *c, uint64_t i);
+/* A read of [offset, offset+count) happened: follow its stream and
+ * queue the chunks ahead of it (no lock held).
+ */
+void cache_readahead (struct cache *c, uint64_t offset, uint32_t count);
 
 #endif /* S3VOL_CACHE_INT_H */

@@ -19,6 +19,8 @@ init_locks (struct cache *c)
   pthread_mutex_init (&c->maplock, NULL);
   pthread_mutex_init (&c->commitlock, NULL);
   pthread_mutex_init (&c->pflock, NULL);
+  pthread_mutex_init (&c->ralock, NULL);
+  pthread_mutex_init (&c->entlock, NULL);
   pthread_mutex_init (&c->statlock, NULL);
   pthread_cond_init (&c->pfcond, NULL);
   pthread_rwlock_init (&c->cutlock, NULL);
@@ -29,6 +31,7 @@ free_cache (struct cache *c)
 {
   size_t i;
 
+  cache_entries_close (c);
   cache_disk_close (c);
   volume_close (c->vol);
   if (c->own_store)
@@ -44,6 +47,8 @@ free_cache (struct cache *c)
   pthread_mutex_destroy (&c->maplock);
   pthread_mutex_destroy (&c->commitlock);
   pthread_mutex_destroy (&c->pflock);
+  pthread_mutex_destroy (&c->ralock);
+  pthread_mutex_destroy (&c->entlock);
   pthread_mutex_destroy (&c->statlock);
   pthread_cond_destroy (&c->pfcond);
   pthread_rwlock_destroy (&c->cutlock);
