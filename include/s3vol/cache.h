@@ -58,6 +58,10 @@ struct cache_config {
   uint64_t max_clean_bytes;     /* the store's size limit, see above */
   unsigned threads;             /* parallel fetches/uploads (0: 8) */
   bool force;                   /* commits win over a moved head */
+  bool no_write_behind;         /* upload dirty chunks only at commits
+                                   (default: complete dirty chunks start
+                                   uploading at once once cache_start
+                                   ran; lib/cache/writebehind.c) */
   const struct s3vol_fileio *fileio; /* how the cache directory is
                                    changed and synced (NULL: the system
                                    calls; tests pass a simulated disk) */
@@ -158,6 +162,10 @@ struct cache_stats {
                                    fetch by this cache */
   uint64_t bytes_fetched, bytes_uploaded;
   uint64_t uploads_in_flight;
+  uint64_t early_uploads;       /* chunks stored ahead of a commit */
+  uint64_t early_named;         /* of those, named by a commit as is */
+  uint64_t early_reputs;        /* stored again: older than grace / 2 */
+  uint64_t writers_throttled;   /* writes that waited for the backlog */
   uint64_t commits, commit_failures;
   int last_commit_error;        /* 0 or negative errno */
   uint64_t last_commit_seq;

@@ -155,6 +155,18 @@ only_noise (struct cache *c, struct upload *u, bool *noise)
   return r;
 }
 
+/* Did write-behind store cut chunk i's bytes already (writebehind.c)? */
+static bool
+early (struct cache *c, uint64_t i, struct vol_change *ch)
+{
+  int r;
+
+  pthread_mutex_lock (stripe_of (c, i));
+  r = cache_wb_claim (c, i, &ch->id, &ch->stored_len);
+  pthread_mutex_unlock (stripe_of (c, i));
+  return r == 1;
+}
+
 static int
 upload_one (size_t k, void *opaque)
 {
@@ -167,11 +179,13 @@ upload_one (size_t k, void *opaque)
   int r = 0;
 
   u->bufs[k] = NULL;
+  ch->index = i;
+  if (buf == NULL && early (c, i, ch))
+    goto stored;
   if (buf == NULL)
     r = capture (c, i, &buf);
   if (r < 0)
     return r;
-  ch->index = i;
   c->inflight++;
   r = volume_put_chunk (c->vol, buf, c->chunk_size, &ch->id,
                           &ch->stored_len);
@@ -179,6 +193,7 @@ upload_one (size_t k, void *opaque)
   if (r == 0)
     cache_store_put (c, &ch->id, buf);
   free (buf);
+ stored:
   if (r == 0)
     r = volume_chunk_id (c->vol, i, &base);
   if (r == 0) {
@@ -203,8 +218,12 @@ settle (struct cache *c, bool clean)
     i = c->cut[k];
     pthread_mutex_lock (stripe_of (c, i));
     if (clean && !(chunk_flags (&c->chunks, i) & CF_REDIRTY) &&
-        state_of (c, i) == CS_DIRTY)
+        state_of (c, i) == CS_DIRTY) {
       chunk_set_state (&c->chunks, i, CS_ABSENT);
+      cache_wb_forget (c, i);
+    }
+    else
+      cache_wb_reset (c, i);
     chunk_clear_flags (&c->chunks, i, CF_INCUT | CF_CUTPEND | CF_REDIRTY);
     free (chunk_buf_detach (&c->chunks, CB_COW, i));
     pthread_mutex_unlock (stripe_of (c, i));
