@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Helpers of the write, freeze and latency benches (sourced after
+# tests/support/functions.sh, on the S3 test server).
+#
+#   rgw ARGS...            rclone on the test server (remote "rgw:")
+#   rgw_purge URL          delete every object under s3://BUCKET/PREFIX
+#   raw_put DIR PREFIX N   rclone copy of DIR's files, N transfers at once
+#   nbdkit_pid MOUNTPOINT  the nbdkit serving an s3vol attachment
+#   proc_watch PID OUT &   samples PID's CPU seconds and peak RSS until it
+#                          exits: OUT gets "cpu_seconds peak_rss_kib"
+#   status_field MP FIELD  a field of the plugin status of an attachment
+#   ratio A B              A / B, two decimals
+#   mbps BYTES SECONDS     MB/s (10^6 B/s)
+
+export RCLONE_CONFIG_RGW_TYPE=s3 RCLONE_CONFIG_RGW_PROVIDER=Ceph \
+  RCLONE_CONFIG_RGW_ENV_AUTH=true \
+  RCLONE_CONFIG_RGW_ENDPOINT=$AWS_ENDPOINT_URL \
+  RCLONE_CONFIG_RGW_REGION=${AWS_REGION:-us-east-1}
+
+rgw () { env -u AWS_CA_BUNDLE rclone --config /dev/null -q "$@"; }
+
+rgw_purge () {
+  local path=${1#s3://}
+  case $path in */?*) ;; *) die "rgw_purge: no prefix in $1" ;; esac
+  rgw purge "rgw:$path" 2>/dev/null || true
+}
+
+raw_put () {
+  rgw copy "$1" "rgw:$S3VOL_TEST_BUCKET/$2" --transfers "$3" \
+    --checkers "$3" --s3-upload-cutoff 64M --no-check-dest --no-traverse
+}
+
+nbdkit_pid () {
+  grep -lsr "^mountpoint=$1\$" "$S3VOL_RUN_DIR" |
+    xargs grep -h '^nbdkit_pid=' | head -n 1 | cut -d= -f2
+}
+
+proc_watch () {
+  local pid=$1 out=$2 hz cpu=0 hwm=0 s h
+  hz=$(getconf CLK_TCK)
+  while [ -r "/proc/$pid/stat" ]; do
+    s=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || break
+    h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || break
+    [ -n "$s" ] && cpu=$s
+    [ -n "$h" ] && hwm=$h
+    echo "$(awk -v t="$cpu" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') $hwm" >"$out"
+    sleep 0.1
+  done
+}
+
+ratio () { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+mbps () { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / 1e6 / s : 0) }'; }
+
+# status_field MOUNTPOINT FIELD: a field of the plugin's status there.
+status_field () {
+  "$S3VOL" status --json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    a = json.loads(line)
+    if a.get("mountpoint") == sys.argv[1] and a.get("status"):
+        print(a["status"].get(sys.argv[2], "?"))
+        break
+else:
+    print("?")' "$1" "$2"
+}
