@@ -43,7 +43,8 @@ static uint64_t version, clean_limit;
 static unsigned threads = 8;
 static int readonly_param = -1;  /* -1: not given */
 static bool force;
-static bool no_write_behind;    /* write-behind=false */
+static int write_behind_param = -1; /* write-behind=, -1: not given */
+static bool no_write_behind;
 static bool replay_param;       /* replay=: a read-only journal replayed */
 static const char *key_file;    /* key-file=, else $S3VOL_KEY_FILE */
 static struct s3vol_key user_key;       /* read from key-fd= */
@@ -202,7 +203,7 @@ s3vol_config (const char *key, const char *value)
     int r = nbdkit_parse_bool (value);
     if (r == -1)
       return -1;
-    no_write_behind = !r;
+    write_behind_param = r;
   }
   else {
     nbdkit_error ("unknown parameter '%s' (see nbdkit s3vol --help)", key);
@@ -226,6 +227,10 @@ s3vol_config_complete (void)
   served.readonly = readonly_param == -1 ? (version || snapshot)
     : readonly_param;
   served.volume = volume;
+  /* The environment's default, for attachments the CLI starts. */
+  if (write_behind_param == -1 && getenv ("S3VOL_WRITE_BEHIND"))
+    write_behind_param = nbdkit_parse_bool (getenv ("S3VOL_WRITE_BEHIND"));
+  no_write_behind = write_behind_param == 0;
   return owner_config_complete (ctl_path);
 }
 
@@ -249,7 +254,7 @@ s3vol_config_complete (void)
   "threads=N             parallel fetches and uploads (default 8)\n" \
   "force=BOOL            commits win over other writers (last write wins)\n" \
   "write-behind=BOOL     upload complete dirty chunks before the commit\n" \
-  "                      (default true)\n" \
+  "                      (default $S3VOL_WRITE_BEHIND, else true)\n" \
   "key-file=FILE         key of an encrypted volume (default:\n" \
   "                      $S3VOL_KEY_FILE); key-fd=N reads it from fd N\n" \
   "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut\n" \

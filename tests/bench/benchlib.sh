@@ -6,8 +6,8 @@
 #   rgw_purge URL          delete every object under s3://BUCKET/PREFIX
 #   raw_put DIR PREFIX N   rclone copy of DIR's files, N transfers at once
 #   nbdkit_pid MOUNTPOINT  the nbdkit serving an s3vol attachment
-#   proc_watch PID OUT &   samples PID's CPU seconds and peak RSS until it
-#                          exits: OUT gets "cpu_seconds peak_rss_kib"
+#   proc_sample PID        "cpu_seconds peak_rss_kib" of a live process
+#   proc_watch PID OUT &   samples it until it exits, the last into OUT
 #   status_field MP FIELD  a field of the plugin status of an attachment
 #   ratio A B              A / B, two decimals
 #   mbps BYTES SECONDS     MB/s (10^6 B/s)
@@ -35,15 +35,17 @@ nbdkit_pid () {
     xargs grep -h '^nbdkit_pid=' | head -n 1 | cut -d= -f2
 }
 
+proc_sample () {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
+    "/proc/$1/stat" 2>/dev/null || return 1
+  echo " $(awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null)"
+}
+
 proc_watch () {
-  local pid=$1 out=$2 hz cpu=0 hwm=0 s h
-  hz=$(getconf CLK_TCK)
-  while [ -r "/proc/$pid/stat" ]; do
-    s=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || break
-    h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || break
-    [ -n "$s" ] && cpu=$s
-    [ -n "$h" ] && hwm=$h
-    echo "$(awk -v t="$cpu" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') $hwm" >"$out"
+  local s
+  proc_sample "$1" >"$2" || return 0
+  while s=$(proc_sample "$1"); do
+    echo "$s" >"$2"
     sleep 0.1
   done
 }
