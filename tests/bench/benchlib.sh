@@ -65,3 +65,47 @@ for line in sys.stdin:
 else:
     print("?")' "$1" "$2"
 }
+
+# file_path NAME SIZE MOUNTPOINT: the reference block path with no S3:
+# nbdkit's file plugin on a sparse file (made and formatted ext4 first
+# if missing: file_image), nbdfuse, a loop device, ext4 mounted at
+# MOUNTPOINT (all torn down at exit).  Sets file_dev.
+file_image () {
+  [ -e "$T/$1.img" ] && return
+  truncate -s "$2" "$T/$1.img"
+  mkfs.ext4 -q -F "$T/$1.img" || die "mkfs on $T/$1.img"
+}
+
+file_path () {
+  local name=$1
+  file_image "$name" "$2"
+  rm -f "$T/$name.sock" "$T/$name.pid"
+  nbdkit -f -U "$T/$name.sock" -P "$T/$name.pid" file "$T/$name.img" \
+    2>>"$T/$name.log" &
+  on_exit "kill $! 2>/dev/null"
+  wait_until 30 test -S "$T/$name.sock" || die "nbdkit file did not start"
+  fuse_attach "$name" "$T/$name.fuse"
+  loop_attach file_dev "$T/$name.fuse/nbd"
+  mount_fs "$file_dev" "$3"
+}
+
+# fio_randwrite DIR SECONDS OUT: the freeze bench's load: random direct
+# writes of 4-64 KiB, 8 in flight, into a 256 MiB file of DIR; OUT gets
+# fio's JSON.
+fio_randwrite () {
+  fio --name=load --filename="$1/fio.dat" --size=256M --rw=randwrite \
+    --bsrange=4k-64k --direct=1 --ioengine=libaio --iodepth=8 \
+    --time_based --runtime="$2" --output-format=json --output="$3" \
+    >/dev/null 2>&1
+}
+
+# fio_field JSON FIELD: max_lat_ms, iops or mbps of the writes.
+fio_field () {
+  python3 -c '
+import json, sys
+w = json.load(open(sys.argv[1]))["jobs"][0]["write"]
+f = sys.argv[2]
+print("%.1f" % (w["lat_ns"]["max"] / 1e6) if f == "max_lat_ms" else
+      "%.0f" % w["iops"] if f == "iops" else "%.0f" % (w["bw_bytes"] / 1e6))
+' "$1" "$2"
+}
