@@ -120,9 +120,11 @@ int cache_extents (struct cache *c, uint32_t count, uint64_t offset,
                    void *opaque);
 
 /* Commit in two steps, so that a filesystem needs to be frozen only for
- * the first: cache_commit_cut flushes and takes an instant copy-on-write
- * cut of the dirty chunks; cache_commit_finish uploads them (writes go on
- * meanwhile) and publishes a version.  One commit at a time: a second
+ * the first: cache_commit_cut completes partial chunks and takes an
+ * instant copy-on-write cut of the dirty chunks (no sync: cache_flush
+ * first, outside the freeze, to have it find little to complete);
+ * cache_commit_finish flushes, uploads them (writes go on meanwhile; most
+ * went up already, by write-behind) and publishes a version.  One commit at a time: a second
  * cut waits for the first commit to finish.  If nothing changed, finish
  * publishes nothing and reports the current version.  On failure every
  * chunk stays dirty.

@@ -2,10 +2,16 @@
 /* s3vol: committing a cache: an instant cut, then uploads while writes
  * go on, then one published version.
  *
- *   cut     writers paused (cutlock), partial chunks completed, data and
- *           map synced, every DIRTY chunk marked INCUT | CUTPEND
+ *   cut     writers paused (cutlock), partial chunks completed, every
+ *           DIRTY chunk marked INCUT | CUTPEND: no sync, so that a
+ *           filesystem frozen around the cut is frozen only that long
+ *   flush   data and map synced (writes go on): no chunk of the cut can
+ *           then be found dirty with bytes older than the cut's after a
+ *           crash, once the version holding them is published
  *   upload  in parallel: take each chunk's bytes as they were at the cut
- *           (the copy a writer set aside, or the file if none), store it
+ *           (the copy a writer set aside, or the file if none), or name
+ *           the object write-behind stored them in (writebehind.c);
+ *           store it
  *   publish volume_commit; the state file names the new base version
  *   settle  chunks not written since the cut become ABSENT (they read
  *           from the chunk store, which the upload filled); once the
@@ -39,7 +45,7 @@ cache_commit_cut (struct cache *c)
   }
   pthread_mutex_lock (&c->commitlock);
   pthread_rwlock_wrlock (&c->cutlock);
-  r = cache_flush (c);
+  r = cache_complete_partials (c);
   cut = r == 0 ? malloc ((c->chunks.ndirty + 1) * sizeof *cut) : NULL;
   if (r == 0 && cut == NULL)
     r = -ENOMEM;
@@ -280,6 +286,8 @@ cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
   u.unchanged = calloc (c->ncut + 1, sizeof *u.unchanged);
   u.bufs = calloc (c->ncut + 1, sizeof *u.bufs);
   r = u.changes && u.unchanged && u.bufs ? 0 : -ENOMEM;
+  if (r == 0)
+    r = cache_disk_flush (c);
   if (r == 0)
     r = only_noise (c, &u, &noise);
   if (r == 0 && !noise)

@@ -36,9 +36,12 @@ nbdkit_pid () {
 }
 
 proc_sample () {
-  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
-    "/proc/$1/stat" 2>/dev/null || return 1
-  echo " $(awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null)"
+  local cpu hwm
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
+    "/proc/$1/stat" 2>/dev/null) || return 1
+  hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+  [ -n "$cpu" ] && [ -n "$hwm" ] || return 1
+  echo "$cpu $hwm"
 }
 
 proc_watch () {

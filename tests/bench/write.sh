@@ -46,6 +46,8 @@ rm -rf "$src/parts"
 s3vol_write () {
   local vol=w$RANDOM pid watch t0 t1 cpu0 cpu1 perf_pid=
   phase "s3vol ($1): dd $mb MiB into a mounted volume, commit, detach"
+  # New bytes for each run: the same would be found in the store (dedup).
+  [ "$1" = on ] || head -c "$bytes" /dev/urandom >"$src/all"
   s3vol create "$vol" --size $((mb * 4))M --chunk-size 1M >/dev/null ||
     die "create"
   mkdir -p "$T/m"
