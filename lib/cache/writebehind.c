@@ -275,6 +275,7 @@ dispatch (struct cache *c)
   int64_t now = s3vol_now_ns ();
   struct wb_job job;
   unsigned room;
+  bool paused;
   enum verdict v;
   size_t k;
 
@@ -282,7 +283,8 @@ dispatch (struct cache *c)
   todo = c->wb.pending;
   c->wb.pending = (struct chunk_list) { 0 };
   room = c->wb.nslots - c->wb.busy;
-  if (now < c->wb.pause_until)
+  paused = now < c->wb.pause_until;
+  if (paused)
     room = 0;
   pthread_mutex_unlock (&c->wb.lock);
 
@@ -327,7 +329,8 @@ dispatch (struct cache *c)
       chunk_list_append (&c->wb.pending, keep.ptr[k]);
     chunk_list_reset (&keep);
   }
-  c->wb.backlog = backlog;
+  /* Writers are never held back for a store that fails. */
+  c->wb.backlog = paused ? 0 : backlog;
   pthread_cond_broadcast (&c->wb.room);
   pthread_mutex_unlock (&c->wb.lock);
 }
