@@ -182,11 +182,13 @@ upload_one (size_t k, void *opaque)
   struct vol_change *ch = &u->changes[k];
   struct s3vol_id base;
   uint8_t *buf = u->bufs[k];
+  bool named;
   int r = 0;
 
   u->bufs[k] = NULL;
   ch->index = i;
-  if (buf == NULL && early (c, i, ch))
+  named = buf == NULL && early (c, i, ch);
+  if (named)
     goto stored;
   if (buf == NULL)
     r = capture (c, i, &buf);
@@ -204,7 +206,7 @@ upload_one (size_t k, void *opaque)
     r = volume_chunk_id (c->vol, i, &base);
   if (r == 0) {
     u->unchanged[k] = memcmp (base.b, ch->id.b, S3VOL_ID_LEN) == 0;
-    if (!u->unchanged[k])
+    if (!u->unchanged[k] && !named)   /* write-behind counted it */
       c->uploaded += ch->stored_len;
   }
   return r;
