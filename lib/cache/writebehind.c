@@ -4,7 +4,7 @@
  * A dirty chunk is uploaded early, as the content-addressed chunk object
  * a commit would store, once it is complete: every 4 KiB block of it
  * written since it became dirty (or since its last early upload), or no
- * write to it for a short while (idle).  The commit that cuts it then
+ * write to it for a short while (idle: 3 s).  The commit that cuts it then
  * only names the object, if no write came since the bytes were taken
  * (chunkmap.h, CB_WB): upload overlaps the writer, and a commit publishes
  * only what is left.
@@ -48,7 +48,7 @@
 #include "cache_int.h"
 
 #define WB_TICK_NS (100 * 1000000LL)        /* pending list checked */
-#define WB_IDLE_NS (1000 * 1000000LL)       /* a chunk idle this long */
+#define WB_IDLE_NS (3000 * 1000000LL)       /* a chunk idle this long */
 #define WB_INFLIGHT (32u << 20)             /* bytes taken, not stored */
 #define WB_MAX_WORKERS 16u
 #define WB_BACKLOG (512ull << 20)           /* writers wait past this */
