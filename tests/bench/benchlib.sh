@@ -2,6 +2,8 @@
 # Helpers of the write, freeze and latency benches (sourced after
 # tests/support/functions.sh, on the S3 test server).
 #
+#   bench_start            needs root, FUSE, loop devices; a fresh S3 store
+#                          ($STORE, deleted at exit), a private home
 #   rgw ARGS...            rclone on the test server (remote "rgw:")
 #   rgw_purge URL          delete every object under s3://BUCKET/PREFIX
 #   raw_put DIR PREFIX N   rclone copy of DIR's files, N transfers at once
@@ -16,6 +18,16 @@ export RCLONE_CONFIG_RGW_TYPE=s3 RCLONE_CONFIG_RGW_PROVIDER=Ceph \
   RCLONE_CONFIG_RGW_ENV_AUTH=true \
   RCLONE_CONFIG_RGW_ENDPOINT=$AWS_ENDPOINT_URL \
   RCLONE_CONFIG_RGW_REGION=${AWS_REGION:-us-east-1}
+
+bench_start () {
+  requires_root
+  requires_fuse
+  requires_loop
+  make_store
+  private_home
+  on_exit "rgw_purge '$STORE'"
+  on_exit "'$S3VOL' detach '$T/m' >/dev/null 2>&1"
+}
 
 rgw () { env -u AWS_CA_BUNDLE rclone --config /dev/null -q "$@"; }
 

@@ -12,16 +12,10 @@
 export S3VOL_TEST_S3=1
 . "$(dirname "$0")/../support/functions.sh"
 . "$(dirname "$0")/benchlib.sh"
-requires_root
-requires_fuse
-requires_loop
+bench_start
 requires fio
 secs=${BENCH_FREEZE_SECS:-20}
 
-make_store
-private_home
-on_exit "rgw_purge '$STORE'"
-on_exit "'$S3VOL' detach '$T/m' >/dev/null 2>&1"
 
 phase "s3vol: fio random writes for $secs s, background commits"
 s3vol create fz --size 2G --chunk-size 1M >/dev/null || die "create"

@@ -11,14 +11,8 @@
 export S3VOL_TEST_S3=1
 . "$(dirname "$0")/../support/functions.sh"
 . "$(dirname "$0")/benchlib.sh"
-requires_root
-requires_fuse
-requires_loop
+bench_start
 
-make_store
-private_home
-on_exit "rgw_purge '$STORE'"
-on_exit "'$S3VOL' detach '$T/m' >/dev/null 2>&1"
 ms_since () { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 # stats LIST: "median max" of numbers
 stats () { tr ' ' '\n' <<<"$*" | sort -n | awk '{ a[NR] = $1 }

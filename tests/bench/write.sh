@@ -16,17 +16,12 @@
 export S3VOL_TEST_S3=1
 . "$(dirname "$0")/../support/functions.sh"
 . "$(dirname "$0")/benchlib.sh"
-requires_root
-requires_fuse
-requires_loop
+bench_start
 mb=${BENCH_WRITE_MB:-1024}
 bytes=$((mb << 20))
 
-make_store
-private_home
 raw=raw-$TEST_NAME-$(date +%s)-$$
-on_exit "rgw_purge '$STORE'; rgw_purge 's3://$S3VOL_TEST_BUCKET/$raw'"
-on_exit "'$S3VOL' detach '$T/m' >/dev/null 2>&1"
+on_exit "rgw_purge 's3://$S3VOL_TEST_BUCKET/$raw'"
 
 src=$(mktemp -d /dev/shm/s3vol-bench-write.XXXXXX)
 on_exit "rm -rf '$src'"
