@@ -424,7 +424,8 @@ static int
 write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
              size_t done, void *buf)
 {
-  bool wrote, list = false;
+  bool wrote;
+  unsigned wb = 0;
   int r, tries;
 
   for (tries = 0; ; tries++) {
@@ -436,12 +437,12 @@ write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
                       chunk_off (c, i) + from);
       if (r == 0) {
         mark_written (c, i, from, to);
-        list = cache_wb_note (c, i, from, to);
+        wb = cache_wb_note (c, i, from, to);
       }
     }
     pthread_mutex_unlock (stripe_of (c, i));
-    if (list)
-      cache_wb_listed (c, i);
+    if (wb)
+      cache_wb_after (c, i, wb);
     /* A full disk with the chunk store on it is not full: make room,
      * once (without the stripe lock).
      */
@@ -495,8 +496,7 @@ static int
 hole_chunk (struct cache *c, uint64_t i)
 {
   struct s3vol_id id;
-  bool list = false;
-  unsigned s;
+  unsigned s, wb = 0;
   int r;
 
   pthread_mutex_lock (stripe_of (c, i));
@@ -531,11 +531,11 @@ hole_chunk (struct cache *c, uint64_t i)
   }
   if (r == 0) {
     chunk_set_state (&c->chunks, i, CS_DIRTY);
-    list = cache_wb_note (c, i, 0, c->chunk_size);
+    wb = cache_wb_note (c, i, 0, c->chunk_size);
   }
   pthread_mutex_unlock (stripe_of (c, i));
-  if (list)
-    cache_wb_listed (c, i);
+  if (wb)
+    cache_wb_after (c, i, wb);
   return r;
 }
 

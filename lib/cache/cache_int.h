@@ -172,11 +172,15 @@ void cache_wb_destroy (struct cache *c);
  */
 int cache_wb_start (struct cache *c);
 void cache_wb_stop (struct cache *c);
-/* Bytes [from, to) of chunk i were just written (its lock held).  True:
- * call cache_wb_listed (c, i) once the lock is released.
+/* Bytes [from, to) of chunk i were just written (its lock held).  Not
+ * 0: call cache_wb_after (c, i, what) with what it returned once the
+ * lock is released (to list the chunk, or wake the uploads: WB_*).
  */
-bool cache_wb_note (struct cache *c, uint64_t i, uint32_t from, uint32_t to);
-void cache_wb_listed (struct cache *c, uint64_t i);
+#define WB_LIST 1u
+#define WB_KICK 2u
+unsigned cache_wb_note (struct cache *c, uint64_t i, uint32_t from,
+                        uint32_t to);
+void cache_wb_after (struct cache *c, uint64_t i, unsigned what);
 /* A writer waits here (no lock held) while the backlog is too long. */
 void cache_wb_throttle (struct cache *c);
 /* For the commit, cut chunk i not yet captured (its lock held): 1 if an

@@ -107,20 +107,20 @@ set_bits (struct cache *c, struct wb_rec *w, uint32_t from, uint32_t to)
     }
 }
 
-bool
+unsigned
 cache_wb_note (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
 {
   struct wb_rec *w;
-  bool list;
+  unsigned what;
 
   if (!c->wb.running)
-    return false;
+    return 0;
   w = rec_of (c, i);
   if (w == NULL) {
     w = calloc (1, sizeof *w + (nblocks (c) + 7) / 8);
     if (w == NULL || chunk_buf_attach (&c->chunks, CB_WB, i, w) < 0) {
       free (w);                 /* no write-behind for it: the cut takes it */
-      return false;
+      return 0;
     }
   }
   if (w->have_id || (w->capture && !w->changed))
@@ -129,23 +129,18 @@ cache_wb_note (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
   w->changed = true;
   w->last_write_ns = s3vol_now_ns ();
   set_bits (c, w, from, to);
-  list = !w->listed;
+  what = (w->listed ? 0 : WB_LIST) | (w->nfull == nblocks (c) ? WB_KICK : 0);
   w->listed = true;
-  return list || w->nfull == nblocks (c);
+  return what;
 }
 
 void
-cache_wb_listed (struct cache *c, uint64_t i)
+cache_wb_after (struct cache *c, uint64_t i, unsigned what)
 {
   struct wb_rec *w;
-  bool full;
 
-  pthread_mutex_lock (stripe_of (c, i));
-  w = rec_of (c, i);
-  full = w && w->nfull == nblocks (c);
-  pthread_mutex_unlock (stripe_of (c, i));
   pthread_mutex_lock (&c->wb.lock);
-  if (chunk_list_append (&c->wb.pending, i) < 0) {
+  if ((what & WB_LIST) && chunk_list_append (&c->wb.pending, i) < 0) {
     /* Out of memory: off the list, until its next write. */
     pthread_mutex_unlock (&c->wb.lock);
     pthread_mutex_lock (stripe_of (c, i));
@@ -154,7 +149,7 @@ cache_wb_listed (struct cache *c, uint64_t i)
     pthread_mutex_unlock (stripe_of (c, i));
     return;
   }
-  if (full) {
+  if (what & WB_KICK) {
     c->wb.kick = true;
     pthread_cond_signal (&c->wb.wake);
   }
