@@ -261,9 +261,17 @@ queue_job (struct cache *c, const struct wb_job *job)
   pthread_cond_signal (&c->wb.work);
 }
 
-/* One pass over the pending list. */
+/* Chunks a pass looks at when an upload ended or a chunk got complete
+ * (times the room free): the list's head, the oldest, is where complete
+ * chunks are.  Every tick a pass looks at all of them (idle chunks, the
+ * backlog).  A pass at every event over a long list cost as much CPU as
+ * the uploads.
+ */
+#define WB_SCAN_PER_SLOT 4u
+
+/* One pass over the pending list (full) or its head. */
 static void
-dispatch (struct cache *c)
+dispatch (struct cache *c, bool full)
 {
   struct chunk_list todo, keep = { 0 };
   uint64_t backlog = 0;
@@ -272,7 +280,7 @@ dispatch (struct cache *c)
   unsigned room;
   bool paused;
   enum verdict v;
-  size_t k;
+  size_t k, limit;
 
   pthread_mutex_lock (&c->wb.lock);
   todo = c->wb.pending;
@@ -283,9 +291,15 @@ dispatch (struct cache *c)
     room = 0;
   pthread_mutex_unlock (&c->wb.lock);
 
+  limit = full ? todo.len : (size_t) room * WB_SCAN_PER_SLOT;
   for (k = 0; k < todo.len; k++) {
     uint64_t i = todo.ptr[k];
 
+    if (k >= limit) {             /* not looked at: kept as it is */
+      if (chunk_list_append (&keep, i) < 0)
+        break;
+      continue;
+    }
     pthread_mutex_lock (stripe_of (c, i));
     v = judge (c, i, now);
     if (v == READY && room > 0 && take (c, i, &job) == 0) {
@@ -325,7 +339,8 @@ dispatch (struct cache *c)
     chunk_list_reset (&keep);
   }
   /* Writers are never held back for a store that fails. */
-  c->wb.backlog = paused ? 0 : backlog;
+  if (full || paused)
+    c->wb.backlog = paused ? 0 : backlog;
   pthread_cond_broadcast (&c->wb.room);
   pthread_mutex_unlock (&c->wb.lock);
 }
@@ -335,6 +350,8 @@ dispatcher (void *arg)
 {
   struct cache *c = arg;
   struct timespec ts;
+  int64_t now, next_full = 0;
+  bool full;
 
   pthread_mutex_lock (&c->wb.lock);
   while (!c->wb.stop) {
@@ -351,7 +368,11 @@ dispatcher (void *arg)
     if (c->wb.stop)
       break;
     pthread_mutex_unlock (&c->wb.lock);
-    dispatch (c);
+    now = s3vol_now_ns ();
+    full = now >= next_full;
+    if (full)
+      next_full = now + WB_TICK_NS;
+    dispatch (c, full);
     pthread_mutex_lock (&c->wb.lock);
   }
   pthread_mutex_unlock (&c->wb.lock);
