@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* nbdkit-s3vol-plugin: background commits.
  *
- * Every commit-interval seconds, if the cache is dirty, commit it.  A
+ * Every commit-interval seconds, if the cache is dirty, commit it: sync
+ * and flush first, then freeze the filesystem only for the cut (what
+ * was written since, and an instant copy-on-write mark); uploads and
+ * the publish run thawed, and most chunks went up already (the cache's
+ * write-behind).  A
  * failure (store down, conflict) leaves everything dirty and durable in
  * the cache; it is logged once when the outcome changes, not on every
  * retry, and retried with a backoff that doubles up to five minutes.
@@ -83,6 +87,28 @@ thaw (int fd, int64_t since)
     longest_freeze_ns = took;
 }
 
+/* Before the freeze, without stopping anyone: the filesystem's dirty
+ * pages and journal go down (syncfs), and the cache makes them durable
+ * (cache_flush completes partial chunks, which may fetch, and syncs the
+ * data and the map).  The freeze then only has what was written since,
+ * and the cut's own flush finds almost nothing to do.  Failures here
+ * are not errors: the freeze and the cut do it all again.
+ */
+static void
+sync_ahead (void)
+{
+  int fd;
+
+  if (freeze_path != NULL) {
+    fd = open (freeze_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd != -1) {
+      syncfs (fd);
+      close (fd);
+    }
+  }
+  cache_flush (served.cache);
+}
+
 int
 committer_commit_now (const char *message, uint64_t *seq)
 {
@@ -92,6 +118,7 @@ committer_commit_now (const char *message, uint64_t *seq)
   int r, fd;
 
   pthread_mutex_lock (&commit_lock);
+  sync_ahead ();
   t0 = s3vol_now_ns ();
   fd = freeze ();
   r = cache_commit_cut (served.cache);
@@ -186,6 +213,8 @@ committer_status (char *buf, size_t n)
             "\"uploads_in_flight\":%llu,\"commits\":%llu,"
             "\"commit_failures\":%llu,\"last_commit_version\":%llu,"
             "\"last_commit_result\":\"%s\",\"longest_freeze_ms\":%.3f,"
+            "\"early_uploads\":%llu,\"early_named\":%llu,"
+            "\"early_reputs\":%llu,"
             "\"chunk_cache\":{\"bytes\":%llu,\"max_bytes\":%llu,"
             "\"entries\":%llu,\"hits\":%llu,\"misses\":%llu,"
             "\"evictions\":%llu}}",
@@ -203,6 +232,9 @@ committer_status (char *buf, size_t n)
             st.last_commit_error == -EEXIST ? "conflict"
             : st.last_commit_error ? strerror (-st.last_commit_error)
             : st.commits ? "ok" : "none", longest_freeze_ns / 1e6,
+            (unsigned long long) st.early_uploads,
+            (unsigned long long) st.early_named,
+            (unsigned long long) st.early_reputs,
             (unsigned long long) st.store.bytes,
             (unsigned long long) st.store.max_bytes,
             (unsigned long long) st.store.entries,

@@ -5,9 +5,9 @@
  * answering each with one line:
  *
  *   commit [MESSAGE]   commit now          -> ok VERSION
- *   cut                flush and take the commit's instant cut (the
+ *   cut                complete partial chunks, take the instant cut (the
  *                      caller has frozen the filesystem) -> ok
- *   finish [MESSAGE]   upload and publish what cut took -> ok VERSION
+ *   finish [MESSAGE]   flush, upload, publish what cut took -> ok VERSION
  *   snapshot NAME      commit, then name the version    -> ok VERSION
  *   status             -> ok {JSON}
  *   freeze [PATH]      freeze the filesystem at PATH around each

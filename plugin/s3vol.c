@@ -9,7 +9,7 @@
  *   nbdkit s3vol [store=URL] volume=NAME [version=N|snapshot=S]
  *                [readonly=BOOL] [cache-dir=DIR] [cache-size=SIZE]
  *                [commit-interval=SECONDS] [ctl=SOCKET] [threads=N]
- *                [force=BOOL] [freeze=MOUNTPOINT]
+ *                [force=BOOL] [freeze=MOUNTPOINT] [write-behind=BOOL]
  *                [owner=PID:START [recover=PROGRAM]] [replay=BOOL]
  *
  * With replay=true, a read-only volume whose ext4 journal was never
@@ -43,6 +43,8 @@ static uint64_t version, clean_limit;
 static unsigned threads = 8;
 static int readonly_param = -1;  /* -1: not given */
 static bool force;
+static int write_behind_param = -1; /* write-behind=, -1: not given */
+static bool no_write_behind;
 static bool replay_param;       /* replay=: a read-only journal replayed */
 static const char *key_file;    /* key-file=, else $S3VOL_KEY_FILE */
 static struct s3vol_key user_key;       /* read from key-fd= */
@@ -197,6 +199,12 @@ s3vol_config (const char *key, const char *value)
       return -1;
     force = r;
   }
+  else if (strcmp (key, "write-behind") == 0) {
+    int r = nbdkit_parse_bool (value);
+    if (r == -1)
+      return -1;
+    write_behind_param = r;
+  }
   else {
     nbdkit_error ("unknown parameter '%s' (see nbdkit s3vol --help)", key);
     return -1;
@@ -219,6 +227,10 @@ s3vol_config_complete (void)
   served.readonly = readonly_param == -1 ? (version || snapshot)
     : readonly_param;
   served.volume = volume;
+  /* The environment's default, for attachments the CLI starts. */
+  if (write_behind_param == -1 && getenv ("S3VOL_WRITE_BEHIND"))
+    write_behind_param = nbdkit_parse_bool (getenv ("S3VOL_WRITE_BEHIND"));
+  no_write_behind = write_behind_param == 0;
   return owner_config_complete (ctl_path);
 }
 
@@ -241,6 +253,8 @@ s3vol_config_complete (void)
   "ctl=SOCKET            control socket (commit, snapshot, status)\n" \
   "threads=N             parallel fetches and uploads (default 8)\n" \
   "force=BOOL            commits win over other writers (last write wins)\n" \
+  "write-behind=BOOL     upload complete dirty chunks before the commit\n" \
+  "                      (default $S3VOL_WRITE_BEHIND, else true)\n" \
   "key-file=FILE         key of an encrypted volume (default:\n" \
   "                      $S3VOL_KEY_FILE); key-fd=N reads it from fd N\n" \
   "freeze=MOUNTPOINT     freeze this filesystem around each commit's cut\n" \
@@ -301,6 +315,7 @@ s3vol_get_ready (void)
     .log = &plugin_log, .volume = volume, .readonly = served.readonly,
     .max_clean_bytes = clean_limit, .store_dir = chunk_cache,
     .threads = threads, .force = force,
+    .no_write_behind = no_write_behind,
     .ref = { .seq = version, .snapshot = snapshot },
     .overlay = served.readonly && replay_param,
   };

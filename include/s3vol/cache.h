@@ -58,6 +58,10 @@ struct cache_config {
   uint64_t max_clean_bytes;     /* the store's size limit, see above */
   unsigned threads;             /* parallel fetches/uploads (0: 8) */
   bool force;                   /* commits win over a moved head */
+  bool no_write_behind;         /* upload dirty chunks only at commits
+                                   (default: complete dirty chunks start
+                                   uploading at once once cache_start
+                                   ran; lib/cache/writebehind.c) */
   const struct s3vol_fileio *fileio; /* how the cache directory is
                                    changed and synced (NULL: the system
                                    calls; tests pass a simulated disk) */
@@ -116,9 +120,11 @@ int cache_extents (struct cache *c, uint32_t count, uint64_t offset,
                    void *opaque);
 
 /* Commit in two steps, so that a filesystem needs to be frozen only for
- * the first: cache_commit_cut flushes and takes an instant copy-on-write
- * cut of the dirty chunks; cache_commit_finish uploads them (writes go on
- * meanwhile) and publishes a version.  One commit at a time: a second
+ * the first: cache_commit_cut completes partial chunks and takes an
+ * instant copy-on-write cut of the dirty chunks (no sync: cache_flush
+ * first, outside the freeze, to have it find little to complete);
+ * cache_commit_finish flushes, uploads them (writes go on meanwhile; most
+ * went up already, by write-behind) and publishes a version.  One commit at a time: a second
  * cut waits for the first commit to finish.  If nothing changed, finish
  * publishes nothing and reports the current version.  On failure every
  * chunk stays dirty.
@@ -158,6 +164,10 @@ struct cache_stats {
                                    fetch by this cache */
   uint64_t bytes_fetched, bytes_uploaded;
   uint64_t uploads_in_flight;
+  uint64_t early_uploads;       /* chunks stored ahead of a commit */
+  uint64_t early_named;         /* of those, named by a commit as is */
+  uint64_t early_reputs;        /* stored again: older than grace / 2 */
+  uint64_t writers_throttled;   /* writes that waited for the backlog */
   uint64_t commits, commit_failures;
   int last_commit_error;        /* 0 or negative errno */
   uint64_t last_commit_seq;

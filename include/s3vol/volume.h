@@ -213,6 +213,17 @@ bool volume_encrypted (const struct volume *v);
  */
 int volume_put_chunk (struct volume *v, const void *data, size_t len,
                       struct s3vol_id *id, uint32_t *stored_len);
+/* The same, and *written gets when the object now relied on was
+ * written (seconds since the epoch, the store's clock; 0 for a hole).
+ * A commit may reference it without storing it again only while it is
+ * younger than half of volume_grace_seconds (docs/FORMAT.md, "Retention
+ * and garbage collection"): older, store it again first.
+ */
+int volume_put_chunk_at (struct volume *v, const void *data, size_t len,
+                         struct s3vol_id *id, uint32_t *stored_len,
+                         int64_t *written);
+/* The store's gc grace period, in seconds. */
+int64_t volume_grace_seconds (const struct volume *v);
 /* The current root: only for the thread that commits or reloads. */
 const struct root *volume_root (const struct volume *v);
 

@@ -14,7 +14,6 @@
 #include "cache_int.h"
 #include "s3vol/chunk.h"
 #include "s3vol/parallel.h"
-#include "vector.h"
 
 static off_t
 chunk_off (const struct cache *c, uint64_t i)
@@ -423,6 +422,7 @@ write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
              size_t done, void *buf)
 {
   bool wrote;
+  unsigned wb = 0;
   int r, tries;
 
   for (tries = 0; ; tries++) {
@@ -432,10 +432,14 @@ write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
     if (r == 0) {
       r = pwrite_all (c, (const char *) buf + done, to - from,
                       chunk_off (c, i) + from);
-      if (r == 0)
+      if (r == 0) {
         mark_written (c, i, from, to);
+        wb = cache_wb_note (c, i, from, to);
+      }
     }
     pthread_mutex_unlock (stripe_of (c, i));
+    if (wb)
+      cache_wb_after (c, i, wb);
     /* A full disk with the chunk store on it is not full: make room,
      * once (without the stripe lock).
      */
@@ -470,6 +474,7 @@ cache_pwrite (struct cache *c, const void *buf, uint32_t count,
 
   if (r < 0)
     return r;
+  cache_wb_throttle (c);
   pthread_rwlock_rdlock (&c->cutlock);
   r = each_chunk (c, offset, count, write_piece, (void *) buf);
   pthread_rwlock_unlock (&c->cutlock);
@@ -488,7 +493,7 @@ static int
 hole_chunk (struct cache *c, uint64_t i)
 {
   struct s3vol_id id;
-  unsigned s;
+  unsigned s, wb = 0;
   int r;
 
   pthread_mutex_lock (stripe_of (c, i));
@@ -521,9 +526,13 @@ hole_chunk (struct cache *c, uint64_t i)
     if (r < 0)
       local_error (c, "zero", i, r);
   }
-  if (r == 0)
+  if (r == 0) {
     chunk_set_state (&c->chunks, i, CS_DIRTY);
+    wb = cache_wb_note (c, i, 0, c->chunk_size);
+  }
   pthread_mutex_unlock (stripe_of (c, i));
+  if (wb)
+    cache_wb_after (c, i, wb);
   return r;
 }
 
@@ -654,8 +663,6 @@ cache_fetch_if_absent (struct cache *c, uint64_t i)
   if (state_of (c, i) == CS_ABSENT)
     cache_warm (c, i);          /* errors are logged; the read retries */
 }
-
-DEFINE_VECTOR (chunk_list, uint64_t);
 
 /* The partial chunks to complete. */
 struct partials {

@@ -12,6 +12,7 @@
 
 #include "s3vol/cache.h"
 #include "chunkmap.h"
+#include "vector.h"
 
 #define NSTRIPES 1024           /* chunk locks */
 #define BLOCK 4096u             /* granularity of partial chunks */
@@ -27,6 +28,29 @@ struct ra_stream {
   uint64_t used;                /* tick of its last read; 0: free slot */
   unsigned hits;                /* reads that continued it */
   unsigned window;              /* chunks fetched ahead of it */
+};
+
+DEFINE_VECTOR (chunk_list, uint64_t);
+
+struct wb_job;
+
+/* Write-behind (writebehind.c): its own lock guards the lists and the
+ * counts here; the rest of its state is in each chunk's record.
+ */
+struct wb {
+  pthread_mutex_t lock;
+  pthread_cond_t wake;          /* the dispatcher: something to do */
+  pthread_cond_t work;          /* the workers: a job */
+  pthread_cond_t room;          /* writers: the backlog shrank */
+  bool disabled, running, stop, kick, have_dispatcher;
+  struct chunk_list pending;    /* chunks to look at */
+  struct wb_job *jobs;          /* a ring of nslots */
+  unsigned nslots, busy, jhead, jtail, nworkers;
+  pthread_t dispatcher, *workers;
+  uint64_t tags;                /* the dispatcher's alone */
+  int64_t pause_until;          /* after a failed upload */
+  atomic_uint_fast64_t backlog; /* bytes of complete chunks waiting */
+  atomic_uint_fast64_t uploads, claimed, reputs, throttled;
 };
 
 struct cache {
@@ -96,6 +120,8 @@ struct cache {
   pthread_mutex_t entlock;
   struct cache_entry *ent[ENT_SLOTS];
   unsigned ent_next;            /* the slot to replace next */
+
+  struct wb wb;
 
   /* Statistics. */
   atomic_uint_fast64_t hits, misses, fetched, uploaded, inflight;
@@ -176,5 +202,37 @@ void cache_prefetch_stop (struct cache *c);
  * queue the chunks ahead of it (no lock held).
  */
 void cache_readahead (struct cache *c, uint64_t offset, uint32_t count);
+
+/* writebehind.c */
+void cache_wb_init (struct cache *c);
+void cache_wb_destroy (struct cache *c);
+/* Start the threads (after cache_wb_init; nothing for a read-only cache
+ * or with write-behind off); stop them, waiting for uploads under way.
+ */
+int cache_wb_start (struct cache *c);
+void cache_wb_stop (struct cache *c);
+/* Bytes [from, to) of chunk i were just written (its lock held).  Not
+ * 0: call cache_wb_after (c, i, what) with what it returned once the
+ * lock is released (to list the chunk, or wake the uploads: WB_*).
+ */
+#define WB_LIST 1u
+#define WB_KICK 2u
+unsigned cache_wb_note (struct cache *c, uint64_t i, uint32_t from,
+                        uint32_t to);
+void cache_wb_after (struct cache *c, uint64_t i, unsigned what);
+/* A writer waits here (no lock held) while the backlog is too long. */
+void cache_wb_throttle (struct cache *c);
+/* For the commit, cut chunk i not yet captured (its lock held): 1 if an
+ * early upload holds its bytes at the cut, fresh enough to name (*id,
+ * *stored_len set, CF_CUTPEND cleared); 0 if it must be stored as usual.
+ * Waits for an upload of its current bytes under way.
+ */
+int cache_wb_claim (struct cache *c, uint64_t i, struct s3vol_id *id,
+                    uint32_t *stored_len);
+/* Chunk i settled after a commit (its lock held): became ABSENT (forget
+ * its record), or stays dirty (reset its count of spoiled uploads).
+ */
+void cache_wb_forget (struct cache *c, uint64_t i);
+void cache_wb_reset (struct cache *c, uint64_t i);
 
 #endif /* S3VOL_CACHE_INT_H */

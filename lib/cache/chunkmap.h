@@ -99,6 +99,7 @@ enum {
 enum chunk_buf {
   CB_PARTIAL,                   /* a PARTIAL chunk's valid-block bitmap */
   CB_COW,                       /* its bytes at the cut, set aside */
+  CB_WB,                        /* its write-behind record (writebehind.c) */
   CB_KINDS
 };
 

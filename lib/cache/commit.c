@@ -2,10 +2,16 @@
 /* s3vol: committing a cache: an instant cut, then uploads while writes
  * go on, then one published version.
  *
- *   cut     writers paused (cutlock), partial chunks completed, data and
- *           map synced, every DIRTY chunk marked INCUT | CUTPEND
+ *   cut     writers paused (cutlock), partial chunks completed, every
+ *           DIRTY chunk marked INCUT | CUTPEND: no sync, so that a
+ *           filesystem frozen around the cut is frozen only that long
+ *   flush   data and map synced (writes go on): no chunk of the cut can
+ *           then be found dirty with bytes older than the cut's after a
+ *           crash, once the version holding them is published
  *   upload  in parallel: take each chunk's bytes as they were at the cut
- *           (the copy a writer set aside, or the file if none), store it
+ *           (the copy a writer set aside, or the file if none), or name
+ *           the object write-behind stored them in (writebehind.c);
+ *           store it
  *   publish volume_commit; the state file names the new base version
  *   settle  chunks not written since the cut become ABSENT (they read
  *           from the chunk store, which the upload filled); once the
@@ -39,7 +45,7 @@ cache_commit_cut (struct cache *c)
   }
   pthread_mutex_lock (&c->commitlock);
   pthread_rwlock_wrlock (&c->cutlock);
-  r = cache_flush (c);
+  r = cache_complete_partials (c);
   cut = r == 0 ? malloc ((c->chunks.ndirty + 1) * sizeof *cut) : NULL;
   if (r == 0 && cut == NULL)
     r = -ENOMEM;
@@ -155,6 +161,18 @@ only_noise (struct cache *c, struct upload *u, bool *noise)
   return r;
 }
 
+/* Did write-behind store cut chunk i's bytes already (writebehind.c)? */
+static bool
+early (struct cache *c, uint64_t i, struct vol_change *ch)
+{
+  int r;
+
+  pthread_mutex_lock (stripe_of (c, i));
+  r = cache_wb_claim (c, i, &ch->id, &ch->stored_len);
+  pthread_mutex_unlock (stripe_of (c, i));
+  return r == 1;
+}
+
 static int
 upload_one (size_t k, void *opaque)
 {
@@ -164,14 +182,18 @@ upload_one (size_t k, void *opaque)
   struct vol_change *ch = &u->changes[k];
   struct s3vol_id base;
   uint8_t *buf = u->bufs[k];
+  bool named;
   int r = 0;
 
   u->bufs[k] = NULL;
+  ch->index = i;
+  named = buf == NULL && early (c, i, ch);
+  if (named)
+    goto stored;
   if (buf == NULL)
     r = capture (c, i, &buf);
   if (r < 0)
     return r;
-  ch->index = i;
   c->inflight++;
   r = volume_put_chunk (c->vol, buf, c->chunk_size, &ch->id,
                           &ch->stored_len);
@@ -179,11 +201,12 @@ upload_one (size_t k, void *opaque)
   if (r == 0)
     cache_store_put (c, &ch->id, buf);
   free (buf);
+ stored:
   if (r == 0)
     r = volume_chunk_id (c->vol, i, &base);
   if (r == 0) {
     u->unchanged[k] = memcmp (base.b, ch->id.b, S3VOL_ID_LEN) == 0;
-    if (!u->unchanged[k])
+    if (!u->unchanged[k] && !named)   /* write-behind counted it */
       c->uploaded += ch->stored_len;
   }
   return r;
@@ -203,8 +226,12 @@ settle (struct cache *c, bool clean)
     i = c->cut[k];
     pthread_mutex_lock (stripe_of (c, i));
     if (clean && !(chunk_flags (&c->chunks, i) & CF_REDIRTY) &&
-        state_of (c, i) == CS_DIRTY)
+        state_of (c, i) == CS_DIRTY) {
       chunk_set_state (&c->chunks, i, CS_ABSENT);
+      cache_wb_forget (c, i);
+    }
+    else
+      cache_wb_reset (c, i);
     chunk_clear_flags (&c->chunks, i, CF_INCUT | CF_CUTPEND | CF_REDIRTY);
     free (chunk_buf_detach (&c->chunks, CB_COW, i));
     pthread_mutex_unlock (stripe_of (c, i));
@@ -261,6 +288,8 @@ cache_commit_finish (struct cache *c, const struct vol_commit_opts *o,
   u.unchanged = calloc (c->ncut + 1, sizeof *u.unchanged);
   u.bufs = calloc (c->ncut + 1, sizeof *u.bufs);
   r = u.changes && u.unchanged && u.bufs ? 0 : -ENOMEM;
+  if (r == 0)
+    r = cache_disk_flush (c);
   if (r == 0)
     r = only_noise (c, &u, &noise);
   if (r == 0 && !noise)

@@ -24,6 +24,7 @@ init_locks (struct cache *c)
   pthread_mutex_init (&c->statlock, NULL);
   pthread_cond_init (&c->pfcond, NULL);
   pthread_rwlock_init (&c->cutlock, NULL);
+  cache_wb_init (c);
 }
 
 static void
@@ -52,6 +53,7 @@ free_cache (struct cache *c)
   pthread_mutex_destroy (&c->statlock);
   pthread_cond_destroy (&c->pfcond);
   pthread_rwlock_destroy (&c->cutlock);
+  cache_wb_destroy (c);
   free (c);
 }
 
@@ -93,6 +95,7 @@ cache_open (struct volstore *vs, const struct cache_config *cfg,
   c->overlay = cfg->readonly && cfg->overlay;
   c->force = cfg->force;
   c->threads = cfg->threads ? cfg->threads : 8;
+  c->wb.disabled = cfg->no_write_behind;
   snprintf (c->name, sizeof c->name, "%s", cfg->volume);
   c->dir = strdup (cfg->dir);
   r = c->dir ? open_store (c, cfg) : -ENOMEM;
@@ -111,7 +114,9 @@ cache_start (struct cache *c)
 {
   int r = cache_disk_set_owner (c);
 
-  return r < 0 ? r : cache_prefetch_start (c);
+  if (r == 0)
+    r = cache_prefetch_start (c);
+  return r < 0 ? r : cache_wb_start (c);
 }
 
 int
@@ -121,6 +126,7 @@ cache_close (struct cache *c)
 
   if (c == NULL)
     return 0;
+  cache_wb_stop (c);
   cache_prefetch_stop (c);
   r = cache_complete_partials (c);
   if (r == 0)
@@ -157,4 +163,8 @@ cache_stats (struct cache *c, struct cache_stats *st)
   st->bytes_fetched = c->fetched;
   st->bytes_uploaded = c->uploaded;
   st->uploads_in_flight = c->inflight;
+  st->early_uploads = c->wb.uploads;
+  st->early_named = c->wb.claimed;
+  st->early_reputs = c->wb.reputs;
+  st->writers_throttled = c->wb.throttled;
 }

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <zstd.h>
 
 #include "s3vol/chunk.h"
@@ -32,10 +32,59 @@
 
 const struct s3vol_id S3VOL_HOLE;
 
+/* SHA-256 through OpenSSL's EVP interface, with the algorithm fetched
+ * once and one digest context per thread, reused: the one-shot SHA256()
+ * fetches the algorithm and makes a context on every call.  Both use
+ * the CPU's SHA extensions where it has them.
+ */
+static pthread_key_t mdctx_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void
+free_mdctx (void *p)
+{
+  EVP_MD_CTX_free (p);
+}
+
+static void
+init_md (void)
+{
+  pthread_key_create (&mdctx_key, free_mdctx);
+  sha256_md = EVP_MD_fetch (NULL, "SHA256", NULL);
+}
+
+static EVP_MD_CTX *
+thread_mdctx (void)
+{
+  EVP_MD_CTX *m;
+
+  pthread_once (&md_once, init_md);
+  m = pthread_getspecific (mdctx_key);
+  if (m == NULL) {
+    m = EVP_MD_CTX_new ();
+    if (m != NULL && pthread_setspecific (mdctx_key, m) != 0) {
+      EVP_MD_CTX_free (m);
+      m = NULL;
+    }
+  }
+  return m;
+}
+
 void
 s3vol_hash (const void *data, size_t len, struct s3vol_id *out)
 {
-  SHA256 (data, len, out->b);
+  EVP_MD_CTX *m = thread_mdctx ();
+  unsigned n = 0;
+
+  if (m == NULL || sha256_md == NULL ||
+      EVP_DigestInit_ex (m, sha256_md, NULL) != 1 ||
+      EVP_DigestUpdate (m, data, len) != 1 ||
+      EVP_DigestFinal_ex (m, out->b, &n) != 1 || n != S3VOL_ID_LEN)
+    /* Out of memory for a context: the one-shot path, which has its own
+     * ways; it fails only where the id could not be computed at all.
+     */
+    EVP_Digest (data, len, out->b, NULL, EVP_sha256 (), NULL);
 }
 
 char *
@@ -139,6 +188,33 @@ put_header (uint8_t *h, enum s3vol_codec codec, size_t plain, size_t payload)
   put_le32 (h + 12, payload);
 }
 
+/* Sampling: before a large plaintext is compressed, SAMPLES slices of
+ * SAMPLE_BYTES spread over it are; if they do not shrink by 1/32, the
+ * whole is stored raw without trying (random or already compressed data:
+ * model weights, media, archives), which costs that much less CPU.
+ */
+#define SAMPLE_MIN (128u << 10)
+#define SAMPLES 4u
+#define SAMPLE_BYTES (4u << 10)
+
+static bool
+worth_compressing (ZSTD_CCtx *cctx, const uint8_t *plain, size_t len,
+                   int zstd_level)
+{
+  uint8_t sample[SAMPLES * SAMPLE_BYTES];
+  uint8_t packed[SAMPLES * SAMPLE_BYTES + 512];
+  size_t k, n;
+
+  if (len < SAMPLE_MIN)
+    return true;
+  for (k = 0; k < SAMPLES; k++)
+    memcpy (sample + k * SAMPLE_BYTES,
+            plain + (len - SAMPLE_BYTES) / (SAMPLES - 1) * k, SAMPLE_BYTES);
+  n = ZSTD_compressCCtx (cctx, packed, sizeof packed, sample, sizeof sample,
+                         zstd_level);
+  return !ZSTD_isError (n) && n + sizeof sample / 32 < sizeof sample;
+}
+
 int
 s3vol_obj_encode (const void *plain, size_t len, int zstd_level,
                   struct s3vol_buf *out)
@@ -156,7 +232,9 @@ s3vol_obj_encode (const void *plain, size_t len, int zstd_level,
   cctx = thread_cctx ();
   if (cctx == NULL)
     return -ENOMEM;
-  if (len > 0) {
+  if (len > 0 && !worth_compressing (cctx, plain, len, zstd_level))
+    n = len;                    /* store raw */
+  else if (len > 0) {
     n = ZSTD_compressCCtx (cctx, out->data + start + OBJ_HDR, bound,
                            plain, len, zstd_level);
     if (ZSTD_isError (n))

@@ -457,9 +457,9 @@ remember (struct volstore *vs, const struct s3vol_id *id, uint32_t len,
 }
 
 int
-vs_put_ca (struct volstore *vs, const char *kind,
-           const struct s3vol_vkeys *vk, const void *data, size_t len,
-           struct s3vol_id *id, uint32_t *stored_len)
+vs_put_ca_at (struct volstore *vs, const char *kind,
+              const struct s3vol_vkeys *vk, const void *data, size_t len,
+              struct s3vol_id *id, uint32_t *stored_len, int64_t *written)
 {
   struct s3vol_buf obj = S3VOL_BUF_INIT;
   struct known_obj *k;
@@ -468,6 +468,7 @@ vs_put_ca (struct volstore *vs, const char *kind,
   int64_t now = s3vol_now_ns () / 1000000000;
   int r;
 
+  *written = 0;
   if (s3vol_is_zero (data, len)) {
     *id = S3VOL_HOLE;
     *stored_len = 0;
@@ -477,8 +478,10 @@ vs_put_ca (struct volstore *vs, const char *kind,
   pthread_mutex_lock (&vs->lock);
   k = known_find (vs, id);
   r = k && fresh (vs, k->written, now);
-  if (r)
+  if (r) {
     *stored_len = k->len;
+    *written = k->written;
+  }
   pthread_mutex_unlock (&vs->lock);
   if (r)
     return 0;
@@ -487,7 +490,8 @@ vs_put_ca (struct volstore *vs, const char *kind,
   r = objstore_head (vs->os, key, &st);
   if (r == 0 && now - st.mtime < vs->grace_seconds / 2) {
     *stored_len = st.size;
-    remember (vs, id, st.size, st.mtime < now ? st.mtime : now);
+    *written = st.mtime < now ? st.mtime : now;
+    remember (vs, id, st.size, *written);
     return 0;
   }
   if (r < 0 && r != -ENOENT)
@@ -500,10 +504,21 @@ vs_put_ca (struct volstore *vs, const char *kind,
     r = objstore_put (vs->os, key, obj.data, obj.len, 0);
   if (r == 0) {
     *stored_len = obj.len;
+    *written = now;
     remember (vs, id, obj.len, now);
   }
   s3vol_buf_free (&obj);
   return r;
+}
+
+int
+vs_put_ca (struct volstore *vs, const char *kind,
+           const struct s3vol_vkeys *vk, const void *data, size_t len,
+           struct s3vol_id *id, uint32_t *stored_len)
+{
+  int64_t written;
+
+  return vs_put_ca_at (vs, kind, vk, data, len, id, stored_len, &written);
 }
 
 /* Fetch object id of kind, checked as mode says. */

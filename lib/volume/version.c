@@ -296,6 +296,21 @@ volume_put_chunk (struct volume *v, const void *data, size_t len,
                     stored_len);
 }
 
+int
+volume_put_chunk_at (struct volume *v, const void *data, size_t len,
+                     struct s3vol_id *id, uint32_t *stored_len,
+                     int64_t *written)
+{
+  return vs_put_ca_at (v->vs, KIND_CHUNK, vk_of (&v->keys), data, len, id,
+                       stored_len, written);
+}
+
+int64_t
+volume_grace_seconds (const struct volume *v)
+{
+  return v->vs->grace_seconds;
+}
+
 /* Replace the handle's root with r (taken over). */
 static void
 swap_root (struct volume *v, struct root *r)

@@ -147,6 +147,14 @@ int vs_resolve (struct volstore *vs, const char *name,
 int vs_put_ca (struct volstore *vs, const char *kind,
                const struct s3vol_vkeys *vk, const void *data, size_t len,
                struct s3vol_id *id, uint32_t *stored_len);
+/* The same; *written (seconds since the epoch, as the store's
+ * modification times) gets when the object relied on was written: now
+ * if it was put, else its age as found (0 for a hole).
+ */
+int vs_put_ca_at (struct volstore *vs, const char *kind,
+                  const struct s3vol_vkeys *vk, const void *data,
+                  size_t len, struct s3vol_id *id, uint32_t *stored_len,
+                  int64_t *written);
 int vs_get_ca (struct volstore *vs, const char *kind,
                const struct s3vol_vkeys *vk, const struct s3vol_id *id,
                struct s3vol_buf *out);

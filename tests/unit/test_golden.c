@@ -1036,6 +1036,49 @@ test_records (void **state)
   check_record ("snapshot");
 }
 
+/* SHA-256 (through EVP, a context per thread) gives the standard
+ * digests; chunks that do not compress are stored raw (the sample says
+ * so before zstd runs on the whole), and chunks that do are compressed,
+ * also when only their sampled parts would not say it loudly.
+ */
+static void
+test_hash_and_sampling (void **state)
+{
+  static const char abc_hex[] =
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  struct s3vol_buf enc = S3VOL_BUF_INIT, dec = S3VOL_BUF_INIT;
+  size_t len = 1u << 20, k;
+  uint8_t *buf = malloc (len);
+  struct s3vol_id id;
+  char hex[2 * S3VOL_ID_LEN + 1];
+
+  (void) state;
+  s3vol_hash ("abc", 3, &id);
+  assert_string_equal (s3vol_id_hex (&id, hex), abc_hex);
+
+  test_fill (buf, len, 42);     /* random: incompressible */
+  assert_int_equal (s3vol_obj_encode (buf, len, 3, &enc), 0);
+  assert_int_equal (enc.data[5], S3VOL_CODEC_RAW);
+  s3vol_hash (buf, len, &id);
+  assert_int_equal (s3vol_obj_decode (enc.data, enc.len, &id, "raw",
+                                      &tlog.log, &dec), 0);
+  assert_memory_equal (dec.data, buf, len);
+
+  for (k = 0; k < len; k++)     /* text-like: compresses well */
+    buf[k] = "the quick brown fox "[k % 20] + (k / 4096 % 3);
+  enc.len = dec.len = 0;
+  assert_int_equal (s3vol_obj_encode (buf, len, 3, &enc), 0);
+  assert_int_equal (enc.data[5], S3VOL_CODEC_ZSTD);
+  assert_true (enc.len < len / 4);
+  s3vol_hash (buf, len, &id);
+  assert_int_equal (s3vol_obj_decode (enc.data, enc.len, &id, "zstd",
+                                      &tlog.log, &dec), 0);
+  assert_memory_equal (dec.data, buf, len);
+  s3vol_buf_free (&enc);
+  s3vol_buf_free (&dec);
+  free (buf);
+}
+
 int
 main (void)
 {
@@ -1050,6 +1093,7 @@ main (void)
     cmocka_unit_test (test_page_keyed),
     cmocka_unit_test (test_root_encrypted),
     cmocka_unit_test (test_records),
+    cmocka_unit_test (test_hash_and_sampling),
   };
 
   test_log_init (&tlog);
