@@ -21,6 +21,7 @@
  * Read-only handles use ext2fs_lookup (one scan per path component).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -250,6 +251,34 @@ index_block (struct extfs *x, bool indexed, uint64_t lblk, char *buf)
      rec_len == x->fs->blocksize);
 }
 
+/* The entry at off of block lblk (in buf) of dir is not what an entry
+ * must be (extfs_dirent_next said so): log which rule it breaks.
+ */
+static int
+dirent_corrupt (struct extfs *x, ext2_ino_t dir, uint64_t lblk,
+                char *buf, unsigned off)
+{
+  struct ext2_dir_entry *de = (struct ext2_dir_entry *) (buf + off);
+  unsigned end = x->fs->blocksize - extfs_dir_csum (x), rec_len = 0;
+  char why[128];
+
+  if (ext2fs_get_rec_len (x->fs, de, &rec_len) || rec_len < 8 ||
+      rec_len % 4)
+    snprintf (why, sizeof why, "a record length of %u, expected a "
+              "multiple of 4 of at least 8", rec_len);
+  else if (off + rec_len > end)
+    snprintf (why, sizeof why, "a record length of %u that ends past "
+              "the entries' end (byte %u)", rec_len, end);
+  else
+    snprintf (why, sizeof why, "a name of %u bytes in a record of %u",
+              (unsigned) ext2fs_dirent_name_len (de), rec_len);
+  s3vol_error (x->log, "directory inode %u (volume %s, version %" PRIu64
+               "): the entry at byte %u of block %" PRIu64 " has %s: the "
+               "directory is corrupt; export the volume and run e2fsck -f",
+               dir, x->volume, x->seq, off, lblk, why);
+  return -EUCLEAN;
+}
+
 struct loader {
   struct extfs *x;
   struct dtab *t;
@@ -288,14 +317,24 @@ load_run (void *opaque, const struct extfs_run *run)
       }
       off += rec_len;
     }
-    if (r < 0) {
-      s3vol_error (x->log, "directory inode %u is corrupt (volume %s): "
-                   "export the volume and run e2fsck -f", l->dir,
-                   x->volume);
-      return r;
-    }
+    if (r < 0)
+      return dirent_corrupt (x, l->dir, run->lblk + k, l->buf, off);
   }
   return 0;
+}
+
+int
+extfs_dir_unsupported (struct extfs *x, ext2_ino_t dir, uint32_t flags)
+{
+  const char *kind = flags & EXT4_ENCRYPT_FL ? "encrypted (fscrypt)"
+    : flags & EXT4_CASEFOLD_FL ? "casefolded (case-insensitive names)"
+    : "stored inline in its inode (inline_data)";
+
+  s3vol_error (x->log, "directory inode %u (volume %s) is %s: s3vol "
+               "cannot change such directories (an s3vol limitation, the "
+               "directory is fine); attach the volume and change it "
+               "through the mount", dir, x->volume, kind);
+  return -ENOTSUP;
 }
 
 /* The cached table of directory dir, read on first use. */
@@ -320,11 +359,8 @@ get_tab (struct extfs *x, ext2_ino_t dir, struct dtab **out)
   if (!LINUX_S_ISDIR (in.small.i_mode))
     return -ENOTDIR;
   if (in.small.i_flags & (EXT4_ENCRYPT_FL | EXT4_CASEFOLD_FL |
-                          EXT4_INLINE_DATA_FL)) {
-    s3vol_error (x->log, "directory inode %u is encrypted, casefolded or "
-                 "inline: s3vol cannot change it", dir);
-    return -ENOTSUP;
-  }
+                          EXT4_INLINE_DATA_FL))
+    return extfs_dir_unsupported (x, dir, in.small.i_flags);
   t = calloc (1, sizeof *t);
   l.buf = malloc (x->fs->blocksize);
   if (t == NULL || l.buf == NULL) {

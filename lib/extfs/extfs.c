@@ -464,8 +464,9 @@ check_features (struct extfs *x)
     return refuse (x, "it has no extents (ext2 or ext3)");
   if (ext2fs_has_feature_inline_data (sb))
     return refuse (x, "it uses inline_data");
-  if (ext2fs_has_feature_encrypt (sb) || ext2fs_has_feature_casefold (sb))
-    return refuse (x, "it uses encryption or casefolding");
+  /* encrypt and casefold: only the directories that use them are
+   * refused (extfs_dir_unsupported), and encrypted files' contents.
+   */
   if (sb->s_state & EXT2_ERROR_FS)
     return refuse (x, "it is marked as having errors (export it, run "
                    "e2fsck -f, import it)");

@@ -258,6 +258,11 @@ int extfs_dir_csum (struct extfs *x);
  * leaf block of an indexed directory that name hashes to (buf: a block).
  */
 int extfs_make_indexed (struct extfs *x, ext2_ino_t dir);
+/* Refuse to change directory dir, whose inode flags (EXT4_ENCRYPT_FL,
+ * EXT4_CASEFOLD_FL, EXT4_INLINE_DATA_FL) say it is of a kind s3vol
+ * does not write: logged as s3vol's limitation; -ENOTSUP.
+ */
+int extfs_dir_unsupported (struct extfs *x, ext2_ino_t dir, uint32_t flags);
 /* Check the whole index of directory dir (untrusted) before it is
  * changed: 0, or -EUCLEAN / -ENOTSUP logged with the directory inode.
  */
