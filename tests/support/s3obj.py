@@ -4,6 +4,7 @@
     python3 s3obj.py list s3://BUCKET/PREFIX     -> "SIZE KEY" lines
     python3 s3obj.py get s3://BUCKET KEY FILE
     python3 s3obj.py put s3://BUCKET KEY FILE
+    python3 s3obj.py delete-prefix s3://BUCKET/PREFIX  (a test's cleanup)
 
 Uses curl's SigV4 signing with the usual AWS_* variables and
 AWS_ENDPOINT_URL (path-style), so it checks what the store holds without
@@ -58,6 +59,11 @@ def put(url, key, path):
          "-H", "x-amz-content-sha256: " + sha, object_url(url, key))
 
 
+def delete(url, key):
+    curl("-X", "DELETE", "-H", "x-amz-content-sha256: " + EMPTY_SHA256,
+         object_url(url, key))
+
+
 def list_objects(url):
     assert url.startswith("s3://"), url
     bucket, _, prefix = url[5:].partition("/")
@@ -89,5 +95,10 @@ if __name__ == "__main__":
         get(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "put":
         put(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "delete-prefix":
+        # Only under a prefix: never a whole bucket.
+        assert sys.argv[2][5:].partition("/")[2], "no prefix"
+        for size, key in list(list_objects(sys.argv[2])):
+            delete(sys.argv[2], key)
     else:
-        sys.exit("usage: s3obj.py list|get|put ...")
+        sys.exit("usage: s3obj.py list|get|put|delete-prefix ...")
