@@ -133,6 +133,8 @@ void cli_json_str (const char *s);
 #define OPT_INSECURE_TCP 16777216u
 #define OPT_ENCRYPT 33554432u
 #define OPT_DISCARD 67108864u
+#define OPT_HUMAN 134217728u    /* -h: sizes as 1.5 MiB (-h is --help for
+                                   the verbs without it) */
 
 #define CLI_MAX_VOLUMES 16
 
@@ -144,6 +146,7 @@ struct cli_args {
   bool encrypt;                 /* create --encrypt */
   bool insecure_tcp;            /* serve --port without TLS */
   bool discard;                 /* detach --discard */
+  bool human;                   /* ls -h */
   uint64_t size, chunk_size, version, cache_size;
   unsigned interval, port;
   const char *snapshot, *message, *cache_dir, *socket;

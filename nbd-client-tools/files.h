@@ -18,6 +18,7 @@ struct files {
   struct cli_progress pr;
   const char *phase;            /* what pr shows now */
   bool bytes;                   /* the phase counts bytes */
+  char *tmp_local;              /* put -: stdin's copy, removed at close */
 };
 
 /* Open the store and volume name's filesystem: read-only at the version

@@ -174,7 +174,9 @@ int extfs_mkdir (struct extfs *x, const char *path, unsigned flags);
  */
 int extfs_rm (struct extfs *x, const char *path, unsigned flags);
 /* Copy src to dst inside the volume (dst an existing directory: into
- * it); directories need EXTFS_RECURSIVE.
+ * it); directories need EXTFS_RECURSIVE.  As cp(1): with
+ * EXTFS_RECURSIVE a symlink src is copied as a symlink, without it the
+ * file it points to is.
  */
 int extfs_cp (struct extfs *x, const char *src, const char *dst,
               unsigned flags);

@@ -555,7 +555,11 @@ extfs_run_cp (struct extfs *x, const char *src, const char *dst,
     s3vol_error (x->log, "cannot copy %s into itself (%s)", src, dst);
     return -EINVAL;
   }
-  r = extfs_resolve (x, src, true, &sparent, last, &sino);
+  /* As cp does: -r copies a symlink src as a symlink, without -r its
+   * target is copied.
+   */
+  r = extfs_resolve (x, src, !(flags & EXTFS_RECURSIVE), &sparent, last,
+                     &sino);
   if (r == -ENOENT || r == -ENOTDIR) {
     s3vol_error (x->log, "%s: no such file or directory in volume %s "
                  "(version %" PRIu64 ")", src, x->volume, x->seq);
