@@ -422,9 +422,18 @@ do_get (struct files *f, const struct cli_args *a)
   unsigned flags = (a->recursive ? EXTFS_RECURSIVE : 0) |
     (a->force ? EXTFS_FORCE : 0);
 
+  char e1[CLI_ESC_SIZE (256)], e2[CLI_ESC_SIZE (256)];
+  int r;
+
   if (strcmp (local, "-") == 0)
     return files_exit (extfs_cat (f->x, a->pos[1], STDOUT_FILENO));
-  return files_exit (extfs_get (f->x, a->pos[1], local, flags));
+  r = extfs_get (f->x, a->pos[1], local, flags);
+  cli_progress_done (&f->pr);
+  if (r == 0)
+    printf ("%s: copied %s (version %" PRIu64 ") to %s\n", f->volume,
+            cli_esc (e1, sizeof e1, a->pos[1], 0),
+            extfs_version (f->x), cli_esc (e2, sizeof e2, local, 0));
+  return files_exit (r);
 }
 
 static int
