@@ -33,7 +33,17 @@ notify (void *opaque, enum extfs_event ev, const char *path, uint64_t seq)
   f->pr.shown = false;
   switch (ev) {
   case EXTFS_EV_EXISTS:
-    fprintf (stderr, "s3vol %s: exists: %s\n", f->verb, path);
+    /* The error that ends the verb names the first: the others are
+     * listed from the second on, so that one is not told twice.
+     */
+    if (f->exists++ == 0)
+      snprintf (f->first_exists, sizeof f->first_exists, "%s", path);
+    else {
+      if (f->exists == 2)
+        fprintf (stderr, "s3vol %s: exists: %s\n", f->verb,
+                 f->first_exists);
+      fprintf (stderr, "s3vol %s: exists: %s\n", f->verb, path);
+    }
     break;
   case EXTFS_EV_SKIPPED:
     fprintf (stderr, "s3vol %s: skipped %s (not a file, directory or "

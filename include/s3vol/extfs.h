@@ -42,7 +42,8 @@
 
 /* What extfs_notify reports. */
 enum extfs_event {
-  EXTFS_EV_EXISTS,      /* put/cp: path exists; not overwritten (no force) */
+  EXTFS_EV_EXISTS,      /* put/get: path exists; not overwritten (no
+                           force); the error that follows names the first */
   EXTFS_EV_SKIPPED,     /* put: a local file of a kind not copied (socket) */
   EXTFS_EV_REBASED,     /* the head moved to version seq: replaying there */
   EXTFS_EV_OVERWROTE,   /* replaying replaced or removed path, which the

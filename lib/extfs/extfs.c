@@ -117,6 +117,22 @@ extfs_fail (struct extfs *x, errcode_t e, const char *what,
   return r;
 }
 
+int
+extfs_exists_error (struct extfs *x, unsigned n, const char *first,
+                    bool local)
+{
+  if (n == 1)
+    s3vol_error (x->log, "%s exists%s%s; nothing was changed (use --force "
+                 "to replace it)", first, local ? "" : " in volume ",
+                 local ? "" : x->volume);
+  else
+    s3vol_error (x->log, "%u %sfiles already exist%s%s (%s and the others "
+                 "named above); nothing was changed (use --force to "
+                 "replace them)", n, local ? "local " : "",
+                 local ? "" : " in volume ", local ? "" : x->volume, first);
+  return -EEXIST;
+}
+
 static const char *
 human (uint64_t n, char *buf, size_t size)
 {

@@ -171,6 +171,14 @@ void extfs_progress (struct extfs *x, const char *what, uint64_t done,
  */
 int extfs_journal_replay (struct extfs *x, unsigned *replayed);
 
+/* extfs.c: the one error for n existing destinations (first: the first
+ * of them, each notified as EXTFS_EV_EXISTS before, the CLI showing
+ * them from the second on); local: they are local files (get), not
+ * the volume's.  -EEXIST.
+ */
+int extfs_exists_error (struct extfs *x, unsigned n, const char *first,
+                        bool local);
+
 /* ---- directories (dir.c) ---- */
 
 int extfs_dc_new (struct extfs *x);

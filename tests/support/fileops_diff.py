@@ -538,9 +538,10 @@ class Diff:
                 self.clean_stage()
                 if sys.stderr.isatty():
                     sys.stderr.write("\r%d/%d operations" % (self.done, a.ops))
-        except Failure as e:
-            print("FAIL: seed %d, after %d operations: %s" % (
-                a.seed, self.done, e))
+        except Exception as e:     # any: the seed and the operations
+            print("FAIL: seed %d, after %d operations: %s%s" % (
+                a.seed, self.done, "" if isinstance(e, Failure)
+                else type(e).__name__ + ": ", e))
             print("operations since the last good comparison:")
             for o in self.ops:
                 print("  " + o)
