@@ -279,6 +279,9 @@ dirent_corrupt (struct extfs *x, ext2_ino_t dir, uint64_t lblk,
   return -EUCLEAN;
 }
 
+/* Directory blocks read at once when a table is loaded. */
+#define LOAD_BLOCKS 32
+
 struct loader {
   struct extfs *x;
   struct dtab *t;
@@ -287,26 +290,50 @@ struct loader {
   int err;
 };
 
+/* Read blocks pblk.. (n of them, at most LOAD_BLOCKS) of directory dir
+ * into buf with one read, each checked as ext2fs_read_dir_block4 would:
+ * a big directory is read in a few requests, not one per block.
+ */
+static int
+dirblocks_read (struct extfs *x, ext2_ino_t dir, blk64_t pblk, unsigned n,
+                char *buf)
+{
+  unsigned bs = x->fs->blocksize, k;
+  errcode_t e = io_channel_read_blk64 (x->fs->io, pblk, n, buf);
+
+  for (k = 0; e == 0 && k < n; k++)
+    if (!(x->fs->flags & EXT2_FLAG_IGNORE_CSUM_ERRORS) &&
+        !ext2fs_dir_block_csum_verify (x->fs, dir, (struct ext2_dir_entry *)
+                                       (buf + (size_t) k * bs)))
+      e = EXT2_ET_DIR_CSUM_INVALID;
+  return e ? extfs_fail (x, e, "read", "a directory block") : 0;
+}
+
 static int
 load_run (void *opaque, const struct extfs_run *run)
 {
   struct loader *l = opaque;
   struct extfs *x = l->x;
   struct ext2_dir_entry *de;
-  unsigned off, rec_len;
-  uint64_t k;
+  unsigned off, rec_len, bs = x->fs->blocksize;
+  uint64_t k, n = 0;
+  char *blk;
   int r, len;
 
   for (k = 0; k < run->len; k++) {
     if (run->uninit)
       continue;
-    r = extfs_dirblock_read (x, l->dir, run->pblk + k, l->buf);
-    if (r < 0)
-      return r;
-    if (index_block (x, l->t->indexed, run->lblk + k, l->buf))
+    if (k % LOAD_BLOCKS == 0) {
+      n = run->len - k < LOAD_BLOCKS ? run->len - k : LOAD_BLOCKS;
+      r = dirblocks_read (x, l->dir, run->pblk + k, n, l->buf);
+      if (r < 0)
+        return r;
+    }
+    blk = l->buf + (k % LOAD_BLOCKS) * bs;
+    if (index_block (x, l->t->indexed, run->lblk + k, blk))
       continue;
     off = 0;
-    while ((r = extfs_dirent_next (x, l->buf, &off, &de, &rec_len)) == 1) {
+    while ((r = extfs_dirent_next (x, blk, &off, &de, &rec_len)) == 1) {
       len = ext2fs_dirent_name_len (de);
       if (de->inode && !(len == 1 && de->name[0] == '.') &&
           !(len == 2 && de->name[0] == '.' && de->name[1] == '.')) {
@@ -318,7 +345,7 @@ load_run (void *opaque, const struct extfs_run *run)
       off += rec_len;
     }
     if (r < 0)
-      return dirent_corrupt (x, l->dir, run->lblk + k, l->buf, off);
+      return dirent_corrupt (x, l->dir, run->lblk + k, blk, off);
   }
   return 0;
 }
@@ -362,7 +389,7 @@ get_tab (struct extfs *x, ext2_ino_t dir, struct dtab **out)
                           EXT4_INLINE_DATA_FL))
     return extfs_dir_unsupported (x, dir, in.small.i_flags);
   t = calloc (1, sizeof *t);
-  l.buf = malloc (x->fs->blocksize);
+  l.buf = malloc ((size_t) LOAD_BLOCKS * x->fs->blocksize);
   if (t == NULL || l.buf == NULL) {
     free (t);
     free (l.buf);
