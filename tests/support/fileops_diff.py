@@ -18,7 +18,8 @@ last good comparison (and all of them into --log).  Needs root (loop
 mounts, attach).
 
 usage: fileops_diff.py --s3vol PATH --store URL --work DIR --ops N
-                       [--seed S] [--batch N] [--kernel-ops] [--log FILE]
+                       [--seed S] [--batch N] [--grow N] [--many N]
+                       [--size SIZE] [--kernel-ops] [--log FILE]
 """
 import argparse
 import concurrent.futures
@@ -151,6 +152,7 @@ class Diff:
         self.done = 0
         self.checked = 0        # the last version checked
         self.nstage = 0
+        self.runs = 0           # CLI runs that changed the volume
 
     # -- running things --
 
@@ -378,7 +380,7 @@ class Diff:
     def op_put_many(self):
         d = self.rng.choice(self.entries("dir"))
         srcs, names = [], set()
-        for _ in range(self.rng.randint(2, 6)):
+        for _ in range(self.rng.randint(2, self.a.many)):
             src = self.stage_file()
             nm = os.path.basename(src)
             if nm in names or os.path.lexists(os.path.join(self.model, d, nm)):
@@ -398,7 +400,7 @@ class Diff:
         if len(files) < 2:
             return self.op_put_many()
         gone = self.rng.sample(files, min(len(files),
-                                          self.rng.randint(2, 6)))
+                                          self.rng.randint(2, self.a.many)))
 
         def model(root):
             for p in gone:
@@ -409,7 +411,7 @@ class Diff:
 
     def op_mkdir_many(self):
         paths = []
-        for _ in range(self.rng.randint(2, 4)):
+        for _ in range(self.rng.randint(2, max(2, self.a.many // 2))):
             p = self.new_path()
             if p not in paths:
                 paths.append(p)
@@ -462,7 +464,17 @@ class Diff:
                       for v in range(self.checked + 1, head + 1)]:
                 f.result()
         if head > self.checked:
-            self.run(["mount", "-o", "ro,loop", self.img, self.mnt])
+            try:
+                self.run(["mount", "-o", "ro,loop", self.img, self.mnt])
+            except Failure as e:
+                p = subprocess.run(["dumpe2fs", "-h", self.img],
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)
+                state = [l for l in p.stdout.decode(errors="replace")
+                         .splitlines() if l.startswith(("Filesystem state",
+                                                        "Filesystem feat"))]
+                raise Failure("version %d: %s\n  %s" % (head, e,
+                                                       "\n  ".join(state)))
             try:
                 got = snapshot(self.mnt)
             finally:
@@ -492,6 +504,7 @@ class Diff:
             self.cli(*args, want=want)
             model(self.model)
             self.done += count
+            self.runs += 1
         self.check_versions()
 
     def kernel_batch(self, n):
@@ -548,9 +561,10 @@ class Diff:
             return 1
         if sys.stderr.isatty():
             sys.stderr.write("\n")
-        print("fileops_diff: %d operations in %d batches, %d versions "
-              "checked, no difference (seed %d, %.0fs)" % (
-                  self.done, batches, self.checked, a.seed,
+        print("fileops_diff: %d operations (%d CLI runs, the rest by the "
+              "kernel) in %d batches, versions up to %d checked, no "
+              "difference (seed %d, %.0fs)" % (
+                  self.done, self.runs, batches, self.checked, a.seed,
                   time.time() - t0))
         return 0
 
@@ -597,6 +611,8 @@ def main():
                     default=int.from_bytes(os.urandom(4), "little"))
     ap.add_argument("--batch", type=int, default=25)
     ap.add_argument("--grow", type=int, default=1500)
+    ap.add_argument("--many", type=int, default=6,
+                    help="the most operations one CLI run carries")
     ap.add_argument("--size", default="512M")
     ap.add_argument("--kernel-ops", action="store_true")
     ap.add_argument("--log")
