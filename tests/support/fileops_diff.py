@@ -19,7 +19,8 @@ mounts, attach).
 
 usage: fileops_diff.py --s3vol PATH --store URL --work DIR --ops N
                        [--seed S] [--batch N] [--grow N] [--many N]
-                       [--size SIZE] [--kernel-ops] [--log FILE]
+                       [--size SIZE] [--kernel-ops [--kernel-every N]]
+                       [--log FILE]
 """
 import argparse
 import concurrent.futures
@@ -543,7 +544,8 @@ class Diff:
         try:
             while self.done < a.ops:
                 n = min(a.batch, a.ops - self.done)
-                if a.kernel_ops and batches % 4 == 3:
+                if a.kernel_ops and batches % a.kernel_every == \
+                        a.kernel_every - 1:
                     self.kernel_batch(n)
                 else:
                     self.cli_batch(n)
@@ -615,6 +617,8 @@ def main():
                     help="the most operations one CLI run carries")
     ap.add_argument("--size", default="512M")
     ap.add_argument("--kernel-ops", action="store_true")
+    ap.add_argument("--kernel-every", type=int, default=4,
+                    help="with --kernel-ops: every Nth batch by the kernel")
     ap.add_argument("--log")
     return Diff(ap.parse_args()).main()
 
