@@ -164,8 +164,8 @@ put (const struct cli_global *g, int argc, char **argv)
                        "Missing directories are made.  Modes, mtimes, "
                        "owners,\nsymlinks, hard links and holes are kept.  "
                        "Existing files are not replaced\nunless --force "
-                       "(each is named).  With -, stdin becomes the file REMOTE."
-                       "\nExit codes: 3 no such volume, 8 "
+                       "(each is named).  With -, stdin becomes the file "
+                       "REMOTE.\nExit codes: 3 no such volume, 8 "
                        "exists,\n9 volume full, 4 other writers kept "
                        "publishing first.\n", do_put, "put");
 }
