@@ -795,7 +795,7 @@ test_big_dir (void **state)
    * 126 entries fill two levels at about 40,000 names.
    */
   if (getenv ("S3VOL_TEST_LARGEDIR"))
-    big_dir ("-b 1024 -O largedir -N 80000", 768, 60000, 250, 2);
+    big_dir ("-b 1024 -O large_dir -N 80000", 768, 60000, 250, 2);
 }
 
 /* Indexed directories s3vol did not make: by mke2fs -d and e2fsck -D,
