@@ -26,8 +26,10 @@ make_store
 # shellcheck disable=SC2086  # FILEOPS_DIFF_ARGS: options, split
 python3 "$SUPPORT/fileops_diff.py" --s3vol "$S3VOL" --store "$STORE" \
   --work "$T/w" --ops "$ops" --seed "$seed" --kernel-ops \
-  ${FILEOPS_DIFF_ARGS:---grow 800 --size 256M} --log "$T/ops.log" ||
-  die "a difference (seed $seed); rerun: FILEOPS_DIFF_SEED=$seed $0"
+  ${FILEOPS_DIFF_ARGS:---batch 30 --many 10 --grow 600 --size 256M} \
+  --log "$T/ops.log" ||
+  die "a difference (seed $seed; operations in $T/ops.log); rerun:" \
+      "FILEOPS_DIFF_SEED=$seed $0"
 
 if [ "${FILEOPS_DIFF_S3:-1}" = 0 ]; then
   echo "NOTE: S3 left out (FILEOPS_DIFF_S3=0)"

@@ -4,7 +4,7 @@
 # operations or more (FILEOPS_DIFF_OPS; FILEOPS_DIFF_SEED reruns a seed)
 # through tests/integration/fileops_diff.sh on the directory store, in
 # batches of 200 (every other one applied by the kernel to the attached
-# volume), CLI runs of up to 20 operations, directories grown to 3,000
+# volume), CLI runs of up to 30 operations, directories grown to 3,000
 # entries; then a directory index of three levels (largedir), made and
 # edited through extfs (test_extfs with S3VOL_TEST_LARGEDIR=1).
 set -euo pipefail
@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$here/../../$BUILD ;; esac
 FILEOPS_DIFF_OPS=${FILEOPS_DIFF_OPS:-10000} FILEOPS_DIFF_S3=0 \
-  FILEOPS_DIFF_ARGS="--batch 200 --many 20 --grow 3000 --size 1G --kernel-every 2" \
+  FILEOPS_DIFF_ARGS="--batch 200 --many 30 --grow 3000 --size 1G --kernel-every 2" \
   BUILD=$BUILD bash "$here/../integration/fileops_diff.sh"
 echo "== a directory of three index levels (largedir)"
 S3VOL_TEST_LARGEDIR=1 "$BUILD/tests/test_extfs"

@@ -35,6 +35,9 @@ import time
 
 # ---- names and contents ----------------------------------------------
 
+# The most bytes of paths one CLI run is given (ARG_MAX is 2 MiB).
+ARGS_MAX = 512 * 1024
+
 UNICODE = ["ü", "ñ", "í", "ç", "ø", "☃", "ファイル", "数据", "Ω", "é"]
 
 
@@ -331,11 +334,14 @@ class Diff:
         os.mkdir(src)
         names = set()
         existing = set(os.listdir(os.path.join(self.model, d)))
-        while len(names) < n:
+        room = ARGS_MAX - len(self.stage) * n
+        while len(names) < n and room > 0:
             nm = rand_name(self.rng) if self.rng.random() < 0.2 else \
                 "f%x" % self.rng.randint(0, 1 << 40)
-            if nm not in existing:
+            if nm not in existing and nm not in names:
                 names.add(nm)
+                room -= len(nm.encode()) + 16
+        n = len(names)
         for nm in names:
             with open(os.path.join(src, nm), "wb") as f:
                 f.write(nm.encode()[:20])
@@ -364,6 +370,14 @@ class Diff:
                  or os.path.islink(os.path.join(best, n))]
         gone = self.rng.sample(names, int(len(names) *
                                           self.rng.uniform(0.5, 1.0)))
+        # Within the room a command line has.
+        room, keep = ARGS_MAX, 0
+        for n in gone:
+            room -= len(os.path.join(rel, n).encode()) + 2
+            if room < 0:
+                break
+            keep += 1
+        gone = gone[:keep]
         if not gone:
             return self.op_grow()
         paths = ["/" + os.path.join(rel, n) for n in gone]
@@ -494,6 +508,10 @@ class Diff:
             raise Failure("get -r of version %d differs from the model:\n%s"
                           % (head, "\n".join(d)))
         self.ops = []
+        if self.log:
+            self.log.write("# %d operations, versions up to %d: no "
+                           "difference\n" % (self.done, head))
+            self.log.flush()
 
     # -- batches --
 
