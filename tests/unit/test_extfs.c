@@ -202,7 +202,7 @@ test_edit (void **state)
 {
   const char *name = new_volume (128, "");
   const char *locals[2];
-  char a[300], b[300], buf[64];
+  char a[300], b[300], lnk[300], buf[64];
   struct extfs_stat st;
   struct extfs *x;
   uint64_t before;
@@ -220,6 +220,22 @@ test_edit (void **state)
   assert_int_equal (extfs_cp (x, "/d", "/e", EXTFS_RECURSIVE), 0);
   assert_int_equal (extfs_cp (x, "/d/fa", "/e/fb", 0), -EEXIST);
   assert_int_equal (extfs_cp (x, "/d/fa", "/e/fb", EXTFS_FORCE), 0);
+  /* A symlink: cp -r copies the link, cp the file it points to, as
+   * cp(1) does (fileops_diff found -r following it).
+   */
+  snprintf (lnk, sizeof lnk, "%s/ln", fx.work);
+  assert_int_equal (symlink ("fa", lnk), 0);
+  locals[0] = lnk;
+  assert_int_equal (extfs_put (x, locals, 1, "/d/ln", 0), 0);
+  assert_int_equal (extfs_cp (x, "/d/ln", "/lr", EXTFS_RECURSIVE), 0);
+  assert_int_equal (extfs_lstat (x, "/lr", &st), 0);
+  assert_true (S_ISLNK (st.mode));
+  assert_int_equal (extfs_readlink (x, "/lr", buf, sizeof buf), 0);
+  assert_string_equal (buf, "fa");
+  assert_int_equal (extfs_cp (x, "/d/ln", "/lf", 0), 0);
+  assert_int_equal (extfs_lstat (x, "/lf", &st), 0);
+  assert_true (S_ISREG (st.mode));
+  unlink (lnk);
   assert_int_equal (extfs_rm (x, "/d", 0), -EISDIR);
   assert_int_equal (extfs_rm (x, "/d", EXTFS_RECURSIVE), 0);
   assert_int_equal (extfs_rm (x, "/", EXTFS_RECURSIVE), -EINVAL);
