@@ -844,6 +844,45 @@ test_big_dir_made (void **state)
                   t[i].levels);
 }
 
+/* A directory entry that breaks a rule is called corrupt with the rule
+ * named (which block, which byte, what was expected), not with a bare
+ * "corrupt": the third entry of /d gets a record length of 6.
+ */
+static void
+test_dir_corrupt_named (void **state)
+{
+  const char *name = new_volume (64, NULL), *locals[1];
+  char img[300], one[300];
+  struct extfs *x;
+
+  (void) state;
+  snprintf (img, sizeof img, "%s/bad.img", fx.work);
+  snprintf (one, sizeof one, "%s/one", fx.work);
+  write_file (one, "one");
+  assert_int_equal (test_run ("rm -f %s && truncate -s 64M %s && "
+                              "mkfs.ext4 -q -F -b 4096 -O ^metadata_csum "
+                              "%s && "
+                              "debugfs -w -R 'mkdir /d' %s >/dev/null 2>&1 "
+                              "&& printf 'cd /d\\nwrite %s a\\n' | debugfs -w "
+                              "-f - %s >/dev/null 2>&1 && debugfs -R 'ls "
+                              "/d' %s 2>/dev/null | grep -qw a && "
+                              "b=$(debugfs -R 'blocks "
+                              "/d' %s 2>/dev/null) && printf '\\006\\000' | "
+                              "dd of=%s bs=1 seek=$((b * 4096 + 28)) "
+                              "conv=notrunc 2>/dev/null", img, img, img,
+                              img, one, img, img, img, img), 0);
+  extfs_fixture_import (&fx, name, img, "a bad entry");
+  x = open_fs (name, true, 0);
+  locals[0] = one;
+  assert_int_equal (extfs_put (x, locals, 1, "/d/b", 0), -EUCLEAN);
+  if (strstr (fx.tlog.last_error, "the entry at byte 24 of block 0 has a "
+              "record length of 6, expected a multiple of 4") == NULL)
+    fail_msg ("the error does not name the rule: %s", fx.tlog.last_error);
+  extfs_close (x);
+  unlink (img);
+  unlink (one);
+}
+
 /* Casefolded and encrypted directories: refused, as s3vol's limitation
  * (not called corrupt), and nothing changes.
  */
@@ -1057,6 +1096,7 @@ main (void)
     cmocka_unit_test (test_big_dir),
     cmocka_unit_test (test_big_dir_made),
     cmocka_unit_test (test_dir_unsupported),
+    cmocka_unit_test (test_dir_corrupt_named),
     cmocka_unit_test (test_redo),
     cmocka_unit_test (test_redo_fails),
   };
