@@ -51,6 +51,10 @@ t0=$(now)
 row "put of $N empty files into one directory" \
   "$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%6.2f s", b - a }')"
 
+# The fixed cost of a run (open, commit), for scale: an edit of a
+# directory of one entry.
+timed 1 "baseline: add one entry to a small directory" \
+  "$S3VOL" "${sv[@]}" put bd "$work/one" /small/one
 timed 2 "ls of it" "$S3VOL" "${sv[@]}" ls bd /wide
 [ "$(wc -l < "$work/out")" = "$N" ] || { row "ls of it" "MISMATCH"; failed=1; }
 timed 4 "ls -l of it" "$S3VOL" "${sv[@]}" ls -l bd /wide
