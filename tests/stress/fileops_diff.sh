@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$here/../../$BUILD ;; esac
 FILEOPS_DIFF_OPS=${FILEOPS_DIFF_OPS:-10000} FILEOPS_DIFF_S3=0 \
-  FILEOPS_DIFF_ARGS="--batch 200 --many 30 --grow 3000 --size 1G --kernel-every 2" \
+  FILEOPS_DIFF_ARGS="--batch 200 --many 30 --grow 3000 --size 4G --kernel-every 2" \
   BUILD=$BUILD bash "$here/../integration/fileops_diff.sh"
 echo "== a directory of three index levels (largedir)"
 S3VOL_TEST_LARGEDIR=1 "$BUILD/tests/test_extfs"

@@ -610,10 +610,14 @@ def copy(src, dst):
     within the tree); parents made.
     """
     os.makedirs(os.path.dirname(dst) or "/", exist_ok=True)
-    if os.path.isfile(src) and not os.path.islink(src):
+    if (os.path.isfile(src) and not os.path.islink(src) and
+            os.path.getsize(src) < (1 << 20)):
         shutil.copy2(src, dst)  # modes and mtimes (to the ns) too
     else:
-        subprocess.run(["cp", "-a", "--", src, dst], check=True)
+        # Holes kept, as put keeps them: a sparse file written densely
+        # through the kernel would fill the volume.
+        subprocess.run(["cp", "-a", "--sparse=always", "--", src, dst],
+                       check=True)
 
 
 def replace(src, dst):
