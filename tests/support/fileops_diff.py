@@ -157,6 +157,7 @@ class Diff:
         self.checked = 0        # the last version checked
         self.nstage = 0
         self.runs = 0           # CLI runs that changed the volume
+        self.by_kernel = 0      # operations the kernel applied
 
     # -- running things --
 
@@ -542,6 +543,7 @@ class Diff:
                 model(self.mnt)
                 model(self.model)
                 self.done += count
+                self.by_kernel += count
         finally:
             self.note("kernel: detach")
             self.cli("detach", self.mnt)
@@ -581,11 +583,11 @@ class Diff:
             return 1
         if sys.stderr.isatty():
             sys.stderr.write("\n")
-        print("fileops_diff: %d operations (%d CLI runs, the rest by the "
-              "kernel) in %d batches, versions up to %d checked, no "
+        print("fileops_diff: %d operations (%d by the kernel, the rest in "
+              "%d CLI runs) in %d batches, versions up to %d checked, no "
               "difference (seed %d, %.0fs)" % (
-                  self.done, self.runs, batches, self.checked, a.seed,
-                  time.time() - t0))
+                  self.done, self.by_kernel, self.runs, batches,
+                  self.checked, a.seed, time.time() - t0))
         return 0
 
 
