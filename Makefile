@@ -181,9 +181,10 @@ bench: deps-test
 # Crash tests with many more iterations than make check runs
 # (ITERATIONS=N, default 2000), then the attachments issue's tests at
 # full size (tests/stress/: 20+2 attachments reading one volume, 30 s
-# idle, 50 detach cycles, a 200 MiB file trimmed); each runs, then the
-# target fails naming those that failed.
-STRESS_TESTS := attachments idle detach_cycles trim
+# idle, 50 detach cycles, a 200 MiB file trimmed), and the file verbs
+# against the kernel (10,000 operations, a three-level directory index);
+# each runs, then the target fails naming those that failed.
+STRESS_TESTS := attachments idle detach_cycles trim fileops_diff
 stress: all
 	@BUILD=$(BUILD) tests/stress/crash.sh $(or $(ITERATIONS),2000)
 	@failed=; for t in $(STRESS_TESTS); do \

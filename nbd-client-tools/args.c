@@ -15,7 +15,8 @@
 #include "s3vol/volume.h"
 
 static const struct option long_opts[] = {
-  { "help", no_argument, NULL, 'h' },
+  { "help", no_argument, NULL, 'H' },
+  { "human-readable", no_argument, NULL, 'h' },
   { "json", no_argument, NULL, 'j' },
   { "yes", no_argument, NULL, 'y' },
   { "dry-run", no_argument, NULL, 'n' },
@@ -83,6 +84,7 @@ bit_of (int c)
   case 'D': return OPT_DISCARD;
   case 'L': return OPT_LISTEN;
   case 'X': case 'Y': return OPT_TLS_CERT;
+  case 'h': return OPT_HUMAN;
   default: return 0;
   }
 }
@@ -109,7 +111,8 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
   optind = 0;                   /* rescan from scratch (GNU) */
   opterr = 0;
   while ((c = getopt_long (argc, argv, "hm:v:rlp", long_opts, NULL)) != -1) {
-    if (c == 'h') {
+    /* -h is --help, but for verbs that show sizes (ls -lh). */
+    if (c == 'H' || (c == 'h' && !(allowed & OPT_HUMAN))) {
       a->help = true;
       return EXIT_OK;
     }
@@ -132,6 +135,7 @@ cli_parse (int argc, char **argv, unsigned allowed, int minpos, int maxpos,
     case 'A': a->allow_setuid = true; break;
     case 'e': a->encrypt = true; break;
     case 'D': a->discard = true; break;
+    case 'h': a->human = true; break;
     case 'K': a->tls_psk = optarg; break;
     case 'T': a->insecure_tcp = true; break;
     case 'C': a->cache_dir = optarg; break;

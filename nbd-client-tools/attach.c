@@ -310,35 +310,103 @@ struct shown {
   unsigned n;                   /* attachments listed */
 };
 
+/* A field of a plugin's JSON status reply (after "ok "): a number, or
+ * a bare word (true, false) or string copied into word (n bytes).
+ * false if missing.
+ */
+static bool
+reply_field (const char *reply, const char *key, char *word, size_t n)
+{
+  char pat[64];
+  const char *p;
+  size_t len;
+
+  snprintf (pat, sizeof pat, "\"%s\":", key);
+  p = strstr (reply, pat);
+  if (p == NULL)
+    return false;
+  p += strlen (pat);
+  if (*p == '"')
+    p++;
+  len = strcspn (p, "\",}");
+  if (len == 0 || len >= n)
+    return false;
+  memcpy (word, p, len);
+  word[len] = '\0';
+  return true;
+}
+
+static uint64_t
+reply_u64 (const char *reply, const char *key)
+{
+  char w[32];
+
+  return reply_field (reply, key, w, sizeof w) ? strtoull (w, NULL, 10) : 0;
+}
+
+#define STATUS_HEADER "%-20s %7s %-4s %10s %10s %7s %-12s %s\n"
+
+/* One attachment as a row of the table: what its plugin says, or why
+ * it says nothing.
+ */
+static void
+show_row (const struct attachment *a, bool alive, bool orphaned,
+          const char *reply)
+{
+  char mp[CLI_ESC_SIZE (sizeof a->mountpoint)];
+  char vol[CLI_ESC_SIZE (sizeof a->volume)];
+  char ver[24], dirty[16], cached[16], commits[24], last[64], ro[8];
+
+  cli_esc (mp, sizeof mp, a->mountpoint, 0);
+  cli_esc (vol, sizeof vol, a->volume, 0);
+  if (orphaned || !alive) {
+    printf ("%-20s %7s %-4s %10s %10s %7s %-12s %s: ", vol, "-", "-", "-",
+            "-", "-", "-", mp);
+    if (orphaned)
+      printf ("ORPHANED: its s3vol run (pid %d) is gone; s3vol recover "
+              "%s cleans up\n", (int) a->owner_pid, att_id (a));
+    else
+      printf ("NOT RUNNING (s3vol detach %s cleans up)\n", mp);
+    return;
+  }
+  reply += 3;
+  snprintf (ver, sizeof ver, "%" PRIu64, reply_u64 (reply, "base_version"));
+  cli_human (reply_u64 (reply, "dirty_bytes"), dirty);
+  cli_human (reply_u64 (reply, "cached_bytes"), cached);
+  snprintf (commits, sizeof commits, "%" PRIu64,
+            reply_u64 (reply, "commits"));
+  if (!reply_field (reply, "last_commit_result", last, sizeof last))
+    strcpy (last, "-");
+  if (reply_u64 (reply, "commit_failures"))
+    snprintf (last + strlen (last), sizeof last - strlen (last),
+              " (%" PRIu64 " failed)", reply_u64 (reply, "commit_failures"));
+  if (!reply_field (reply, "readonly", ro, sizeof ro))
+    strcpy (ro, "?");
+  printf ("%-20s %7s %-4s %10s %10s %7s %-12s %s\n", vol, ver,
+          strcmp (ro, "true") == 0 ? "ro" : "rw", dirty, cached, commits,
+          last, mp);
+}
+
 static int
 show_one (void *opaque, const struct attachment *a)
 {
   struct shown *sh = opaque;
-  bool *json = &sh->json, orphaned = cli_orphaned (a);
+  bool orphaned = cli_orphaned (a);
   char reply[1100] = "";
-  char mp[CLI_ESC_SIZE (sizeof a->mountpoint)];
-  char vol[CLI_ESC_SIZE (sizeof a->volume)];
   bool alive = proc_alive (a->nbdkit_pid);
 
-  sh->n++;
-  if (alive && att_ctl_request (a->ctl, "status", reply, sizeof reply) < 0)
+  if (alive && (att_ctl_request (a->ctl, "status", reply, sizeof reply) < 0
+                || strncmp (reply, "ok ", 3) != 0))
     alive = false;
-  if (*json) {
+  if (sh->json)
     show_json (a, alive, orphaned, reply);
-    return 0;
-  }
-  cli_esc (mp, sizeof mp, a->mountpoint, 0);
-  cli_esc (vol, sizeof vol, a->volume, 0);
-  printf ("%s\t%s\t%s\t", vol, mp, a->device);
-  if (orphaned)
-    printf ("ORPHANED: its s3vol run (pid %d) is gone; s3vol recover %s "
-            "cleans up\n", (int) a->owner_pid, att_id (a));
-  else if (!alive)
-    printf ("NOT RUNNING (s3vol detach %s cleans up)\n", mp);
   else {
-    cli_put_esc (stdout, reply + 3, 0);
-    putchar ('\n');
+    if (sh->n == 0)
+      printf (STATUS_HEADER, "VOLUME", "VERSION", "MODE", "DIRTY", "CACHED",
+              "COMMITS", "LAST COMMIT", "MOUNTPOINT");
+    show_row (a, alive, orphaned, reply);
   }
+  sh->n++;
   return 0;
 }
 
@@ -347,8 +415,10 @@ status (const struct cli_global *g, int argc, char **argv)
 {
   static const char usage[] =
     "usage: s3vol status [--json]\n"
-    "List attached volumes with their plugin's status (one JSON object a "
-    "line\nwith --json), then the host's chunk cache (see s3vol cache).\n";
+    "List attached volumes as a table: the version each is on, read-only "
+    "or not,\nchanges not yet committed, what it caches, commits and the "
+    "last one's result;\nthen the host's chunk cache (see s3vol cache).  "
+    "--json: one JSON object a line\nwith all of the plugin's figures.\n";
   struct cli_args args;
   struct shown sh = { 0 };
   int r;

@@ -155,6 +155,8 @@ void cli_json_str (const char *s);
 #define OPT_DISCARD 67108864u
 #define OPT_LISTEN 134217728u
 #define OPT_TLS_CERT 268435456u   /* --tls-cert FILE and --tls-key FILE */
+#define OPT_HUMAN 536870912u    /* -h: sizes as 1.5 MiB (-h is --help for
+                                   the verbs without it) */
 
 #define CLI_MAX_VOLUMES 16
 
@@ -166,6 +168,7 @@ struct cli_args {
   bool encrypt;                 /* create --encrypt */
   bool insecure_tcp;            /* serve --port without TLS */
   bool discard;                 /* detach --discard */
+  bool human;                   /* ls -h */
   uint64_t size, chunk_size, version, cache_size;
   unsigned interval, port;
   const char *snapshot, *message, *cache_dir, *socket;

@@ -33,7 +33,17 @@ notify (void *opaque, enum extfs_event ev, const char *path, uint64_t seq)
   f->pr.shown = false;
   switch (ev) {
   case EXTFS_EV_EXISTS:
-    fprintf (stderr, "s3vol %s: exists: %s\n", f->verb, path);
+    /* The error that ends the verb names the first: the others are
+     * listed from the second on, so that one is not told twice.
+     */
+    if (f->exists++ == 0)
+      snprintf (f->first_exists, sizeof f->first_exists, "%s", path);
+    else {
+      if (f->exists == 2)
+        fprintf (stderr, "s3vol %s: exists: %s\n", f->verb,
+                 f->first_exists);
+      fprintf (stderr, "s3vol %s: exists: %s\n", f->verb, path);
+    }
     break;
   case EXTFS_EV_SKIPPED:
     fprintf (stderr, "s3vol %s: skipped %s (not a file, directory or "
@@ -118,6 +128,9 @@ files_close (struct files *f)
   extfs_close (f->x);
   if (f->vs)
     cli_close_volstore (f->os, f->vs);
+  if (f->tmp_local)
+    unlink (f->tmp_local);
+  free (f->tmp_local);
 }
 
 int
@@ -165,10 +178,18 @@ with_files (const struct cli_global *g, int argc, char **argv,
 
 /* ---- ls ---- */
 
+/* The deepest tree ls -r walks (a corrupt filesystem may loop). */
+#define LS_MAX_DEPTH 256
+
 struct ls {
   const struct cli_args *a;
   int n;
   bool escape;                  /* names are entries ('/' escaped) */
+  const char *prefix;           /* ls -r: the subdirectory, shown escaped */
+  const char *raw;              /* ... and as it is (for --json) */
+  char **subdirs;               /* ls -r: entries that are directories */
+  size_t nsub, cap;
+  int err;
 };
 
 static const char *
@@ -216,16 +237,60 @@ put_escaped (const char *s, bool name)
   cli_put_esc (stdout, s, name ? CLI_ESC_NAME : 0);
 }
 
+/* An entry's name as listed: under ls -r, after its directory's path
+ * (relative to the one listed).
+ */
+static void
+put_name (const struct ls *l, const char *name)
+{
+  if (l->prefix) {
+    fputs (l->prefix, stdout);
+    putchar ('/');
+  }
+  put_escaped (name, l->escape);
+}
+
+static void
+put_json_name (const struct ls *l, const char *name)
+{
+  char *full = NULL;
+
+  if (l->raw && asprintf (&full, "%s/%s", l->raw, name) < 0)
+    full = NULL;
+  cli_json_str (full ? full : name);
+  free (full);
+}
+
+/* ls -r: remember a directory to list after this one. */
+static int
+add_subdir (struct ls *l, const char *name)
+{
+  char **n;
+
+  if (l->nsub == l->cap) {
+    n = realloc (l->subdirs, (l->cap * 2 + 8) * sizeof *n);
+    if (n == NULL)
+      return -ENOMEM;
+    l->subdirs = n;
+    l->cap = l->cap * 2 + 8;
+  }
+  l->subdirs[l->nsub] = strdup (name);
+  if (l->subdirs[l->nsub] == NULL)
+    return -ENOMEM;
+  l->nsub++;
+  return 0;
+}
+
 static int
 ls_one (void *opaque, const char *name, const struct extfs_stat *st,
         const char *target)
 {
   struct ls *l = opaque;
-  char m[11], t[32];
+  char m[11], t[32], h[16];
 
   if (l->a->json) {
     printf ("%s{\"name\":", l->n ? ",\n" : "");
-    cli_json_str (name);
+    put_json_name (l, name);
     printf (",\"type\":\"%s\",\"size\":%" PRIu64 ",\"mode\":%" PRIu32
             ",\"nlink\":%" PRIu32 ",\"uid\":%" PRIu32 ",\"gid\":%" PRIu32
             ",\"mtime_ns\":%" PRId64 ",\"ino\":%" PRIu32,
@@ -239,10 +304,14 @@ ls_one (void *opaque, const char *name, const struct extfs_stat *st,
   }
   else if (l->a->long_) {
     files_mode_string (st->mode, m);
-    printf ("%s %3" PRIu32 " %5" PRIu32 " %5" PRIu32 " %12" PRIu64
-            " %s ", m, st->nlink, st->uid, st->gid, st->size,
-            cli_time (st->mtime_ns, t));
-    put_escaped (name, l->escape);
+    printf ("%s %3" PRIu32 " %5" PRIu32 " %5" PRIu32 " ", m, st->nlink,
+            st->uid, st->gid);
+    if (l->a->human)
+      printf ("%10s", cli_human (st->size, h));
+    else
+      printf ("%12" PRIu64, st->size);
+    printf (" %s ", cli_time (st->mtime_ns, t));
+    put_name (l, name);
     if (target) {
       printf (" -> ");
       put_escaped (target, false);
@@ -250,11 +319,61 @@ ls_one (void *opaque, const char *name, const struct extfs_stat *st,
     putchar ('\n');
   }
   else {
-    put_escaped (name, l->escape);
+    put_name (l, name);
     printf ("%s\n", S_ISDIR (st->mode) ? "/" : "");
   }
   l->n++;
+  if (l->a->recursive && l->escape && S_ISDIR (st->mode))
+    return l->err = add_subdir (l, name);
   return 0;
+}
+
+/* List directory path under top (shown as prefix, escaped; NULL at the
+ * top), and
+ * under ls -r the directories in it, depth first.
+ */
+static int
+ls_dir (struct files *f, struct ls *l, const char *top, const char *path,
+        const char *prefix, int depth)
+{
+  struct ls sub = *l;
+  char esc[CLI_ESC_SIZE (256)];
+  char *child, *shown;
+  size_t i;
+  int r;
+
+  sub.prefix = prefix;
+  sub.raw = prefix ? path + strlen (top) + (strcmp (top, "/") != 0) : NULL;
+  sub.subdirs = NULL;
+  sub.nsub = sub.cap = 0;
+  sub.err = 0;
+  r = extfs_list (f->x, path, l->a->long_ || l->a->json, ls_one, &sub);
+  if (r == 0 && sub.err)
+    r = sub.err;
+  l->n = sub.n;
+  if (r == 0 && sub.nsub && depth >= LS_MAX_DEPTH) {
+    fprintf (stderr, "s3vol ls: %s: directories nested deeper than %d: "
+             "not listed\n", path, LS_MAX_DEPTH);
+    r = -ELOOP;
+  }
+  for (i = 0; r == 0 && i < sub.nsub; i++) {
+    cli_esc (esc, sizeof esc, sub.subdirs[i], CLI_ESC_NAME);
+    if (asprintf (&child, "%s/%s", strcmp (path, "/") ? path : "",
+                  sub.subdirs[i]) < 0)
+      return -ENOMEM;
+    if (asprintf (&shown, "%s%s%s", prefix ? prefix : "", prefix ? "/" : "",
+                  esc) < 0) {
+      free (child);
+      return -ENOMEM;
+    }
+    r = ls_dir (f, l, top, child, shown, depth + 1);
+    free (child);
+    free (shown);
+  }
+  for (i = 0; i < sub.nsub; i++)
+    free (sub.subdirs[i]);
+  free (sub.subdirs);
+  return r;
 }
 
 static int
@@ -275,7 +394,7 @@ do_ls (struct files *f, const struct cli_args *a)
     putchar ('[');
   if (r == 0 && S_ISDIR (st.mode)) {
     l.escape = true;
-    r = extfs_list (f->x, path, a->long_ || a->json, ls_one, &l);
+    r = ls_dir (f, &l, path, path, NULL, 0);
   }
   else if (r == 0) {
     if (S_ISLNK (st.mode) && extfs_readlink (f->x, path, target,
@@ -293,14 +412,15 @@ static int
 ls (const struct cli_global *g, int argc, char **argv)
 {
   return with_files (g, argc, argv, OPT_LONG | OPT_JSON | OPT_VERSION |
-                     OPT_SNAPSHOT, 1, 2,
-                     "usage: s3vol ls NAME [PATH] [-l] [--json] "
+                     OPT_SNAPSHOT | OPT_RECURSIVE | OPT_HUMAN, 1, 2,
+                     "usage: s3vol ls NAME [PATH] [-l] [-h] [-r] [--json] "
                      "[--version N | --snapshot S]\n"
                      "List a directory (default /) of volume NAME's "
                      "filesystem, without mounting\nit: names (directories "
                      "end in /); -l: mode, links, owner, size, mtime;\n"
-                     "--json: all of it as one array.  Exit codes: 3 no "
-                     "such path or volume.\n", do_ls);
+                     "-h: sizes as 1.5 MiB; -r: the whole tree, as paths "
+                     "under PATH; --json: all\nof it as one array.  Exit "
+                     "codes: 3 no such path or volume.\n", do_ls);
 }
 
 /* ---- get, cat ---- */
@@ -312,9 +432,18 @@ do_get (struct files *f, const struct cli_args *a)
   unsigned flags = (a->recursive ? EXTFS_RECURSIVE : 0) |
     (a->force ? EXTFS_FORCE : 0);
 
+  char e1[CLI_ESC_SIZE (256)], e2[CLI_ESC_SIZE (256)];
+  int r;
+
   if (strcmp (local, "-") == 0)
     return files_exit (extfs_cat (f->x, a->pos[1], STDOUT_FILENO));
-  return files_exit (extfs_get (f->x, a->pos[1], local, flags));
+  r = extfs_get (f->x, a->pos[1], local, flags);
+  cli_progress_done (&f->pr);
+  if (r == 0)
+    printf ("%s: copied %s (version %" PRIu64 ") to %s\n", f->volume,
+            cli_esc (e1, sizeof e1, a->pos[1], 0),
+            extfs_version (f->x), cli_esc (e2, sizeof e2, local, 0));
+  return files_exit (r);
 }
 
 static int

@@ -18,6 +18,9 @@ struct files {
   struct cli_progress pr;
   const char *phase;            /* what pr shows now */
   bool bytes;                   /* the phase counts bytes */
+  char *tmp_local;              /* put -: stdin's copy, removed at close */
+  unsigned exists;              /* EXTFS_EV_EXISTS told */
+  char first_exists[CLI_ESC_SIZE (PATH_MAX)];   /* the first, escaped */
 };
 
 /* Open the store and volume name's filesystem: read-only at the version

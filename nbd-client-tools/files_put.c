@@ -4,9 +4,14 @@
  * found when publishing is handled by extfs_commit (the changes are
  * redone on it).
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "files.h"
 #include "s3vol/volume.h"
@@ -43,12 +48,104 @@ with_changes (const struct cli_global *g, int argc, char **argv,
 }
 
 static int
+write_all (int fd, const char *p, size_t n)
+{
+  ssize_t w;
+
+  while (n) {
+    w = write (fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    p += w;
+    n -= w;
+  }
+  return 0;
+}
+
+/* put NAME - REMOTE: stdin into a private temporary file (a stream
+ * need not fit in memory, and put reads a file twice), mode 0666 less
+ * the umask, mtime now; *tmp gets its path.
+ */
+static int
+stdin_to_file (char tmp[PATH_MAX])
+{
+  const char *dir = getenv ("TMPDIR");
+  mode_t mask = umask (0);
+  char buf[65536];
+  ssize_t n;
+  int fd;
+
+  umask (mask);
+  snprintf (tmp, PATH_MAX, "%s/s3vol-put-XXXXXX",
+            dir && dir[0] ? dir : "/tmp");
+  fd = mkstemp (tmp);
+  if (fd < 0) {
+    fprintf (stderr, "s3vol put: a temporary file in %s: %s\n",
+             dir && dir[0] ? dir : "/tmp", strerror (errno));
+    return EXIT_FAIL;
+  }
+  while ((n = read (STDIN_FILENO, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 || write_all (fd, buf, n) < 0) {
+      fprintf (stderr, "s3vol put: %s: %s\n", n < 0 ? "reading stdin"
+               : "writing a temporary file", strerror (errno));
+      close (fd);
+      unlink (tmp);
+      return EXIT_FAIL;
+    }
+  }
+  if (fchmod (fd, 0666 & ~mask) < 0 || close (fd) < 0) {
+    fprintf (stderr, "s3vol put: %s: %s\n", tmp, strerror (errno));
+    unlink (tmp);
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
+static int
 do_put (struct files *f, const struct cli_args *a)
 {
   unsigned flags = a->force ? EXTFS_FORCE : 0;
+  const char *remote = a->pos[a->npos - 1];
+  char tmp[PATH_MAX];
+  const char *one[1];
+  struct extfs_stat st;
+  int i, r;
 
-  return files_exit (extfs_put (f->x, (const char *const *) a->pos + 1,
-                                a->npos - 2, a->pos[a->npos - 1], flags));
+  for (i = 1; i < a->npos - 1; i++)
+    if (strcmp (a->pos[i], "-") == 0)
+      break;
+  if (i == a->npos - 1)
+    return files_exit (extfs_put (f->x, (const char *const *) a->pos + 1,
+                                  a->npos - 2, remote, flags));
+  /* stdin: the only source, and REMOTE names the file. */
+  if (a->npos != 3 || remote[0] == '\0' ||
+      remote[strlen (remote) - 1] == '/') {
+    fprintf (stderr, "s3vol put: with - (stdin), give one REMOTE file "
+             "path, not a directory\n");
+    return EXIT_USAGE;
+  }
+  if (extfs_stat (f->x, remote, &st) == 0 && S_ISDIR (st.mode)) {
+    fprintf (stderr, "s3vol put: %s is a directory: with - (stdin), give "
+             "the file's path\n", remote);
+    return EXIT_USAGE;
+  }
+  r = stdin_to_file (tmp);
+  if (r != EXIT_OK)
+    return r;
+  /* Kept until the commit (a redo on a newer version reads it again);
+   * files_close removes it.
+   */
+  f->tmp_local = strdup (tmp);
+  if (f->tmp_local == NULL) {
+    unlink (tmp);
+    return EXIT_FAIL;
+  }
+  one[0] = tmp;
+  return files_exit (extfs_put (f->x, one, 1, remote, flags));
 }
 
 static int
@@ -57,6 +154,8 @@ put (const struct cli_global *g, int argc, char **argv)
   return with_changes (g, argc, argv, OPT_FORCE, 3,
                        "usage: s3vol put NAME LOCAL... REMOTE [--force] "
                        "[-m MESSAGE]\n"
+                       "       s3vol put NAME - REMOTE [--force] [-m "
+                       "MESSAGE]\n"
                        "Copy local files, symlinks and directories (whole "
                        "trees) into volume NAME's\nfilesystem without "
                        "mounting it, all as one new version.  If REMOTE "
@@ -65,7 +164,8 @@ put (const struct cli_global *g, int argc, char **argv)
                        "Missing directories are made.  Modes, mtimes, "
                        "owners,\nsymlinks, hard links and holes are kept.  "
                        "Existing files are not replaced\nunless --force "
-                       "(each is named).  Exit codes: 3 no such volume, 8 "
+                       "(each is named).  With -, stdin becomes the file "
+                       "REMOTE.\nExit codes: 3 no such volume, 8 "
                        "exists,\n9 volume full, 4 other writers kept "
                        "publishing first.\n", do_put, "put");
 }

@@ -15,6 +15,45 @@
 #include "s3vol/defaults.h"
 #include "s3vol/volume.h"
 
+/* A file:// store that does not exist yet is made on first use (mode
+ * 0700, as the default store), when its parent directory exists: a
+ * typo in the parent's path still fails.
+ */
+static int
+make_store_dir (const char *url)
+{
+  const char *path;
+  char parent[PATH_MAX], *slash;
+  struct stat st;
+
+  if (strncmp (url, "file://", 7) != 0)
+    return EXIT_OK;
+  path = url + 7;
+  if (path[0] != '/' || strlen (path) >= sizeof parent ||
+      stat (path, &st) == 0 || errno != ENOENT)
+    return EXIT_OK;             /* objstore_open says what is wrong */
+  strcpy (parent, path);
+  for (slash = parent + strlen (parent) - 1; slash > parent &&
+       *slash == '/'; slash--)
+    *slash = '\0';
+  slash = strrchr (parent, '/');
+  if (slash == NULL)
+    return EXIT_OK;
+  slash[slash == parent] = '\0';
+  if (stat (parent, &st) != 0 || !S_ISDIR (st.st_mode)) {
+    fprintf (stderr, "s3vol: store directory %s does not exist, nor does "
+             "its parent %s (only the last directory is made)\n", path,
+             parent);
+    return EXIT_STORE;
+  }
+  if (mkdir (path, 0700) != 0 && errno != EEXIST) {
+    fprintf (stderr, "s3vol: cannot make store directory %s: %s\n", path,
+             strerror (errno));
+    return EXIT_STORE;
+  }
+  return EXIT_OK;
+}
+
 int
 cli_open_store (const struct cli_global *g, struct objstore **out)
 {
@@ -24,6 +63,9 @@ cli_open_store (const struct cli_global *g, struct objstore **out)
 
   if (s3vol_store_url (g->store_url, url, sizeof url, &cli_log) < 0)
     return EXIT_STORE;
+  r = make_store_dir (url);
+  if (r != EXIT_OK)
+    return r;
   r = objstore_open (url, &defaults, out);
   return r < 0 ? cli_exit_code (r) : EXIT_OK;
 }

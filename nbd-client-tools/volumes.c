@@ -37,6 +37,15 @@ on_store (const struct cli_global *g, int argc, char **argv,
   return r;
 }
 
+/* The exit code of a verb that makes a name (create, rename, cp,
+ * snapshot create): a taken name is 8 (exists), as for the file verbs.
+ */
+static int
+naming_exit (int err)
+{
+  return err == -EEXIST ? EXIT_EXISTS : cli_exit_code (err);
+}
+
 static void
 print_info (const struct vol_info *i, bool json)
 {
@@ -87,7 +96,7 @@ do_create (struct volstore *vs, const struct cli_args *a)
   r = (a->encrypt ? volstore_create_encrypted : volstore_create)
     (vs, a->pos[0], a->size ? a->size : 1ull << 40, a->chunk_size, &info);
   if (r < 0)
-    return cli_exit_code (r);
+    return naming_exit (r);
   if (!a->no_format) {
     r = cli_format (vs, a->pos[0]);
     if (r != EXIT_OK) {
@@ -204,10 +213,26 @@ info (const struct cli_global *g, int argc, char **argv)
                    do_info);
 }
 
+/* What a verb did, on stdout: "VERB-ED volume NAME...", names escaped. */
+static void
+say_done (const char *what, const char *volume, const char *more,
+          const char *other)
+{
+  char e1[CLI_ESC_SIZE (S3VOL_NAME_MAX)], e2[CLI_ESC_SIZE (S3VOL_NAME_MAX)];
+
+  printf ("%s volume %s%s%s\n", what, cli_esc (e1, sizeof e1, volume, 0),
+          more, other ? cli_esc (e2, sizeof e2, other, 0) : "");
+}
+
 static int
 do_rename (struct volstore *vs, const struct cli_args *a)
 {
-  return cli_exit_code (volstore_rename (vs, a->pos[0], a->pos[1]));
+  int r = volstore_rename (vs, a->pos[0], a->pos[1]);
+
+  if (r < 0)
+    return naming_exit (r);
+  say_done ("renamed", a->pos[0], " to ", a->pos[1]);
+  return EXIT_OK;
 }
 
 static int
@@ -222,6 +247,7 @@ static int
 do_delete (struct volstore *vs, const struct cli_args *a)
 {
   char answer[16] = "";
+  int r;
 
   if (!a->yes) {
     if (!isatty (STDIN_FILENO)) {
@@ -237,7 +263,12 @@ do_delete (struct volstore *vs, const struct cli_args *a)
       return EXIT_FAIL;
     }
   }
-  return cli_exit_code (volstore_delete (vs, a->pos[0]));
+  r = volstore_delete (vs, a->pos[0]);
+  if (r < 0)
+    return cli_exit_code (r);
+  say_done ("deleted", a->pos[0], " (its data goes at the next s3vol gc)",
+            NULL);
+  return EXIT_OK;
 }
 
 static int
@@ -258,7 +289,7 @@ do_cp (struct volstore *vs, const struct cli_args *a)
 
   r = volstore_fork (vs, a->pos[0], &ref, a->pos[1], &info);
   if (r < 0)
-    return cli_exit_code (r);
+    return naming_exit (r);
   if (a->json) {
     print_info (&info, true);
     putchar ('\n');
@@ -375,6 +406,52 @@ snapshot_one (void *opaque, const char *name, uint64_t seq)
   return 0;
 }
 
+/* "created snapshot S of volume V at version N" (no version if 0). */
+static void
+say_snapshot (const char *what, const char *snap, const char *volume,
+              uint64_t seq)
+{
+  char e1[CLI_ESC_SIZE (S3VOL_NAME_MAX)], e2[CLI_ESC_SIZE (S3VOL_NAME_MAX)];
+
+  printf ("%s snapshot %s of volume %s", what,
+          cli_esc (e1, sizeof e1, snap, 0),
+          cli_esc (e2, sizeof e2, volume, 0));
+  if (seq)
+    printf (" at version %" PRIu64, seq);
+  putchar ('\n');
+}
+
+struct find_snap {
+  const char *name;
+  uint64_t seq;
+};
+
+static int
+find_snap (void *opaque, const char *name, uint64_t seq)
+{
+  struct find_snap *fs = opaque;
+
+  if (strcmp (name, fs->name) == 0)
+    fs->seq = seq;
+  return 0;
+}
+
+/* snapshot create: says which version it names. */
+static int
+snapshot_create (struct volstore *vs, const struct cli_args *a)
+{
+  struct find_snap fs = { .name = a->pos[2] };
+  int r;
+
+  r = volstore_snapshot_create (vs, a->pos[1], a->pos[2], a->version);
+  if (r < 0)
+    return naming_exit (r);
+  fs.seq = a->version;
+  volstore_snapshot_list (vs, a->pos[1], find_snap, &fs);
+  say_snapshot ("created", a->pos[2], a->pos[1], fs.seq);
+  return EXIT_OK;
+}
+
 static int
 do_snapshot (struct volstore *vs, const struct cli_args *a)
 {
@@ -383,11 +460,14 @@ do_snapshot (struct volstore *vs, const struct cli_args *a)
   int r;
 
   if (strcmp (sub, "create") == 0 && a->npos == 3)
-    return cli_exit_code (volstore_snapshot_create (vs, a->pos[1], a->pos[2],
-                                                    a->version));
-  if (strcmp (sub, "delete") == 0 && a->npos == 3)
-    return cli_exit_code (volstore_snapshot_delete (vs, a->pos[1],
-                                                    a->pos[2]));
+    return snapshot_create (vs, a);
+  if (strcmp (sub, "delete") == 0 && a->npos == 3) {
+    r = volstore_snapshot_delete (vs, a->pos[1], a->pos[2]);
+    if (r < 0)
+      return cli_exit_code (r);
+    say_snapshot ("deleted", a->pos[2], a->pos[1], 0);
+    return EXIT_OK;
+  }
   if (strcmp (sub, "list") == 0 && a->npos == 2) {
     if (a->json)
       putchar ('[');

@@ -42,7 +42,8 @@
 
 /* What extfs_notify reports. */
 enum extfs_event {
-  EXTFS_EV_EXISTS,      /* put/cp: path exists; not overwritten (no force) */
+  EXTFS_EV_EXISTS,      /* put/get: path exists; not overwritten (no
+                           force); the error that follows names the first */
   EXTFS_EV_SKIPPED,     /* put: a local file of a kind not copied (socket) */
   EXTFS_EV_REBASED,     /* the head moved to version seq: replaying there */
   EXTFS_EV_OVERWROTE,   /* replaying replaced or removed path, which the
@@ -184,7 +185,9 @@ int extfs_mkdir (struct extfs *x, const char *path, unsigned flags);
  */
 int extfs_rm (struct extfs *x, const char *path, unsigned flags);
 /* Copy src to dst inside the volume (dst an existing directory: into
- * it); directories need EXTFS_RECURSIVE.
+ * it); directories need EXTFS_RECURSIVE.  As cp(1): with
+ * EXTFS_RECURSIVE a symlink src is copied as a symlink, without it the
+ * file it points to is.
  */
 int extfs_cp (struct extfs *x, const char *src, const char *dst,
               unsigned flags);

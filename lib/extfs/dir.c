@@ -21,6 +21,7 @@
  * Read-only handles use ext2fs_lookup (one scan per path component).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -250,6 +251,37 @@ index_block (struct extfs *x, bool indexed, uint64_t lblk, char *buf)
      rec_len == x->fs->blocksize);
 }
 
+/* The entry at off of block lblk (in buf) of dir is not what an entry
+ * must be (extfs_dirent_next said so): log which rule it breaks.
+ */
+static int
+dirent_corrupt (struct extfs *x, ext2_ino_t dir, uint64_t lblk,
+                char *buf, unsigned off)
+{
+  struct ext2_dir_entry *de = (struct ext2_dir_entry *) (buf + off);
+  unsigned end = x->fs->blocksize - extfs_dir_csum (x), rec_len = 0;
+  char why[128];
+
+  if (ext2fs_get_rec_len (x->fs, de, &rec_len) || rec_len < 8 ||
+      rec_len % 4)
+    snprintf (why, sizeof why, "a record length of %u, expected a "
+              "multiple of 4 of at least 8", rec_len);
+  else if (off + rec_len > end)
+    snprintf (why, sizeof why, "a record length of %u that ends past "
+              "the entries' end (byte %u)", rec_len, end);
+  else
+    snprintf (why, sizeof why, "a name of %u bytes in a record of %u",
+              (unsigned) ext2fs_dirent_name_len (de), rec_len);
+  s3vol_error (x->log, "directory inode %u (volume %s, version %" PRIu64
+               "): the entry at byte %u of block %" PRIu64 " has %s: the "
+               "directory is corrupt; export the volume and run e2fsck -f",
+               dir, x->volume, x->seq, off, lblk, why);
+  return -EUCLEAN;
+}
+
+/* Directory blocks read at once when a table is loaded. */
+#define LOAD_BLOCKS 32
+
 struct loader {
   struct extfs *x;
   struct dtab *t;
@@ -258,26 +290,50 @@ struct loader {
   int err;
 };
 
+/* Read blocks pblk.. (n of them, at most LOAD_BLOCKS) of directory dir
+ * into buf with one read, each checked as ext2fs_read_dir_block4 would:
+ * a big directory is read in a few requests, not one per block.
+ */
+static int
+dirblocks_read (struct extfs *x, ext2_ino_t dir, blk64_t pblk, unsigned n,
+                char *buf)
+{
+  unsigned bs = x->fs->blocksize, k;
+  errcode_t e = io_channel_read_blk64 (x->fs->io, pblk, n, buf);
+
+  for (k = 0; e == 0 && k < n; k++)
+    if (!(x->fs->flags & EXT2_FLAG_IGNORE_CSUM_ERRORS) &&
+        !ext2fs_dir_block_csum_verify (x->fs, dir, (struct ext2_dir_entry *)
+                                       (buf + (size_t) k * bs)))
+      e = EXT2_ET_DIR_CSUM_INVALID;
+  return e ? extfs_fail (x, e, "read", "a directory block") : 0;
+}
+
 static int
 load_run (void *opaque, const struct extfs_run *run)
 {
   struct loader *l = opaque;
   struct extfs *x = l->x;
   struct ext2_dir_entry *de;
-  unsigned off, rec_len;
-  uint64_t k;
+  unsigned off, rec_len, bs = x->fs->blocksize;
+  uint64_t k, n = 0;
+  char *blk;
   int r, len;
 
   for (k = 0; k < run->len; k++) {
     if (run->uninit)
       continue;
-    r = extfs_dirblock_read (x, l->dir, run->pblk + k, l->buf);
-    if (r < 0)
-      return r;
-    if (index_block (x, l->t->indexed, run->lblk + k, l->buf))
+    if (k % LOAD_BLOCKS == 0) {
+      n = run->len - k < LOAD_BLOCKS ? run->len - k : LOAD_BLOCKS;
+      r = dirblocks_read (x, l->dir, run->pblk + k, n, l->buf);
+      if (r < 0)
+        return r;
+    }
+    blk = l->buf + (k % LOAD_BLOCKS) * bs;
+    if (index_block (x, l->t->indexed, run->lblk + k, blk))
       continue;
     off = 0;
-    while ((r = extfs_dirent_next (x, l->buf, &off, &de, &rec_len)) == 1) {
+    while ((r = extfs_dirent_next (x, blk, &off, &de, &rec_len)) == 1) {
       len = ext2fs_dirent_name_len (de);
       if (de->inode && !(len == 1 && de->name[0] == '.') &&
           !(len == 2 && de->name[0] == '.' && de->name[1] == '.')) {
@@ -288,14 +344,24 @@ load_run (void *opaque, const struct extfs_run *run)
       }
       off += rec_len;
     }
-    if (r < 0) {
-      s3vol_error (x->log, "directory inode %u is corrupt (volume %s): "
-                   "export the volume and run e2fsck -f", l->dir,
-                   x->volume);
-      return r;
-    }
+    if (r < 0)
+      return dirent_corrupt (x, l->dir, run->lblk + k, blk, off);
   }
   return 0;
+}
+
+int
+extfs_dir_unsupported (struct extfs *x, ext2_ino_t dir, uint32_t flags)
+{
+  const char *kind = flags & EXT4_ENCRYPT_FL ? "encrypted (fscrypt)"
+    : flags & EXT4_CASEFOLD_FL ? "casefolded (case-insensitive names)"
+    : "stored inline in its inode (inline_data)";
+
+  s3vol_error (x->log, "directory inode %u (volume %s) is %s: s3vol "
+               "cannot change such directories (an s3vol limitation, the "
+               "directory is fine); attach the volume and change it "
+               "through the mount", dir, x->volume, kind);
+  return -ENOTSUP;
 }
 
 /* The cached table of directory dir, read on first use. */
@@ -320,13 +386,10 @@ get_tab (struct extfs *x, ext2_ino_t dir, struct dtab **out)
   if (!LINUX_S_ISDIR (in.small.i_mode))
     return -ENOTDIR;
   if (in.small.i_flags & (EXT4_ENCRYPT_FL | EXT4_CASEFOLD_FL |
-                          EXT4_INLINE_DATA_FL)) {
-    s3vol_error (x->log, "directory inode %u is encrypted, casefolded or "
-                 "inline: s3vol cannot change it", dir);
-    return -ENOTSUP;
-  }
+                          EXT4_INLINE_DATA_FL))
+    return extfs_dir_unsupported (x, dir, in.small.i_flags);
   t = calloc (1, sizeof *t);
-  l.buf = malloc (x->fs->blocksize);
+  l.buf = malloc ((size_t) LOAD_BLOCKS * x->fs->blocksize);
   if (t == NULL || l.buf == NULL) {
     free (t);
     free (l.buf);

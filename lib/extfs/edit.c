@@ -465,10 +465,6 @@ copy_node (struct cp *c, ext2_ino_t sino, ext2_ino_t parent,
   if (d < 0)
     return d;
   if (LINUX_S_ISDIR (sin.small.i_mode)) {
-    if (!(c->flags & EXTFS_RECURSIVE)) {
-      s3vol_error (x->log, "%s is a directory (use -r)", dpath);
-      return -EISDIR;
-    }
     if (exists && !d) {
       s3vol_error (x->log, "%s exists and is not a directory", dpath);
       return -ENOTDIR;
@@ -514,9 +510,7 @@ copy_node (struct cp *c, ext2_ino_t sino, ext2_ino_t parent,
     return -EISDIR;
   }
   if (exists && !(c->flags & EXTFS_FORCE)) {
-    extfs_notify (x, EXTFS_EV_EXISTS, dpath, 0);
-    s3vol_error (x->log, "%s exists (use --force to replace it)", dpath);
-    return -EEXIST;
+    return extfs_exists_error (x, 1, dpath, false);
   }
   r = extfs_touch (x, dpath);
   for (i = 0; r == 0 && i < c->links.len; i++)
@@ -546,6 +540,7 @@ extfs_run_cp (struct extfs *x, const char *src, const char *dst,
 {
   struct cp c = { .x = x, .flags = flags };
   char dir[PATH_MAX], name[EXT2_NAME_LEN + 1], last[EXT2_NAME_LEN + 1];
+  union extfs_inode sin;
   ext2_ino_t sino, sparent, parent;
   size_t len = strlen (src);
   int r;
@@ -555,11 +550,22 @@ extfs_run_cp (struct extfs *x, const char *src, const char *dst,
     s3vol_error (x->log, "cannot copy %s into itself (%s)", src, dst);
     return -EINVAL;
   }
-  r = extfs_resolve (x, src, true, &sparent, last, &sino);
+  /* As cp does: -r copies a symlink src as a symlink, without -r its
+   * target is copied.
+   */
+  r = extfs_resolve (x, src, !(flags & EXTFS_RECURSIVE), &sparent, last,
+                     &sino);
   if (r == -ENOENT || r == -ENOTDIR) {
     s3vol_error (x->log, "%s: no such file or directory in volume %s "
                  "(version %" PRIu64 ")", src, x->volume, x->seq);
     return r;
+  }
+  if (r == 0 && !(flags & EXTFS_RECURSIVE)) {
+    r = extfs_read_inode (x, sino, &sin);
+    if (r == 0 && LINUX_S_ISDIR (sin.small.i_mode)) {
+      s3vol_error (x->log, "%s is a directory (use -r)", src);
+      return -EISDIR;
+    }
   }
   extfs_split (dst, dir, name);
   c.buf = malloc (PIECE);

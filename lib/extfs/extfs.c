@@ -117,6 +117,22 @@ extfs_fail (struct extfs *x, errcode_t e, const char *what,
   return r;
 }
 
+int
+extfs_exists_error (struct extfs *x, unsigned n, const char *first,
+                    bool local)
+{
+  if (n == 1)
+    s3vol_error (x->log, "%s exists%s%s; nothing was changed (use --force "
+                 "to replace it)", first, local ? "" : " in volume ",
+                 local ? "" : x->volume);
+  else
+    s3vol_error (x->log, "%u %sfiles already exist%s%s (%s and the others "
+                 "named above); nothing was changed (use --force to "
+                 "replace them)", n, local ? "local " : "",
+                 local ? "" : " in volume ", local ? "" : x->volume, first);
+  return -EEXIST;
+}
+
 static const char *
 human (uint64_t n, char *buf, size_t size)
 {
@@ -464,8 +480,9 @@ check_features (struct extfs *x)
     return refuse (x, "it has no extents (ext2 or ext3)");
   if (ext2fs_has_feature_inline_data (sb))
     return refuse (x, "it uses inline_data");
-  if (ext2fs_has_feature_encrypt (sb) || ext2fs_has_feature_casefold (sb))
-    return refuse (x, "it uses encryption or casefolding");
+  /* encrypt and casefold: only the directories that use them are
+   * refused (extfs_dir_unsupported), and encrypted files' contents.
+   */
   if (sb->s_state & EXT2_ERROR_FS)
     return refuse (x, "it is marked as having errors (export it, run "
                    "e2fsck -f, import it)");

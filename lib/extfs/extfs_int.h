@@ -171,6 +171,14 @@ void extfs_progress (struct extfs *x, const char *what, uint64_t done,
  */
 int extfs_journal_replay (struct extfs *x, unsigned *replayed);
 
+/* extfs.c: the one error for n existing destinations (first: the first
+ * of them, each notified as EXTFS_EV_EXISTS before, the CLI showing
+ * them from the second on); local: they are local files (get), not
+ * the volume's.  -EEXIST.
+ */
+int extfs_exists_error (struct extfs *x, unsigned n, const char *first,
+                        bool local);
+
 /* ---- directories (dir.c) ---- */
 
 int extfs_dc_new (struct extfs *x);
@@ -258,6 +266,11 @@ int extfs_dir_csum (struct extfs *x);
  * leaf block of an indexed directory that name hashes to (buf: a block).
  */
 int extfs_make_indexed (struct extfs *x, ext2_ino_t dir);
+/* Refuse to change directory dir, whose inode flags (EXT4_ENCRYPT_FL,
+ * EXT4_CASEFOLD_FL, EXT4_INLINE_DATA_FL) say it is of a kind s3vol
+ * does not write: logged as s3vol's limitation; -ENOTSUP.
+ */
+int extfs_dir_unsupported (struct extfs *x, ext2_ino_t dir, uint32_t flags);
 /* Check the whole index of directory dir (untrusted) before it is
  * changed: 0, or -EUCLEAN / -ENOTSUP logged with the directory inode.
  */

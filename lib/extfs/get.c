@@ -64,6 +64,7 @@ struct get {
   struct gdir_list dirs;
   struct gfile_ptrs linked;     /* copied files with several links */
   unsigned exists;              /* local files refused */
+  char first_exists[PATH_MAX];  /* the first of them */
   unsigned badnames;            /* entries skipped for their names */
   uint64_t done, total;
   char *buf;
@@ -237,7 +238,8 @@ taken (struct get *g, int dfd, const char *name, const char *rel,
     return 0;                   /* merge into it */
   if (!(g->flags & EXTFS_FORCE) || S_ISDIR (st.st_mode)) {
     extfs_notify (g->x, EXTFS_EV_EXISTS, shown (g, rel, p), 0);
-    g->exists++;
+    if (g->exists++ == 0)
+      memcpy (g->first_exists, p, PATH_MAX);
     return 1;
   }
   if (unlinkat (dfd, name, 0) == -1)
@@ -585,12 +587,8 @@ extfs_get (struct extfs *x, const char *remote, const char *local,
                  : "its name cannot be a local name");
     r = -EUCLEAN;
   }
-  if (r == 0 && g.exists) {
-    s3vol_error (x->log, "%u local file%s already exist%s (use --force "
-                 "to replace)", g.exists, g.exists > 1 ? "s" : "",
-                 g.exists > 1 ? "" : "s");
-    r = -EEXIST;
-  }
+  if (r == 0 && g.exists)
+    r = extfs_exists_error (x, g.exists, g.first_exists, true);
   for (i = 0; i < g.files.len; i++) {
     free (g.files.ptr[i].rel);
     free (g.files.ptr[i].remote);

@@ -175,12 +175,8 @@ dx_check_root (struct extfs *x, ext2_ino_t dir, const char *buf,
     return dx_corrupt (x, dir, "its root block is not \".\" and \"..\"");
   if (info->reserved_zero != 0 || (info->unused_flags & 1))
     return dx_corrupt (x, dir, "the root's reserved fields are set");
-  if (info->hash_version == EXT2_HASH_SIPHASH) {
-    s3vol_error (x->log, "directory inode %u (volume %s) is indexed by "
-                 "SipHash (casefolded): s3vol cannot change it", dir,
-                 x->volume);
-    return -ENOTSUP;
-  }
+  if (info->hash_version == EXT2_HASH_SIPHASH)
+    return extfs_dir_unsupported (x, dir, EXT4_CASEFOLD_FL);
   if (info->hash_version > EXT2_HASH_TEA)
     return dx_corrupt (x, dir, "an unknown hash version");
   if (info->info_length != sizeof *info)

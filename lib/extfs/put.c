@@ -91,6 +91,7 @@ struct plan {
   unsigned flags;
   uint64_t bytes;
   unsigned exists;
+  char first_exists[PATH_MAX];  /* the first of them */
 };
 
 static int plan_node (struct plan *p, const char *local, const char *remote,
@@ -174,7 +175,8 @@ plan_node (struct plan *p, const char *local, const char *remote,
   }
   if (!(p->flags & EXTFS_FORCE)) {
     extfs_notify (p->x, EXTFS_EV_EXISTS, remote, 0);
-    p->exists++;
+    if (p->exists++ == 0)
+      snprintf (p->first_exists, sizeof p->first_exists, "%s", remote);
   }
   return 0;
 }
@@ -568,13 +570,8 @@ extfs_put (struct extfs *x, const char *const *locals, size_t n,
   }
   for (i = 0; r == 0 && i < n; i++)
     r = plan_node (&pl, locals[i], targets[i], false);
-  if (r == 0 && pl.exists) {
-    s3vol_error (x->log, "%u file%s already exist%s in volume %s; nothing "
-                 "was changed (use --force to replace)", pl.exists,
-                 pl.exists > 1 ? "s" : "", pl.exists > 1 ? "" : "s",
-                 x->volume);
-    r = -EEXIST;
-  }
+  if (r == 0 && pl.exists)
+    r = extfs_exists_error (x, pl.exists, pl.first_exists, false);
   x->pdone = 0;
   x->ptotal = pl.bytes;
   for (i = 0; r == 0 && i < n; i++)

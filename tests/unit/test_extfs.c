@@ -259,7 +259,7 @@ test_edit (void **state)
 {
   const char *name = new_volume (128, "");
   const char *locals[2];
-  char a[300], b[300], buf[64];
+  char a[300], b[300], lnk[300], buf[64];
   struct extfs_stat st;
   struct extfs *x;
   uint64_t before;
@@ -277,6 +277,22 @@ test_edit (void **state)
   assert_int_equal (extfs_cp (x, "/d", "/e", EXTFS_RECURSIVE), 0);
   assert_int_equal (extfs_cp (x, "/d/fa", "/e/fb", 0), -EEXIST);
   assert_int_equal (extfs_cp (x, "/d/fa", "/e/fb", EXTFS_FORCE), 0);
+  /* A symlink: cp -r copies the link, cp the file it points to, as
+   * cp(1) does (fileops_diff found -r following it).
+   */
+  snprintf (lnk, sizeof lnk, "%s/ln", fx.work);
+  assert_int_equal (symlink ("fa", lnk), 0);
+  locals[0] = lnk;
+  assert_int_equal (extfs_put (x, locals, 1, "/d/ln", 0), 0);
+  assert_int_equal (extfs_cp (x, "/d/ln", "/lr", EXTFS_RECURSIVE), 0);
+  assert_int_equal (extfs_lstat (x, "/lr", &st), 0);
+  assert_true (S_ISLNK (st.mode));
+  assert_int_equal (extfs_readlink (x, "/lr", buf, sizeof buf), 0);
+  assert_string_equal (buf, "fa");
+  assert_int_equal (extfs_cp (x, "/d/ln", "/lf", 0), 0);
+  assert_int_equal (extfs_lstat (x, "/lf", &st), 0);
+  assert_true (S_ISREG (st.mode));
+  unlink (lnk);
   assert_int_equal (extfs_rm (x, "/d", 0), -EISDIR);
   assert_int_equal (extfs_rm (x, "/d", EXTFS_RECURSIVE), 0);
   assert_int_equal (extfs_rm (x, "/", EXTFS_RECURSIVE), -EINVAL);
@@ -713,15 +729,25 @@ count_entry (void *opaque, const char *name, const struct extfs_stat *st,
   return 0;
 }
 
-/* An htree-indexed directory: put in one session, then edited by the
- * first changes of a new one (the index blocks were once taken for
- * corrupt entry blocks there: "directory inode N is corrupt").
+/* How a test directory of big_dir is made, and the filesystem's
+ * hashing.
+ */
+enum made { BY_PUT, BY_MKE2FS };
+
+/* An htree-indexed directory /d of n files, made by a put in one session
+ * (BY_PUT) or by mke2fs -d (BY_MKE2FS; tune: a debugfs command run on
+ * the image first, e.g. to set the hash or its signedness, or NULL),
+ * then edited by the first changes of a new session (the index blocks
+ * were once taken for corrupt entry blocks there: "directory inode N
+ * is corrupt"), and checked: every name found, e2fsck -fn clean, and
+ * the index as deep as levels.
  */
 static void
-big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
-         int levels)
+big_dir_made (enum made made, const char *mkfs, const char *tune,
+              unsigned mib, unsigned n, int width, int levels)
 {
-  const char *name = new_volume (mib, mkfs);
+  const char *name = made == BY_PUT ? new_volume (mib, mkfs)
+    : new_volume (mib, NULL);
   const char *locals[1];
   char src[300], one[300], img[300], nm[260], path[300];
   struct extfs_stat st;
@@ -732,13 +758,35 @@ big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
   make_files (src, n, width);
   snprintf (one, sizeof one, "%s/top", fx.work);
   write_file (one, "top");
-  x = open_fs (name, true, 0);
-  locals[0] = src;
-  assert_int_equal (extfs_put (x, locals, 1, "/d", 0), 0);
-  locals[0] = one;
-  assert_int_equal (extfs_put (x, locals, 1, "/top", 0), 0);
-  commit (x, NULL);
-  extfs_close (x);
+  snprintf (img, sizeof img, "%s/check.img", fx.work);
+  if (made == BY_PUT) {
+    x = open_fs (name, true, 0);
+    locals[0] = src;
+    assert_int_equal (extfs_put (x, locals, 1, "/d", 0), 0);
+    locals[0] = one;
+    assert_int_equal (extfs_put (x, locals, 1, "/top", 0), 0);
+    commit (x, NULL);
+    extfs_close (x);
+  }
+  else {
+    /* mke2fs -d ROOT: ROOT/d is the directory, ROOT/top the file. */
+    assert_int_equal (test_run ("rm -rf %s/root && mkdir %s/root && mv %s "
+                                "%s/root/d && cp %s %s/root/top && "
+                                "truncate -s %uM %s && mkfs.ext4 -q -F %s "
+                                "-d %s/root %s && rm -rf %s/root",
+                                fx.work, fx.work, src, fx.work, one,
+                                fx.work, mib, img, mkfs, fx.work, img,
+                                fx.work), 0);
+    /* mke2fs -d writes linear directories: e2fsck -D indexes them
+     * (after tune, with the hash it sets).
+     */
+    if (tune)
+      assert_int_equal (test_run ("debugfs -w -R '%s' %s >/dev/null 2>&1",
+                                  tune, img), 0);
+    assert_int_equal (test_run ("e2fsck -fyD %s >/dev/null 2>&1; "
+                                "e2fsck -fn %s >/dev/null 2>&1", img, img), 0);
+    extfs_fixture_import (&fx, name, img, "made by mke2fs -d");
+  }
 
   /* A new session: add, replace, remove, copy in, mkdir. */
   x = open_fs (name, true, 0);
@@ -746,9 +794,9 @@ big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
   write_file (one, "new");
   locals[0] = one;
   if (extfs_put (x, locals, 1, "/d/", 0) != 0)
-    fail_msg ("the first edit of /d (%u entries, mkfs %s) in a new "
+    fail_msg ("the first edit of /d (%u entries, mkfs %s, %s) in a new "
               "session failed: %s", n, mkfs[0] ? mkfs : "defaults",
-              fx.tlog.last_error);
+              tune ? tune : "", fx.tlog.last_error);
   name_of (nm, sizeof nm, 5, width);
   snprintf (path, sizeof path, "/d/%s", nm);
   write_file (one, "forced");
@@ -787,7 +835,6 @@ big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
   assert_true (S_ISDIR (st.mode));
   extfs_close (x);
 
-  snprintf (img, sizeof img, "%s/check.img", fx.work);
   export_fsck (name, img);
   if (test_run ("debugfs -R 'htree /d' %s 2>/dev/null | "
                 "grep -q 'Indirect levels: %d$'", img, levels) != 0)
@@ -798,15 +845,142 @@ big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
 }
 
 static void
+big_dir (const char *mkfs, unsigned mib, unsigned n, int width,
+         int levels)
+{
+  big_dir_made (BY_PUT, mkfs, NULL, mib, n, width, levels);
+}
+
+static void
 test_big_dir (void **state)
 {
   (void) state;
   big_dir ("", 64, 1000, 4, 0);
   /* Long names in 1 KiB blocks: a two-level index from 1,000 entries. */
   big_dir ("-b 1024", 64, 1000, 200, 1);
+  /* Without directory block checksums. */
+  big_dir ("-O ^metadata_csum", 64, 2000, 4, 0);
   /* The real thing, slower: S3VOL_TEST_BIG_DIR=1. */
   if (getenv ("S3VOL_TEST_BIG_DIR"))
     big_dir ("-N 120000", 512, 100000, 6, 1);
+  /* Three index levels, which only largedir allows (make stress):
+   * 1 KiB blocks of 3 names of 251 bytes, a root of 123 and nodes of
+   * 126 entries fill two levels at about 40,000 names.
+   */
+  if (getenv ("S3VOL_TEST_LARGEDIR"))
+    big_dir ("-b 1024 -O large_dir -N 80000", 768, 60000, 250, 2);
+}
+
+/* Indexed directories s3vol did not make: by mke2fs -d and e2fsck -D,
+ * hashed by each hash the superblock may name, signed and unsigned,
+ * with and without checksums, one and two index levels.
+ */
+static void
+test_big_dir_made (void **state)
+{
+  static const struct {
+    const char *mkfs, *tune;
+    unsigned n;
+    int width, levels;
+  } t[] = {
+    { "", NULL, 2000, 4, 0 },
+    { "-O ^metadata_csum", NULL, 2000, 4, 0 },
+    { "", "ssv def_hash_version tea", 2000, 4, 0 },
+    { "", "ssv def_hash_version legacy", 2000, 4, 0 },
+    { "", "ssv flags 2", 2000, 4, 0 },                /* unsigned */
+    { "-O ^metadata_csum", "ssv flags 1", 2000, 4, 0 },       /* signed */
+    { "-b 1024", NULL, 1000, 200, 1 },
+    { "-b 1024 -O ^metadata_csum", "ssv def_hash_version tea", 1000, 200,
+      1 },
+  };
+  size_t i;
+
+  (void) state;
+  for (i = 0; i < sizeof t / sizeof t[0]; i++)
+    big_dir_made (BY_MKE2FS, t[i].mkfs, t[i].tune, 64, t[i].n, t[i].width,
+                  t[i].levels);
+}
+
+/* A directory entry that breaks a rule is called corrupt with the rule
+ * named (which block, which byte, what was expected), not with a bare
+ * "corrupt": the third entry of /d gets a record length of 6.
+ */
+static void
+test_dir_corrupt_named (void **state)
+{
+  const char *name = new_volume (64, NULL), *locals[1];
+  char img[300], one[300];
+  struct extfs *x;
+
+  (void) state;
+  snprintf (img, sizeof img, "%s/bad.img", fx.work);
+  snprintf (one, sizeof one, "%s/one", fx.work);
+  write_file (one, "one");
+  assert_int_equal (test_run ("rm -f %s && truncate -s 64M %s && "
+                              "mkfs.ext4 -q -F -b 4096 -O ^metadata_csum "
+                              "%s && "
+                              "debugfs -w -R 'mkdir /d' %s >/dev/null 2>&1 "
+                              "&& printf 'cd /d\\nwrite %s a\\n' | debugfs -w "
+                              "-f - %s >/dev/null 2>&1 && debugfs -R 'ls "
+                              "/d' %s 2>/dev/null | grep -qw a && "
+                              "b=$(debugfs -R 'blocks "
+                              "/d' %s 2>/dev/null) && printf '\\006\\000' | "
+                              "dd of=%s bs=1 seek=$((b * 4096 + 28)) "
+                              "conv=notrunc 2>/dev/null", img, img, img,
+                              img, one, img, img, img, img), 0);
+  extfs_fixture_import (&fx, name, img, "a bad entry");
+  x = open_fs (name, true, 0);
+  locals[0] = one;
+  assert_int_equal (extfs_put (x, locals, 1, "/d/b", 0), -EUCLEAN);
+  if (strstr (fx.tlog.last_error, "the entry at byte 24 of block 0 has a "
+              "record length of 6, expected a multiple of 4") == NULL)
+    fail_msg ("the error does not name the rule: %s", fx.tlog.last_error);
+  extfs_close (x);
+  unlink (img);
+  unlink (one);
+}
+
+/* Casefolded and encrypted directories: refused, as s3vol's limitation
+ * (not called corrupt), and nothing changes.
+ */
+static void
+test_dir_unsupported (void **state)
+{
+  static const struct {
+    const char *flags, *words;
+  } t[] = {
+    { "0x40000000", "casefolded" },      /* EXT4_CASEFOLD_FL */
+    { "0x800", "encrypted" },            /* EXT4_ENCRYPT_FL */
+  };
+  const char *name, *locals[1];
+  char img[300], one[300];
+  struct extfs *x;
+  size_t i;
+
+  (void) state;
+  snprintf (one, sizeof one, "%s/one", fx.work);
+  write_file (one, "one");
+  locals[0] = one;
+  snprintf (img, sizeof img, "%s/cf.img", fx.work);
+  for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+    name = new_volume (64, NULL);
+    assert_int_equal (test_run ("rm -f %s && truncate -s 64M %s && "
+                                "mkfs.ext4 -q -F -O casefold,encrypt %s && "
+                                "debugfs -w -R 'mkdir /d' %s >/dev/null "
+                                "2>&1 && debugfs -w -R 'sif /d flags %s' "
+                                "%s >/dev/null 2>&1", img, img, img, img,
+                                t[i].flags, img), 0);
+    extfs_fixture_import (&fx, name, img, "flagged dir");
+    x = open_fs (name, true, 0);
+    assert_int_equal (extfs_put (x, locals, 1, "/d/one", 0), -ENOTSUP);
+    if (strstr (fx.tlog.last_error, t[i].words) == NULL ||
+        strstr (fx.tlog.last_error, "s3vol limitation") == NULL ||
+        strstr (fx.tlog.last_error, "corrupt"))
+      fail_msg ("a %s directory: \"%s\"", t[i].words, fx.tlog.last_error);
+    extfs_close (x);
+  }
+  unlink (img);
+  unlink (one);
 }
 
 /* Two writers of one version, A publishing last: A's log is replayed on
@@ -978,6 +1152,9 @@ main (void)
     cmocka_unit_test (test_replay_cache),
     cmocka_unit_test (test_fsck),
     cmocka_unit_test (test_big_dir),
+    cmocka_unit_test (test_big_dir_made),
+    cmocka_unit_test (test_dir_unsupported),
+    cmocka_unit_test (test_dir_corrupt_named),
     cmocka_unit_test (test_redo),
     cmocka_unit_test (test_redo_fails),
   };
