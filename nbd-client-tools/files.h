@@ -3,6 +3,7 @@
 #ifndef S3VOL_FILES_H
 #define S3VOL_FILES_H
 
+#include <limits.h>
 #include <stdbool.h>
 
 #include "cli.h"
