@@ -530,23 +530,28 @@ fill (struct chunkstore *cs, const struct cs_paths *p,
 }
 
 /* An insert went over the limit: prune down to 7/8 of it, unless
- * someone is pruning already.
+ * someone is pruning already.  Then look again: an insert that found
+ * the store locked while this prune ran (and whose scan may have missed
+ * it) left its bytes counted, so the limit holds once the last pruner
+ * is done.
  */
 static void
 maybe_evict (struct chunkstore *cs)
 {
-  int lk, r;
+  int lk, r, round;
 
-  if ((uint64_t) GET (cs, bytes) <= cs->max_bytes ||
-      store_lock (cs, false, &lk) < 0)
-    return;
-  if ((uint64_t) GET (cs, bytes) > cs->max_bytes) {
-    r = prune_locked (cs, cs->max_bytes - cs->max_bytes / 8, NULL);
-    if (r < 0)
-      s3vol_warn (cs->log, "chunk store %s: eviction failed: %s", cs->dir,
-                  strerror (-r));
+  for (round = 0; round < 4; round++) {
+    if ((uint64_t) GET (cs, bytes) <= cs->max_bytes ||
+        store_lock (cs, false, &lk) < 0)
+      return;
+    if ((uint64_t) GET (cs, bytes) > cs->max_bytes) {
+      r = prune_locked (cs, cs->max_bytes - cs->max_bytes / 8, NULL);
+      if (r < 0)
+        s3vol_warn (cs->log, "chunk store %s: eviction failed: %s",
+                    cs->dir, strerror (-r));
+    }
+    store_unlock (cs, lk);
   }
-  store_unlock (cs, lk);
 }
 
 /* The slow path of a get: under id's lock. */
