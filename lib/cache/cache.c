@@ -687,17 +687,25 @@ complete_one (size_t k, void *opaque)
   return r;
 }
 
-/* Fetch what partial chunks lack, in parallel. */
+/* Fetch what partial chunks lack, in parallel.  A chunk being filled
+ * already (FETCHING, by a read, a write or another flush) is waited for:
+ * if it was PARTIAL, it holds acknowledged writes that the map calls
+ * absent until it is DIRTY, so a flush that went past it would sync a
+ * map that loses them in a crash.
+ */
 int
 cache_complete_partials (struct cache *c)
 {
   struct partials x = { .c = c };
+  unsigned s;
   uint64_t i;
   int r = 0;
 
-  for (i = 0; r == 0 && i < c->nchunks; i++)
-    if (state_of (c, i) == CS_PARTIAL)
+  for (i = 0; r == 0 && i < c->nchunks; i++) {
+    s = state_of (c, i);
+    if (s == CS_PARTIAL || s == CS_FETCHING)
       r = chunk_list_append (&x.idx, i);
+  }
   if (r == 0)
     r = s3vol_parallel (c->threads, x.idx.len, complete_one, &x);
   chunk_list_reset (&x.idx);

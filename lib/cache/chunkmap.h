@@ -42,8 +42,9 @@
  *    for (fetched through volume_read_chunk_id, or verified with
  *    volume_check_chunk after a reboot), so an ABSENT chunk never reads
  *    as anything but the base's chunk.
- *  - Flush and commit complete PARTIAL chunks first, so the map never
- *    needs to describe them.
+ *  - Flush and commit complete PARTIAL chunks first, and wait for the
+ *    FETCHING ones (one filled from PARTIAL holds acknowledged writes),
+ *    so the map never needs to describe them.
  *  - A map of the earlier format may call chunks "clean" (bits 01):
  *    they load as ABSENT and their bytes are punched after the map is
  *    rewritten without them.

@@ -3,12 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "s3vol/cache.h"
@@ -442,6 +446,135 @@ test_crash (void **state)
   free (now);
 }
 
+/* A file table that stops the first write at offset gate_off (once
+ * armed) until released: a fill of a chunk caught in the middle.
+ */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_armed, gate_entered, gate_open;
+static off_t gate_off;
+
+static ssize_t
+gate_pwrite (void *opaque, int fd, const void *buf, size_t len, off_t off)
+{
+  pthread_mutex_lock (&gate_lock);
+  if (gate_armed && off == gate_off) {
+    gate_armed = false;
+    gate_entered = true;
+    pthread_cond_broadcast (&gate_cond);
+    while (!gate_open)
+      pthread_cond_wait (&gate_cond, &gate_lock);
+  }
+  pthread_mutex_unlock (&gate_lock);
+  return s3vol_fileio_sys.pwrite (opaque, fd, buf, len, off);
+}
+
+static void *
+flush_thread (void *arg)
+{
+  return (void *) (intptr_t) cache_flush (arg);
+}
+
+/* Wait (gate_lock held) until *flag, or ms milliseconds; is it set? */
+static bool
+gate_wait (bool *flag, int ms)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long) (ms % 1000) * 1000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  while (!*flag)
+    if (pthread_cond_timedwait (&gate_cond, &gate_lock, &ts) != 0)
+      break;
+  return *flag;
+}
+
+/* Two flushes at once (two connections): the first is filling a
+ * partial chunk from the store (FETCHING) when the second comes.  The
+ * second must not be answered before that chunk is dirty in the map: a
+ * crash right after it answered lost the partial chunk's acknowledged
+ * blocks (seen as "older writes" by tests/integration/crash.sh).
+ */
+static void
+test_flush_during_fill (void **state)
+{
+  struct s3vol_fileio io = s3vol_fileio_sys;
+  struct cache_config cfg = {
+    .log = &tlog.log, .dir = dir, .volume = NULL, .threads = 4,
+    .store_dir = store_dir, .no_write_behind = true, .fileio = &io,
+  };
+  struct vol_commit_result res;
+  unsigned char *buf = malloc (CS), *now = malloc (CS);
+  struct cache *c = NULL;
+  pthread_t t1, t2;
+  bool early;
+  int status;
+  pid_t pid;
+
+  (void) state;
+  new_volume ();
+  cfg.volume = vname;
+  io.pwrite = gate_pwrite;
+  /* Chunk 1 in the base is data, not a hole: a block written into it
+   * makes it PARTIAL.
+   */
+  c = open_cache (false, 0);
+  test_fill (buf, CS, 71);
+  assert_int_equal (cache_pwrite (c, buf, CS, CS, false), 0);
+  memcpy (model + CS, buf, CS);
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_int_equal (cache_close (c), 0);
+
+  pid = fork ();
+  assert_true (pid >= 0);
+  if (pid == 0) {
+    if (cache_open (vs, &cfg, &c) != 0 || cache_start (c) != 0)
+      _exit (2);
+    test_fill (buf, 4096, 72);
+    if (cache_pwrite (c, buf, 4096, CS + 8192, false) != 0)
+      _exit (3);
+    memcpy (model + CS + 8192, buf, 4096);
+    /* The first flush fills chunk 1's block 0 from the store: held. */
+    gate_off = CS;
+    gate_armed = true;
+    if (pthread_create (&t1, NULL, flush_thread, c) != 0)
+      _exit (4);
+    pthread_mutex_lock (&gate_lock);
+    if (!gate_wait (&gate_entered, 10000))
+      _exit (5);
+    pthread_mutex_unlock (&gate_lock);
+    /* The second flush: answered while the fill is held, it is a bug;
+     * else it waits for the fill, which is then let go.
+     */
+    if (pthread_create (&t2, NULL, flush_thread, c) != 0)
+      _exit (6);
+    usleep (500000);
+    early = pthread_tryjoin_np (t2, NULL) == 0;
+    if (early)
+      _exit (0);                /* the crash, with the fill still held */
+    pthread_mutex_lock (&gate_lock);
+    gate_open = true;
+    pthread_cond_broadcast (&gate_cond);
+    pthread_mutex_unlock (&gate_lock);
+    pthread_join (t2, NULL);
+    _exit (0);                  /* the crash, right after the answer */
+  }
+  assert_int_equal (waitpid (pid, &status, 0), pid);
+  assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  c = open_cache (false, 0);
+  assert_int_equal (cache_pread (c, now, CS, CS), 0);
+  if (memcmp (now, model + CS, CS) != 0)
+    fail_msg ("a block written and flushed is lost after the crash");
+  assert_int_equal (cache_close (c), 0);
+  free (buf);
+  free (now);
+}
+
 /* A cache with nothing dirty, reopened after another writer committed:
  * the clean chunks the other writer changed are dropped (read again from
  * the new head), those it left alone are kept (served locally).
@@ -539,6 +672,7 @@ main (void)
     cmocka_unit_test (test_eviction),
     cmocka_unit_test (test_cut),
     cmocka_unit_test (test_crash),
+    cmocka_unit_test (test_flush_during_fill),
     cmocka_unit_test (test_reopen_after_other_writer),
   };
 
