@@ -32,6 +32,9 @@
  *    before the map was (cache_disk_flush snapshots the states, syncs
  *    the data, then writes the map).  A chunk the map calls absent reads
  *    from the store after a crash, whatever garbage its local bytes are.
+ *    So a chunk becomes DIRTY only once its local bytes are the
+ *    device's: filled, punched, or written whole (flushes read the
+ *    states without the chunk locks).
  *  - A committed chunk (DIRTY at the cut, not written since) becomes
  *    ABSENT in memory only once the version holding it is published and
  *    the state file names it; its bytes are punched only after the map
