@@ -283,7 +283,10 @@ start_partial (struct cache *c, uint64_t i)
 }
 
 /* Make chunk i ready to take a write of [from, to) (lock held): fetch
- * only when the write leaves part of a 4 KiB block to the store.
+ * only when the write leaves part of a 4 KiB block to the store.  1: an
+ * ABSENT chunk written whole, which stays ABSENT until its bytes are
+ * written (write_piece): a flush meanwhile must not call it dirty while
+ * its local bytes are still garbage or a punched hole.
  */
 static int
 make_writable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
@@ -315,10 +318,8 @@ make_writable (struct cache *c, uint64_t i, uint32_t from, uint32_t to)
         chunk_set_state (&c->chunks, i, CS_DIRTY);
         break;
       }
-      if (from == 0 && to == c->chunk_size) {
-        chunk_set_state (&c->chunks, i, CS_DIRTY);
-        break;
-      }
+      if (from == 0 && to == c->chunk_size)
+        return 1;               /* no flags: it is in no cut */
       if (aligned) {
         r = start_partial (c, i);
         if (r < 0)
@@ -421,18 +422,21 @@ static int
 write_piece (struct cache *c, uint64_t i, uint32_t from, uint32_t to,
              size_t done, void *buf)
 {
-  bool wrote;
+  bool wrote, whole;
   unsigned wb = 0;
   int r, tries;
 
   for (tries = 0; ; tries++) {
     pthread_mutex_lock (stripe_of (c, i));
     r = make_writable (c, i, from, to);
-    wrote = r == 0;
-    if (r == 0) {
+    wrote = r >= 0;
+    whole = r == 1;
+    if (r >= 0) {
       r = pwrite_all (c, (const char *) buf + done, to - from,
                       chunk_off (c, i) + from);
       if (r == 0) {
+        if (whole)
+          chunk_set_state (&c->chunks, i, CS_DIRTY);
         mark_written (c, i, from, to);
         wb = cache_wb_note (c, i, from, to);
       }
@@ -687,17 +691,25 @@ complete_one (size_t k, void *opaque)
   return r;
 }
 
-/* Fetch what partial chunks lack, in parallel. */
+/* Fetch what partial chunks lack, in parallel.  A chunk being filled
+ * already (FETCHING, by a read, a write or another flush) is waited for:
+ * if it was PARTIAL, it holds acknowledged writes that the map calls
+ * absent until it is DIRTY, so a flush that went past it would sync a
+ * map that loses them in a crash.
+ */
 int
 cache_complete_partials (struct cache *c)
 {
   struct partials x = { .c = c };
+  unsigned s;
   uint64_t i;
   int r = 0;
 
-  for (i = 0; r == 0 && i < c->nchunks; i++)
-    if (state_of (c, i) == CS_PARTIAL)
+  for (i = 0; r == 0 && i < c->nchunks; i++) {
+    s = state_of (c, i);
+    if (s == CS_PARTIAL || s == CS_FETCHING)
       r = chunk_list_append (&x.idx, i);
+  }
   if (r == 0)
     r = s3vol_parallel (c->threads, x.idx.len, complete_one, &x);
   chunk_list_reset (&x.idx);

@@ -32,6 +32,9 @@
  *    before the map was (cache_disk_flush snapshots the states, syncs
  *    the data, then writes the map).  A chunk the map calls absent reads
  *    from the store after a crash, whatever garbage its local bytes are.
+ *    So a chunk becomes DIRTY only once its local bytes are the
+ *    device's: filled, punched, or written whole (flushes read the
+ *    states without the chunk locks).
  *  - A committed chunk (DIRTY at the cut, not written since) becomes
  *    ABSENT in memory only once the version holding it is published and
  *    the state file names it; its bytes are punched only after the map
@@ -42,8 +45,9 @@
  *    for (fetched through volume_read_chunk_id, or verified with
  *    volume_check_chunk after a reboot), so an ABSENT chunk never reads
  *    as anything but the base's chunk.
- *  - Flush and commit complete PARTIAL chunks first, so the map never
- *    needs to describe them.
+ *  - Flush and commit complete PARTIAL chunks first, and wait for the
+ *    FETCHING ones (one filled from PARTIAL holds acknowledged writes),
+ *    so the map never needs to describe them.
  *  - A map of the earlier format may call chunks "clean" (bits 01):
  *    they load as ABSENT and their bytes are punched after the map is
  *    rewritten without them.

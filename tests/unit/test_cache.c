@@ -3,12 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "s3vol/cache.h"
@@ -442,6 +446,226 @@ test_crash (void **state)
   free (now);
 }
 
+/* A file table that stops the first write at offset gate_off (once
+ * armed) until released: a fill of a chunk caught in the middle.
+ */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_armed, gate_entered, gate_open;
+static off_t gate_off;
+
+static ssize_t
+gate_pwrite (void *opaque, int fd, const void *buf, size_t len, off_t off)
+{
+  pthread_mutex_lock (&gate_lock);
+  if (gate_armed && off == gate_off) {
+    gate_armed = false;
+    gate_entered = true;
+    pthread_cond_broadcast (&gate_cond);
+    while (!gate_open)
+      pthread_cond_wait (&gate_cond, &gate_lock);
+  }
+  pthread_mutex_unlock (&gate_lock);
+  return s3vol_fileio_sys.pwrite (opaque, fd, buf, len, off);
+}
+
+static void *
+flush_thread (void *arg)
+{
+  return (void *) (intptr_t) cache_flush (arg);
+}
+
+/* Wait (gate_lock held) until *flag, or ms milliseconds; is it set? */
+static bool
+gate_wait (bool *flag, int ms)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long) (ms % 1000) * 1000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  while (!*flag)
+    if (pthread_cond_timedwait (&gate_cond, &gate_lock, &ts) != 0)
+      break;
+  return *flag;
+}
+
+/* A fresh volume whose base has data (no hole) in chunks 1 and 2, and
+ * a cache directory that holds nothing of them (committed, punched).
+ */
+static void
+base_with_data (void)
+{
+  struct vol_commit_result res;
+  unsigned char *buf = malloc (2 * CS);
+  struct cache *c;
+
+  new_volume ();
+  c = open_cache (false, 0);
+  test_fill (buf, 2 * CS, 71);
+  assert_int_equal (cache_pwrite (c, buf, 2 * CS, CS, false), 0);
+  memcpy (model + CS, buf, 2 * CS);
+  assert_int_equal (cache_commit (c, NULL, &res), 0);
+  assert_int_equal (cache_close (c), 0);
+  free (buf);
+}
+
+struct whole_write {
+  struct cache *c;
+  unsigned char *buf;
+};
+
+static void *
+whole_write_thread (void *arg)
+{
+  struct whole_write *w = arg;
+
+  return (void *) (intptr_t) cache_pwrite (w->c, w->buf, CS, 2 * CS, false);
+}
+
+/* In a forked child: the cache, its file table gate_pwrite (exits 2 if
+ * it cannot open).
+ */
+static struct cache *
+open_gated (void)
+{
+  static struct s3vol_fileio io;
+  struct cache_config cfg = {
+    .log = &tlog.log, .dir = dir, .volume = vname, .threads = 4,
+    .store_dir = store_dir, .no_write_behind = true, .fileio = &io,
+  };
+  struct cache *c = NULL;
+
+  io = s3vol_fileio_sys;
+  io.pwrite = gate_pwrite;
+  if (cache_open (vs, &cfg, &c) != 0 || cache_start (c) != 0)
+    _exit (2);
+  return c;
+}
+
+/* base_with_data, then fork: in the child (0 returned), *c is the
+ * cache with gate_pwrite as its file table (exits 2 if it cannot open);
+ * the parent gets the child's pid.
+ */
+static pid_t
+fork_gated (struct cache **c)
+{
+  pid_t pid;
+
+  base_with_data ();
+  pid = fork ();
+  assert_true (pid >= 0);
+  if (pid == 0)
+    *c = open_gated ();
+  return pid;
+}
+
+/* In the child: run fn (arg) in thread *t; return once it is held at
+ * its write at offset off of a file (exits 4 if it never gets there).
+ */
+static void
+hold_at (off_t off, void *(*fn) (void *), void *arg, pthread_t *t)
+{
+  gate_off = off;
+  gate_armed = true;
+  if (pthread_create (t, NULL, fn, arg) != 0)
+    _exit (4);
+  pthread_mutex_lock (&gate_lock);
+  if (!gate_wait (&gate_entered, 10000))
+    _exit (4);
+  pthread_mutex_unlock (&gate_lock);
+}
+
+/* The child "crashed" (exited 0, as it does when done), then the
+ * cache reopens: chunk i must read as the model says.
+ */
+static void
+check_after_crash (pid_t pid, uint64_t i, const char *what)
+{
+  unsigned char *now = malloc (CS);
+  struct cache *c;
+  int status;
+
+  assert_int_equal (waitpid (pid, &status, 0), pid);
+  assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  c = open_cache (false, 0);
+  assert_int_equal (cache_pread (c, now, CS, i * CS), 0);
+  if (memcmp (now, model + i * CS, CS) != 0)
+    fail_msg ("chunk %" PRIu64 ": %s", i, what);
+  assert_int_equal (cache_close (c), 0);
+  free (now);
+}
+
+/* A write of a whole chunk the cache does not hold, held before its
+ * bytes reach the data file, while a flush is answered: a crash then
+ * must find the base's chunk (the write was never answered), not the
+ * hole the commit punched there.
+ */
+static void
+test_flush_during_whole_write (void **state)
+{
+  struct whole_write w = { .buf = malloc (CS) };
+  pthread_t t;
+  pid_t pid;
+
+  (void) state;
+  pid = fork_gated (&w.c);
+  if (pid == 0) {
+    test_fill (w.buf, CS, 73);
+    hold_at (2 * CS, whole_write_thread, &w, &t);
+    if (cache_flush (w.c) != 0)
+      _exit (6);
+    _exit (0);                  /* the crash, the write still held */
+  }
+  check_after_crash (pid, 2, "not the base's (the write never reached it)");
+  free (w.buf);
+}
+
+/* Two flushes at once (two connections): the first is filling a
+ * partial chunk from the store (FETCHING) when the second comes.  The
+ * second must not be answered before that chunk is dirty in the map: a
+ * crash right after it answered lost the partial chunk's acknowledged
+ * blocks (seen as "older writes" by tests/integration/crash.sh).
+ */
+static void
+test_flush_during_fill (void **state)
+{
+  unsigned char buf[4096];
+  struct cache *c;
+  pthread_t t1, t2;
+  pid_t pid;
+
+  (void) state;
+  pid = fork_gated (&c);
+  if (pid == 0) {
+    test_fill (buf, sizeof buf, 72);
+    if (cache_pwrite (c, buf, sizeof buf, CS + 8192, false) != 0)
+      _exit (3);
+    memcpy (model + CS + 8192, buf, sizeof buf);
+    /* The first flush fills chunk 1's block 0 from the store: held. */
+    hold_at (CS, flush_thread, c, &t1);
+    /* The second flush: answered while the fill is held, it is a bug;
+     * else it waits for the fill, which is then let go.
+     */
+    if (pthread_create (&t2, NULL, flush_thread, c) != 0)
+      _exit (6);
+    usleep (500000);
+    if (pthread_tryjoin_np (t2, NULL) == 0)
+      _exit (0);                /* the crash, with the fill still held */
+    pthread_mutex_lock (&gate_lock);
+    gate_open = true;
+    pthread_cond_broadcast (&gate_cond);
+    pthread_mutex_unlock (&gate_lock);
+    pthread_join (t2, NULL);
+    _exit (0);                  /* the crash, right after the answer */
+  }
+  check_after_crash (pid, 1, "a block written and flushed is lost");
+}
+
 /* A cache with nothing dirty, reopened after another writer committed:
  * the clean chunks the other writer changed are dropped (read again from
  * the new head), those it left alone are kept (served locally).
@@ -539,6 +763,8 @@ main (void)
     cmocka_unit_test (test_eviction),
     cmocka_unit_test (test_cut),
     cmocka_unit_test (test_crash),
+    cmocka_unit_test (test_flush_during_fill),
+    cmocka_unit_test (test_flush_during_whole_write),
     cmocka_unit_test (test_reopen_after_other_writer),
   };
 
