@@ -158,6 +158,24 @@ test_rand (uint64_t *state)
   return z ^ (z >> 31);
 }
 
+uint64_t
+test_du_bytes (const char *dir)
+{
+  char cmd[400];
+  FILE *f;
+  unsigned long long n = 0;
+
+  snprintf (cmd, sizeof cmd, "find '%s' -mindepth 2 -type f -printf "
+            "'%%s\\n' | awk '{ s += $1 } END { print s + 0 }'", dir);
+  f = popen (cmd, "r");
+  if (f == NULL || fscanf (f, "%llu", &n) != 1) {
+    fprintf (stderr, "test_du_bytes: cannot measure %s\n", dir);
+    abort ();
+  }
+  pclose (f);
+  return n;
+}
+
 void
 test_fill (void *buf, size_t len, uint64_t seed)
 {

@@ -56,6 +56,11 @@ void test_put (struct objstore *s, const char *key, size_t len,
 /* Delete every key under prefix; asserts success. */
 void test_clear_prefix (struct objstore *s, const char *prefix);
 
+/* Bytes in the regular files below the first level of dir (a chunk
+ * store's entries: DIR/HH/ID), as the file system has them.
+ */
+uint64_t test_du_bytes (const char *dir);
+
 /* Skip the whole binary if the S3 test environment is missing. */
 void test_require_s3 (void);
 

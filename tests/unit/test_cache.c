@@ -317,12 +317,16 @@ test_eviction (void **state)
   for (i = 0; i < 3; i++)
     check_all (c);
   cache_stats (c, &st);
-  if (st.cached_bytes > 4 * CS)
-    fprintf (stderr, "chunk store: %" PRIu64 " bytes, %" PRIu64
-             " entries\n", st.cached_bytes, st.store.entries);
-  assert_true (st.cached_bytes <= 4 * CS + 5 * (CS + 64));
   assert_true (st.store.max_bytes == 4 * CS);
   assert_true (st.misses > NCH);
+  /* What is on disk once the read-ahead threads are stopped (the
+   * counters may count an entry a prune's scan saw twice).
+   */
+  assert_int_equal (cache_close (c), 0);
+  if (test_du_bytes (small) > 4 * CS + 5 * (CS + 64))
+    fail_msg ("chunk store: %" PRIu64 " bytes on disk, limit %u",
+              test_du_bytes (small), 4 * CS);
+  c = open_cache (false, 4 * CS);
   for (i = 0; i < 300; i++)
     random_op (c, &rs);
   check_all (c);

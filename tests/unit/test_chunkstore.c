@@ -550,22 +550,6 @@ test_torn_temp (void **state)
 /* ---- eviction ---- */
 
 /* Bytes of regular files under dir/HH (what is really stored). */
-static uint64_t
-du (const char *dir)
-{
-  char cmd[400];
-  FILE *f;
-  unsigned long long n = 0;
-
-  snprintf (cmd, sizeof cmd, "find '%s' -mindepth 2 -type f -printf "
-            "'%%s\\n' | awk '{ s += $1 } END { print s + 0 }'", dir);
-  f = popen (cmd, "r");
-  assert_non_null (f);
-  assert_int_equal (fscanf (f, "%llu", &n), 1);
-  pclose (f);
-  return n;
-}
-
 static void
 test_eviction (void **state)
 {
@@ -586,7 +570,7 @@ test_eviction (void **state)
     read_check (cs, k, &s);
     usleep (20 * 1000);         /* distinct mtimes */
   }
-  assert_int_equal (du (dir), 8 * ENT);
+  assert_int_equal (test_du_bytes (dir), 8 * ENT);
   /* Use 0 again: 1 and 2 are now the least recently used. */
   read_check (cs, 0, &s);
   usleep (20 * 1000);
@@ -597,7 +581,7 @@ test_eviction (void **state)
       fail_msg ("id %u: %s after eviction", k,
                 exists (path) ? "kept" : "evicted");
   }
-  assert_int_equal (du (dir), 7 * ENT);
+  assert_int_equal (test_du_bytes (dir), 7 * ENT);
   chunkstore_stats (cs, &st);
   assert_int_equal (st.bytes, 7 * ENT);
   assert_int_equal (st.entries, 7);
@@ -606,16 +590,16 @@ test_eviction (void **state)
   /* Many more inserts: never over the limit. */
   for (k = 9; k < NIDS; k++) {
     read_check (cs, k, &s);
-    if (du (dir) > 8 * ENT)
+    if (test_du_bytes (dir) > 8 * ENT)
       fail_msg ("after id %u: %" PRIu64 " bytes stored, limit %u", k,
-                du (dir), 8 * ENT);
+                test_du_bytes (dir), 8 * ENT);
   }
 
   /* A reader keeps its bytes when its entry goes. */
   assert_int_equal (chunkstore_get (cs, &ids[NIDS - 1], LEN, &src, &fd), 0);
   assert_int_equal (chunkstore_prune (cs, 0, &freed), 0);
   assert_true (freed > 0);
-  assert_int_equal (du (dir), 0);
+  assert_int_equal (test_du_bytes (dir), 0);
   chunkstore_stats (cs, &st);
   assert_int_equal (st.bytes, 0);
   assert_int_equal (st.entries, 0);
@@ -682,11 +666,11 @@ test_shared_limit (void **state)
   close (go[1]);
   assert_int_equal (cnt->fetches, NIDS);
   /* Each process may have inserted one entry while the other pruned. */
-  if (du (dir) > 10 * ENT)
-    fail_msg ("%" PRIu64 " bytes stored, limit %u", du (dir), 8 * ENT);
+  if (test_du_bytes (dir) > 10 * ENT)
+    fail_msg ("%" PRIu64 " bytes stored, limit %u", test_du_bytes (dir), 8 * ENT);
   assert_int_equal (chunkstore_prune (cs, 8 * ENT, NULL), 0);
   chunkstore_stats (cs, &st);
-  assert_int_equal (st.bytes, du (dir));
+  assert_int_equal (st.bytes, test_du_bytes (dir));
   assert_true (st.bytes <= 8 * ENT);
   assert_int_equal (st.entries, st.bytes / ENT);
   chunkstore_close (cs);
