@@ -8,8 +8,11 @@
  * parsed: a rename of a directory of a million files reads one block.
  * An entry cannot hide in an unchanged block (it would be there in both),
  * so the names of the changed blocks of B and of L, diffed, are the
- * directory's changes.  Otherwise (it grew, shrank or was rebuilt) both
- * listings are diffed whole.  htree index blocks hold no entries and are
+ * directory's changes.  But an entry whose inode number L freed and
+ * reused (a file replaced twice: the second new inode takes the first
+ * one's number back) reads the same in both, in an unchanged block: so
+ * when L reused any number of B's, as when the directory grew, shrank or
+ * was rebuilt, both listings are diffed whole.  htree index blocks hold no entries and are
  * skipped.  Names are untrusted: one that cannot be a name is refused.
  */
 #include <errno.h>
@@ -205,7 +208,7 @@ diff_blocks (struct merge *m, ext2_ino_t dir, struct mop_list *ops)
   if (r == 0)
     r = merge_runs_of (m->l, dir, &li, &lr);
   bk.indexed = li.small.i_flags & EXT2_INDEX_FL;
-  if (r == 0 && (!merge_same_runs (&bk.runs, &lr) ||
+  if (r == 0 && (m->reused || !merge_same_runs (&bk.runs, &lr) ||
                  !(bi.small.i_flags & EXT2_INDEX_FL) != !bk.indexed ||
                  EXT2_I_SIZE (&bi.small) != EXT2_I_SIZE (&li.small)))
     r = 1;                      /* not alike: no */

@@ -53,6 +53,7 @@ struct merge {
   bool replayed;                /* a journal was replayed into B or L */
   struct hashmap orphans[3];    /* B, L, H: inode sets */
   struct mchg_list chg;         /* sorted by inode number */
+  bool reused;                  /* L freed a number of B's and reused it */
   struct hashmap lmap;          /* L inode -> H inode made or merged */
   struct mdrop_list drops;
   struct mevent_list events;

@@ -228,6 +228,7 @@ classify (struct merge *m, ext2_ino_t ino)
   c.b_dir = c.b_alive && LINUX_S_ISDIR (bi.small.i_mode);
   c.l_dir = c.l_alive && LINUX_S_ISDIR (li.small.i_mode);
   c.content = !c.same || !same_but (m->l, bi.bytes, li.bytes, ignored_links);
+  m->reused |= c.b_alive && c.l_alive && !c.same;
   m->res->inodes_changed++;
   return mchg_list_append (&m->chg, c);
 }

@@ -443,24 +443,34 @@ test_journal_cut (void **state)
   finish (&c);
 }
 
-/* L and H made by s3vol's own file operations (no kernel). */
+/* L and H made by s3vol's own file operations (no kernel): the n
+ * files locals put in turn as remote (each replacing the one before),
+ * then rm removed (if not NULL), in one commit.
+ */
 static void
-put_file (const char *vol, const char *local, const char *remote,
-          const char *rm)
+put_each (const char *vol, const char *const *locals, int n,
+          const char *remote, const char *rm)
 {
   struct extfs_config cfg = { .log = &fx.tlog.log, .volume = vol,
                               .writable = true };
   struct extfs_commit_result res;
-  const char *locals[1] = { local };
   struct extfs *x;
+  int i;
 
   assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
-  if (local)
-    assert_int_equal (extfs_put (x, locals, 1, remote, EXTFS_FORCE), 0);
+  for (i = 0; i < n; i++)
+    assert_int_equal (extfs_put (x, &locals[i], 1, remote, EXTFS_FORCE), 0);
   if (rm)
     assert_int_equal (extfs_rm (x, rm, EXTFS_RECURSIVE), 0);
   assert_int_equal (extfs_commit (x, "test", &res), 0);
   extfs_close (x);
+}
+
+static void
+put_file (const char *vol, const char *local, const char *remote,
+          const char *rm)
+{
+  put_each (vol, &local, local != NULL, remote, rm);
 }
 
 static void
@@ -493,6 +503,53 @@ test_s3vol_made (void **state)
   assert_memory_equal (buf, "local\n", 6);
   assert_int_equal (extfs_stat (x, "/d2/hput", &st), 0);
   assert_int_equal (extfs_stat (x, "/d3", &st), -ENOENT);
+  extfs_close (x);
+  finish (&c);
+}
+
+/* L replaces a file twice in one commit: the second new inode takes
+ * back the number of B's (freed by the first put), so L's directory
+ * block reads as B's; H changed something else.  The merged version
+ * holds L's last bytes (it held B's: seed 1796218039 of test_random).
+ */
+static void
+test_replaced_twice (void **state)
+{
+  struct mcase c;
+  struct extfs_config cfg = { .log = &fx.tlog.log };
+  struct extfs_stat bst, lst;
+  struct extfs *x;
+  char l1[400], l2[400], hf[400], buf[64];
+  const char *locals[2] = { l1, l2 };
+  size_t got;
+
+  (void) state;
+  case_begin (&c, BASE_TREE);
+  case_base (&c);
+  snprintf (l1, sizeof l1, "%s/l1", c.dir);
+  snprintf (l2, sizeof l2, "%s/l2", c.dir);
+  snprintf (hf, sizeof hf, "%s/hf", c.dir);
+  assert_int_equal (test_run ("echo first > %s && echo second local > %s "
+                              "&& echo head > %s", l1, l2, hf), 0);
+  put_file (c.hvol, hf, "/d2/hput", NULL);
+  put_each (c.lvol, locals, 2, "/d1/a", NULL);
+  /* The case this test is about: L's /d1/a has B's inode number. */
+  cfg.volume = c.lvol;
+  assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
+  assert_int_equal (extfs_stat (x, "/d1/a", &lst), 0);
+  extfs_close (x);
+  cfg.volume = c.hvol;
+  assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
+  assert_int_equal (extfs_stat (x, "/d1/a", &bst), 0);
+  extfs_close (x);
+  assert_int_equal (lst.ino, bst.ino);
+  run_merge (&c);
+  export_head (&c);
+  assert_int_equal (extfs_open (fx.vs, &cfg, &x), 0);
+  assert_int_equal (extfs_pread (x, "/d1/a", buf, sizeof buf, 0, &got), 0);
+  assert_int_equal (got, 13);
+  assert_memory_equal (buf, "second local\n", 13);
+  assert_int_equal (extfs_stat (x, "/d2/hput", &bst), 0);
   extfs_close (x);
   finish (&c);
 }
@@ -631,6 +688,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_nothing),
     cmocka_unit_test (test_s3vol_made),
+    cmocka_unit_test (test_replaced_twice),
     cmocka_unit_test (test_random),
     cmocka_unit_test (test_disjoint),
     cmocka_unit_test (test_both_change),
