@@ -9,7 +9,7 @@
  * the store removes the file, so a kept descriptor is always right; it
  * is dropped after ENT_TTL_NS all the same, so that reads go through
  * chunkstore_get now and then, which moves the entry up the store's LRU
- * order.
+ * order, and as soon as the store has removed its file.
  *
  *   slots:  [id fd refs t][id fd refs t] ... ENT_SLOTS, the oldest
  *           replaced; a reference held by a reader keeps its descriptor
@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cache_int.h"
@@ -42,6 +43,18 @@ unref (struct cache_entry *e)
   }
 }
 
+/* Has the store evicted (or s3vol cache prune removed) the entry?  Then
+ * it is not cached any more: reads go to the store again, as they
+ * would without this table, and the disk space is given back.
+ */
+static bool
+removed (int fd)
+{
+  struct stat st;
+
+  return fstat (fd, &st) == -1 || st.st_nlink == 0;
+}
+
 struct cache_entry *
 cache_entry_find (struct cache *c, const struct s3vol_id *id)
 {
@@ -54,7 +67,7 @@ cache_entry_find (struct cache *c, const struct s3vol_id *id)
     e = c->ent[k];
     if (e == NULL || memcmp (e->id.b, id->b, S3VOL_ID_LEN) != 0)
       continue;
-    if (now - e->opened_ns > ENT_TTL_NS) {
+    if (now - e->opened_ns > ENT_TTL_NS || removed (e->fd)) {
       c->ent[k] = NULL;         /* stale: let the store see a hit */
       unref (e);
     }
