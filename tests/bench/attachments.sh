@@ -18,25 +18,11 @@ requires_loop
 mb=${BENCH_ATTACH_MB:-900}
 many=${BENCH_ATTACH_N:-8}
 
-mkfifo "$T/proxy.port"
-python3 "$SUPPORT/s3proxy.py" serve --upstream "$AWS_ENDPOINT_URL" \
-  --lifetime 3600 --log /dev/null >"$T/proxy.port" &
-proxy_pid=$!
-on_exit "kill $proxy_pid 2>/dev/null; wait $proxy_pid 2>/dev/null"
-read -r -t 30 port <"$T/proxy.port" || die "the proxy did not start"
-export AWS_ENDPOINT_URL=http://127.0.0.1:$port
-chunk_gets () {
-  python3 "$SUPPORT/s3proxy.py" ctl "$port" log |
-    { grep -c '^GET .*/chunks/' || true; }
-}
+counting_proxy 3600
 
 make_store
 private_home
 on_exit "for m in '$T'/m*; do '$S3VOL' detach \"\$m\" >/dev/null 2>&1; done"
-cache_field () {
-  "$S3VOL" cache status --json |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
 # rss_kib MOUNTPOINT: the resident set of the nbdkit of that attachment.
 rss_kib () {
   local pid
@@ -58,7 +44,7 @@ cold () {
   "$S3VOL" cache prune >/dev/null || die "prune"
   [ "$(cache_field bytes)" = 0 ] || die "the chunk store is not empty after prune"
   # From before the attaches: a plugin starts prefetching at once.
-  python3 "$SUPPORT/s3proxy.py" ctl "$port" clear >/dev/null
+  proxy_clear
   echo 3 > /proc/sys/vm/drop_caches
   g0=$(chunk_gets) m0=$(cache_field misses)
   t0=$(date +%s.%N)

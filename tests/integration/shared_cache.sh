@@ -14,30 +14,16 @@ requires_loop
 on_each_store
 
 # chunk_gets: GETs of chunk objects so far (S3: through the proxy; else 0).
-chunk_gets () { echo 0; }
 if [ "$STORE_KIND" = s3 ]; then
-  mkfifo "$T/proxy.port"
-  python3 "$SUPPORT/s3proxy.py" serve --upstream "$AWS_ENDPOINT_URL" \
-    --lifetime 600 --log "$T/proxy.log" >"$T/proxy.port" &
-  proxy_pid=$!
-  on_exit "kill $proxy_pid 2>/dev/null; wait $proxy_pid 2>/dev/null"
-  read -r -t 30 port <"$T/proxy.port" || die "the proxy did not start"
-  export AWS_ENDPOINT_URL=http://127.0.0.1:$port
-  chunk_gets () {
-    python3 "$SUPPORT/s3proxy.py" ctl "$port" log | grep -c '^GET .*/chunks/'
-  }
+  counting_proxy 600 "$T/proxy.log"
+else
+  chunk_gets () { echo 0; }
 fi
 
 make_store
 export S3VOL_RUN_DIR=$T/run XDG_CACHE_HOME=$T/xdg HOME=$T/home
 mkdir -p "$HOME"
 on_exit "for m in '$T'/m*; do '$S3VOL' detach \"\$m\" >/dev/null 2>&1; done"
-
-# cache_field NAME: the host chunk store's figure NAME.
-cache_field () {
-  "$S3VOL" cache status --json |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
 
 s3vol create shared --size 512M --chunk-size 1M >/dev/null || die "create"
 head -c 64M /dev/urandom > "$T/big"

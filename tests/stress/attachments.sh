@@ -26,29 +26,15 @@ mb=${S3VOL_STRESS_FILE_MB:-900}
 
 # chunk_gets [uniq]: GETs of chunk objects so far (S3: through the proxy;
 # else 0); with "uniq", of distinct chunk objects.
-chunk_gets () { echo 0; }
 if [ "$STORE_KIND" = s3 ]; then
-  mkfifo "$T/proxy.port"
-  python3 "$SUPPORT/s3proxy.py" serve --upstream "$AWS_ENDPOINT_URL" \
-    --lifetime 3600 --log /dev/null >"$T/proxy.port" &
-  proxy_pid=$!
-  on_exit "kill $proxy_pid 2>/dev/null; wait $proxy_pid 2>/dev/null"
-  read -r -t 30 port <"$T/proxy.port" || die "the proxy did not start"
-  export AWS_ENDPOINT_URL=http://127.0.0.1:$port
-  chunk_gets () {
-    python3 "$SUPPORT/s3proxy.py" ctl "$port" log | { grep '^GET .*/chunks/' || true; } |
-      if [ "${1:-}" = uniq ]; then awk '{ print $2 }' | sort -u | wc -l
-      else wc -l; fi
-  }
+  counting_proxy 3600
+else
+  chunk_gets () { echo 0; }
 fi
 
 make_store
 private_home
 on_exit "for m in '$T'/m*; do '$S3VOL' detach \"\$m\" >/dev/null 2>&1; done"
-cache_field () {
-  "$S3VOL" cache status --json |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
 
 phase "a 1 GiB volume holding a $mb MiB file"
 s3vol create big --size 1G --chunk-size 1M >/dev/null || die "create"
@@ -75,7 +61,7 @@ for m in "${names[@]}"; do
 done
 [ "$(s3vol status --json | grep -c '"alive":true')" = $((nro + nrw)) ] ||
   die "not $((nro + nrw)) attachments running"
-[ "$STORE_KIND" = s3 ] && python3 "$SUPPORT/s3proxy.py" ctl "$port" clear >/dev/null
+[ "$STORE_KIND" = s3 ] && proxy_clear
 g0=$(chunk_gets) m0=$(cache_field misses)
 
 phase "all $((nro + nrw)) read /big at once"

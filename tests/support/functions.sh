@@ -233,6 +233,36 @@ make_store () {
 
 . "$SUPPORT/store_keys.sh"
 
+# counting_proxy LIFETIME [LOG]: put s3proxy.py in front of the S3 server
+# (stopped at exit): AWS_ENDPOINT_URL points at it, PROXY_PORT is its
+# port.  chunk_gets [uniq] counts the GETs of chunk objects through it
+# (with "uniq", of distinct objects); proxy_clear forgets them.
+counting_proxy () {
+  mkfifo "$T/proxy.port"
+  python3 "$SUPPORT/s3proxy.py" serve --upstream "$AWS_ENDPOINT_URL" \
+    --lifetime "$1" --log "${2:-/dev/null}" >"$T/proxy.port" &
+  local pid=$!
+  on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+  read -r -t 30 PROXY_PORT <"$T/proxy.port" || die "the proxy did not start"
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$PROXY_PORT
+}
+chunk_gets () {
+  python3 "$SUPPORT/s3proxy.py" ctl "$PROXY_PORT" log |
+    { grep '^GET .*/chunks/' || true; } |
+    if [ "${1:-}" = uniq ]; then awk '{ print $2 }' | sort -u | wc -l
+    else wc -l; fi
+}
+proxy_clear () {
+  python3 "$SUPPORT/s3proxy.py" ctl "$PROXY_PORT" clear >/dev/null
+}
+
+# cache_field NAME: the host chunk store's figure NAME (s3vol cache
+# status --json).
+cache_field () {
+  "$S3VOL" cache status --json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}
+
 # s3vol ARGS...: the CLI on $STORE.
 s3vol () { "$S3VOL" --store "$STORE" "$@"; }
 
