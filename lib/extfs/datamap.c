@@ -72,13 +72,8 @@ extfs_data_runs (struct extfs *x, const char *path,
   struct datamap m = { .x = x, .path = path, .fn = fn, .opaque = opaque };
   union extfs_inode in;
   ext2_ino_t ino;
-  int r = extfs_find (x, path, true, &ino, &in);
+  int r = extfs_find_file (x, path, &ino, &in);
 
-  if (r == 0 && !LINUX_S_ISREG (in.small.i_mode)) {
-    s3vol_error (x->log, "%s: %s", path, LINUX_S_ISDIR (in.small.i_mode)
-                 ? "is a directory" : "not a regular file");
-    r = LINUX_S_ISDIR (in.small.i_mode) ? -EISDIR : -EINVAL;
-  }
   if (r < 0)
     return r;
   m.size = EXT2_I_SIZE (&in.small);

@@ -379,6 +379,11 @@ int extfs_remove_path (struct extfs *x, const char *path, bool recursive);
 /* Resolve a path a user gave (logging a missing one); in if not NULL. */
 int extfs_find (struct extfs *x, const char *path, bool follow,
                 ext2_ino_t *ino, union extfs_inode *in);
+/* extfs_find through symlinks, for a regular file: -EISDIR for a
+ * directory, -EINVAL for other kinds (logged).
+ */
+int extfs_find_file (struct extfs *x, const char *path, ext2_ino_t *ino,
+                     union extfs_inode *in);
 /* Write regular file ino's bytes to fd (sparse: a fresh regular file,
  * holes skipped, sized at the end; else in order, holes as zeros),
  * through buf (EXTFS_PIECE bytes).  *done counts bytes, for progress.

@@ -348,19 +348,28 @@ extfs_copy_out (struct extfs *x, ext2_ino_t ino, union extfs_inode *in,
 }
 
 int
+extfs_find_file (struct extfs *x, const char *path, ext2_ino_t *ino,
+                 union extfs_inode *in)
+{
+  int r = extfs_find (x, path, true, ino, in);
+
+  if (r == 0 && !LINUX_S_ISREG (in->small.i_mode)) {
+    s3vol_error (x->log, "%s: %s", path, LINUX_S_ISDIR (in->small.i_mode)
+                 ? "is a directory" : "not a regular file");
+    r = LINUX_S_ISDIR (in->small.i_mode) ? -EISDIR : -EINVAL;
+  }
+  return r;
+}
+
+int
 extfs_cat (struct extfs *x, const char *path, int fd)
 {
   union extfs_inode in;
   ext2_ino_t ino;
   uint64_t done = 0;
   char *buf;
-  int r = extfs_find (x, path, true, &ino, &in);
+  int r = extfs_find_file (x, path, &ino, &in);
 
-  if (r == 0 && !LINUX_S_ISREG (in.small.i_mode)) {
-    s3vol_error (x->log, "%s: %s", path, LINUX_S_ISDIR (in.small.i_mode)
-                 ? "is a directory" : "not a regular file");
-    r = LINUX_S_ISDIR (in.small.i_mode) ? -EISDIR : -EINVAL;
-  }
   buf = r == 0 ? malloc (EXTFS_PIECE) : NULL;
   if (r == 0 && buf == NULL)
     r = -ENOMEM;
@@ -430,14 +439,9 @@ extfs_pread (struct extfs *x, const char *path, void *buf, size_t n,
   ext2_ino_t ino;
   size_t inl = 0;
   errcode_t e;
-  int r = extfs_find (x, path, true, &ino, &in);
+  int r = extfs_find_file (x, path, &ino, &in);
 
   *got = 0;
-  if (r == 0 && !LINUX_S_ISREG (in.small.i_mode)) {
-    s3vol_error (x->log, "%s: %s", path, LINUX_S_ISDIR (in.small.i_mode)
-                 ? "is a directory" : "not a regular file");
-    r = LINUX_S_ISDIR (in.small.i_mode) ? -EISDIR : -EINVAL;
-  }
   if (r == 0 && (in.small.i_flags & EXT4_ENCRYPT_FL)) {
     s3vol_error (x->log, "%s: the file is encrypted", path);
     r = -ENOTSUP;
