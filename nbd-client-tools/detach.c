@@ -306,62 +306,61 @@ collect_orphan (void *opaque, const struct attachment *a)
   return 0;
 }
 
+/* Recover the orphans in o, saying so: an exit code. */
 static int
-recover_volume (const char *store, const char *volume)
+recover_each (struct orphans *o)
 {
-  struct orphans o = { 0 };
   int r, rc = EXIT_OK;
   size_t k;
 
-  if (att_each (collect_orphan, &o, &cli_log) < 0 || o.err) {
-    free (o.a);
-    return EXIT_FAIL;
-  }
-  for (k = 0; k < o.n; k++) {
-    if (strcmp (o.a[k].volume, volume) != 0 ||
-        strcmp (o.a[k].store, store) != 0)
-      continue;
+  for (k = 0; k < o->n; k++) {
     printf ("recovering attachment %s of %s: its s3vol run (pid %d) is "
-            "gone\n", att_id (&o.a[k]), volume, (int) o.a[k].owner_pid);
-    r = recover_one (&o.a[k]);
+            "gone\n", att_id (&o->a[k]), o->a[k].volume,
+            (int) o->a[k].owner_pid);
+    r = recover_one (&o->a[k]);
     if (r != EXIT_OK && rc == EXIT_OK)
       rc = r;
   }
-  free (o.a);
   return rc;
 }
 
-/* In a child process: recovering enters other mount namespaces, and
- * the caller goes on in its own.
+/* The orphans of volume on store, found here; recovered in a child
+ * process: recovering enters other mount namespaces, and the caller goes
+ * on in its own.
  */
 int
 cli_recover_volume (const char *store, const char *volume)
 {
   struct orphans o = { 0 };
-  bool any = false;
+  size_t k, n = 0;
   pid_t pid;
   int status;
-  size_t k;
 
-  if (att_each (collect_orphan, &o, NULL) < 0 || o.err)
-    any = true;                 /* the child says what is wrong */
+  if (att_each (collect_orphan, &o, &cli_log) < 0 || o.err) {
+    free (o.a);
+    return EXIT_FAIL;
+  }
   for (k = 0; k < o.n; k++)
-    any |= strcmp (o.a[k].volume, volume) == 0 &&
-      strcmp (o.a[k].store, store) == 0;
-  free (o.a);
-  if (!any)
+    if (strcmp (o.a[k].volume, volume) == 0 &&
+        strcmp (o.a[k].store, store) == 0)
+      o.a[n++] = o.a[k];
+  o.n = n;
+  if (n == 0) {
+    free (o.a);
     return EXIT_OK;
+  }
   fflush (stdout);
   fflush (stderr);
   pid = fork ();
+  if (pid == 0) {
+    status = recover_each (&o);
+    fflush (stdout);
+    _exit (status);
+  }
+  free (o.a);
   if (pid == -1) {
     fprintf (stderr, "s3vol: fork: %s\n", strerror (errno));
     return EXIT_FAIL;
-  }
-  if (pid == 0) {
-    status = recover_volume (store, volume);
-    fflush (stdout);
-    _exit (status);
   }
   while (waitpid (pid, &status, 0) == -1)
     if (errno != EINTR)
